@@ -34,7 +34,11 @@ fn every_bicep_file_parses_without_errors() {
         .iter()
         .flat_map(|path| syntax_problems(&BicepFile::load(path)))
         .collect();
-    assert!(problems.is_empty(), "Bicep syntax problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "Bicep syntax problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -49,7 +53,10 @@ fn the_checker_reports_a_broken_template_with_its_position() {
     .expect("temp file is writable");
     let problems = syntax_problems(&BicepFile::load(&path));
     std::fs::remove_dir_all(&dir).ok();
-    assert!(!problems.is_empty(), "a truncated template must be rejected");
+    assert!(
+        !problems.is_empty(),
+        "a truncated template must be rejected"
+    );
     assert!(
         problems.iter().all(|p| p.contains("broken.bicep:")),
         "problems name the file: {problems:?}"

@@ -178,7 +178,9 @@ impl BicepFile {
 
 /// Descends through `expression` / `primary_expression` wrappers to the meaningful node.
 pub fn unwrap_expression(mut node: Node) -> Node {
-    while matches!(node.kind(), "expression" | "primary_expression") && node.named_child_count() == 1 {
+    while matches!(node.kind(), "expression" | "primary_expression")
+        && node.named_child_count() == 1
+    {
         match node.named_child(0) {
             Some(child) => node = child,
             None => break,
