@@ -186,7 +186,8 @@ module maps 'modules/maps.bicep' = {
   }
 }
 
-// Every setting the custom handler and its bindings read. Binding connections use the
+// Every setting the custom handler and its bindings read (the functionapp module adds the
+// Application Insights pair itself). Binding connections use the
 // identity-based form `<connection>__<endpoint property>` plus `__credential` and `__clientId`.
 var appSettings = {
   AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
@@ -194,8 +195,6 @@ var appSettings = {
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identity.outputs.clientId
-  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
   AZURE_CLIENT_ID: identity.outputs.clientId
   CosmosDBConnection__accountEndpoint: cosmos.outputs.endpoint
   CosmosDBConnection__credential: 'managedidentity'
@@ -227,6 +226,7 @@ module functionApp 'modules/functionapp.bicep' = {
     name: 'func-cosmospark-${token}'
     identityId: identity.outputs.id
     identityPrincipalId: identity.outputs.principalId
+    identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     deploymentContainerName: storage.outputs.deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName

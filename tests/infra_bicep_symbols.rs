@@ -8,7 +8,7 @@ mod infra_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use infra_support::{BicepFile, bicep_files, unwrap_expression};
+use infra_support::{BicepFile, bicep_files, shown, unwrap_expression};
 use tree_sitter::Node;
 
 /// Bicep's built-in functions and decorators (the `sys` and `az` namespaces).
@@ -283,7 +283,7 @@ fn modules_exist_and_get_exactly_their_parameters() {
                 problems.push(format!(
                     "{}: module file {} does not exist",
                     file.location(declaration),
-                    target.display()
+                    shown(&target)
                 ));
                 continue;
             }
@@ -299,7 +299,7 @@ fn modules_exist_and_get_exactly_their_parameters() {
                     problems.push(format!(
                         "{}: passes unknown parameter `{name}` to {}",
                         file.location(declaration),
-                        target.display()
+                        shown(&target)
                     ));
                 }
             }
@@ -308,7 +308,7 @@ fn modules_exist_and_get_exactly_their_parameters() {
                     problems.push(format!(
                         "{}: does not pass required parameter `{name}` of {}",
                         file.location(declaration),
-                        target.display()
+                        shown(&target)
                     ));
                 }
             }

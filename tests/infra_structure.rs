@@ -7,7 +7,7 @@ mod infra_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use infra_support::{BicepFile, function_manifests, read, repo_root, unwrap_expression};
+use infra_support::{BicepFile, function_manifests, read, repo_root, shown, unwrap_expression};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -649,14 +649,14 @@ fn app_settings_carry_no_secrets() {
             assert!(
                 !text.contains(forbidden),
                 "{} must not use `{forbidden}`",
-                path.display()
+                shown(&path)
             );
         }
         for service_with_keys in ["disableLocalAuth: false", "allowSharedKeyAccess: true"] {
             assert!(
                 !text.contains(service_with_keys),
                 "{} enables key access: `{service_with_keys}`",
-                path.display()
+                shown(&path)
             );
         }
     }

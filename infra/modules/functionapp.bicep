@@ -20,6 +20,9 @@ param identityId string
 @description('Principal id of the user-assigned identity.')
 param identityPrincipalId string
 
+@description('Client id of the user-assigned identity.')
+param identityClientId string
+
 @description('Name of the host storage account.')
 param storageAccountName string
 
@@ -61,6 +64,13 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
+}
+
+// Read here rather than passed in, so no connection string travels through outputs. Local
+// auth is off on the component: telemetry is accepted only with the identity's Entra ID token.
+var telemetrySettings = {
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
 
 resource hostStorageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
@@ -140,18 +150,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: [
-        for setting in items(appSettings): {
-          name: setting.key
-          value: setting.value
-        }
-      ]
     }
   }
   dependsOn: [
     hostStorageRoles
     telemetryPublisher
   ]
+}
+
+// The complete app settings: this resource replaces whatever the site had.
+resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: union(appSettings, telemetrySettings)
 }
 
 // Deployment credentials (publishing profiles) stay off: azd deploys with Entra ID.

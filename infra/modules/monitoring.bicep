@@ -48,6 +48,4 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 
 output applicationInsightsName string = applicationInsights.name
 output applicationInsightsId string = applicationInsights.id
-// The connection string identifies the component; with local auth disabled it grants nothing without Entra ID.
-output applicationInsightsConnectionString string = applicationInsights.properties.ConnectionString
 output logAnalyticsId string = logAnalytics.id

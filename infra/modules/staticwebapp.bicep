@@ -22,7 +22,7 @@ resource staticSite 'Microsoft.Web/staticSites@2024-04-01' = {
   properties: {
     stagingEnvironmentPolicy: 'Enabled'
     allowConfigFileUpdates: true
-    provider: 'None'
+    provider: 'Custom'
   }
 }
 

@@ -19,6 +19,14 @@ pub fn read(relative: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// A path as shown in failure messages: relative to the repository root.
+pub fn shown(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Every `*.bicep` file under `infra/`, sorted.
 pub fn bicep_files() -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -78,8 +86,7 @@ impl BicepFile {
     /// `path:line:column` of a node, 1-based, path relative to the repository root.
     pub fn location(&self, node: Node) -> String {
         let at = node.start_position();
-        let shown = self.path.strip_prefix(repo_root()).unwrap_or(&self.path);
-        format!("{}:{}:{}", shown.display(), at.row + 1, at.column + 1)
+        format!("{}:{}:{}", shown(&self.path), at.row + 1, at.column + 1)
     }
 
     /// Every node of the tree in document order.
