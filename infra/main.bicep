@@ -282,6 +282,8 @@ output WEBPUBSUB_SERVICE_URI string = webPubSub.outputs.serviceUri
 output WEBPUBSUB_HUB string = webPubSub.outputs.hubName
 output AZURE_MAPS_CLIENT_ID string = maps.outputs.clientId
 output EVENTGRID_SUBSCRIPTIONS_DEPLOYED bool = deployEventSubscriptions
+// The Function App's settings (endpoints, names and the identity's client id; nothing secret).
+output APP_SETTINGS object = appSettings
 // The settings `cosmospark dev` needs to use these resources with the developer's own Entra ID
 // sign-in (no __credential/__clientId: the developer is not the app's managed identity).
 output LOCAL_SETTINGS object = {

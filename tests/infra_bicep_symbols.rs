@@ -244,7 +244,8 @@ fn module_parameters(file: &BicepFile) -> BTreeMap<String, bool> {
         .into_iter()
         .filter_map(|d| {
             let name = file.declared_name(d)?;
-            let has_default = file.text(d).contains('=');
+            let mut cursor = d.walk();
+            let has_default = d.children(&mut cursor).any(|c| c.kind() == "=");
             Some((name, has_default))
         })
         .collect()
@@ -457,4 +458,31 @@ fn resources_use_current_generally_available_api_versions() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn parameter_file_matches_the_main_template() {
+    let main = BicepFile::load_relative("infra/main.bicep");
+    let declared = module_parameters(&main);
+    let file: serde_json::Value =
+        serde_json::from_str(&infra_support::read("infra/main.parameters.json"))
+            .expect("infra/main.parameters.json is valid JSON");
+    let given: BTreeSet<String> = file["parameters"]
+        .as_object()
+        .expect("infra/main.parameters.json has a `parameters` object")
+        .keys()
+        .cloned()
+        .collect();
+    for name in &given {
+        assert!(
+            declared.contains_key(name),
+            "infra/main.parameters.json sets `{name}`, which main.bicep does not declare"
+        );
+    }
+    for (name, has_default) in &declared {
+        assert!(
+            *has_default || given.contains(name),
+            "main.bicep parameter `{name}` has no default and no value in main.parameters.json"
+        );
+    }
 }
