@@ -14,7 +14,7 @@ pub(crate) enum Registered {
     Trigger(Invoke),
     /// The function's method router; its path comes from the declaration and the prefix.
     Http {
-        method_router: MethodRouter,
+        method_router: Box<MethodRouter>,
         binding: String,
         response: String,
     },

@@ -141,7 +141,7 @@ pub(crate) enum InvokeError {
 
 pub(crate) enum FunctionKind {
     Trigger(Invoke),
-    Http { method_router: MethodRouter },
+    Http { method_router: Box<MethodRouter> },
 }
 
 /// A function ready to register with a [`super::FunctionApp`].
@@ -224,7 +224,9 @@ impl Function {
                     methods,
                 }),
             },
-            kind: FunctionKind::Http { method_router },
+            kind: FunctionKind::Http {
+                method_router: Box::new(method_router),
+            },
         }
     }
 

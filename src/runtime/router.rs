@@ -61,13 +61,13 @@ impl FunctionApp {
                         .unwrap_or_else(|| "/".to_owned());
                     if entry.decl.is_http_only() {
                         let name = entry.decl.name.clone();
-                        let traced = method_router.clone().layer(middleware::from_fn(
+                        let traced = (**method_router).clone().layer(middleware::from_fn(
                             move |request, next| forwarded_span(name.clone(), request, next),
                         ));
                         forwarded = forwarded.route(&path, traced);
                     }
                     Target::Http {
-                        router: Router::new().route(&path, method_router.clone()),
+                        router: Router::new().route(&path, (**method_router).clone()),
                         binding: binding.clone(),
                         response: response.clone(),
                     }
@@ -281,6 +281,13 @@ async fn run_http(
         .map_err(|error| InvokeError::Handler(error.into()))?;
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in &parts.headers {
+        // The host frames the body itself.
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
         let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
         headers
             .entry(name.as_str().to_owned())
