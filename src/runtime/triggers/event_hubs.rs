@@ -46,7 +46,12 @@ impl EventHubEvent {
 
     /// The body decoded as JSON into `T` (JSON text bodies are parsed).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        from_value_lenient(&self.body)
+        match &self.body {
+            Value::String(text) => {
+                serde_json::from_str(text).or_else(|_| from_value_lenient(&self.body))
+            }
+            other => from_value_lenient(other),
+        }
     }
 
     /// The dedupe key the host guarantees unique: (partition id, sequence number).
