@@ -146,6 +146,6 @@ pub async fn invoke(
         .expect("request");
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text));
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     (status, json)
 }
