@@ -31,6 +31,13 @@ async fn echo(
     )
 }
 
+async fn trace(axum::Extension(context): axum::Extension<Context>) -> Json<Value> {
+    Json(
+        json!({ "invocationId": context.invocation_id, "traceparent": context.traceparent,
+                 "function": context.function_name }),
+    )
+}
+
 async fn me(principal: ClientPrincipal) -> Json<Value> {
     Json(json!({ "userId": principal.user_id }))
 }
@@ -85,6 +92,7 @@ fn app() -> FunctionApp {
         .and_then(|app| app.register(Function::trigger("Panics", "timer", panics)))
         .and_then(|app| app.register(Function::http("Echo", &["POST", "GET"], "echo/{id}", echo)))
         .and_then(|app| app.register(Function::http("Me", &["GET"], "me", me)))
+        .and_then(|app| app.register(Function::http("Trace", &["GET"], "trace", trace)))
         .and_then(|app| {
             app.register(
                 Function::http("Accept", &["POST"], "accept", accept)
@@ -326,5 +334,25 @@ async fn handler_failures_fail_the_invocation_and_logs_are_returned() {
         body["error"]
             .as_str()
             .is_some_and(|e| e.contains("panicked"))
+    );
+}
+
+#[tokio::test]
+async fn invocations_carry_their_id_and_trace_context() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let envelope = http_envelope(
+        "http://h/api/trace",
+        "GET",
+        json!({ "traceparent": [traceparent] }),
+        None,
+    );
+    let (_, body) = post("Trace", &envelope).await;
+    assert_eq!(
+        res(&body),
+        (
+            200,
+            json!({ "invocationId": "11111111-2222-3333-4444-555555555555", "traceparent": traceparent,
+                      "function": "Trace" })
+        )
     );
 }

@@ -236,8 +236,15 @@ fn traceparent_from_data(target: &Target, request: &InvocationRequest) -> Option
     let Target::Http { binding, .. } = target else {
         return None;
     };
-    let data = HttpRequestData::from_value(binding, request.data.get(binding)?).ok()?;
-    data.header(TRACEPARENT_HEADER).map(str::to_owned)
+    let headers = request.data.get(binding)?.get("Headers")?.as_object()?;
+    let (_, value) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(TRACEPARENT_HEADER))?;
+    match value {
+        Value::Array(values) => values.first()?.as_str().map(str::to_owned),
+        Value::String(text) => Some(text.clone()),
+        _ => None,
+    }
 }
 
 async fn run(target: &Target, context: Context) -> Result<Outputs, InvokeError> {

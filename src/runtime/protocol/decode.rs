@@ -24,6 +24,14 @@ pub fn unwrap_json_string(value: &Value) -> Value {
     current
 }
 
+/// As [`unwrap_json_string`], taking ownership so that non-string values are not copied.
+pub fn unwrap_json_string_owned(value: Value) -> Value {
+    match value {
+        Value::String(_) => unwrap_json_string(&value),
+        other => other,
+    }
+}
+
 /// Deserialises `T` from `value`, trying the value itself and then each level of
 /// JSON-in-a-string beneath it. The error is the one from the deepest level reached.
 pub fn from_value_lenient<T: DeserializeOwned>(value: &Value) -> Result<T, serde_json::Error> {

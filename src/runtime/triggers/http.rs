@@ -47,11 +47,19 @@ impl HttpRequestData {
     /// Reads `Data.<binding>` (an object, or a string holding one).
     pub fn from_value(binding: &str, value: &Value) -> Result<Self, ProtocolError> {
         let field = |name: &str| format!("Data.{binding}.{name}");
-        let Value::Object(object) = unwrap_json_string(value) else {
-            return Err(ProtocolError::malformed(
-                format!("Data.{binding}"),
-                format!("expected an HTTP request object, got {}", kind(value)),
-            ));
+        let decoded;
+        let object = match value {
+            Value::Object(object) => object,
+            other => {
+                decoded = unwrap_json_string(other);
+                let Value::Object(object) = &decoded else {
+                    return Err(ProtocolError::malformed(
+                        format!("Data.{binding}"),
+                        format!("expected an HTTP request object, got {}", kind(value)),
+                    ));
+                };
+                object
+            }
         };
         let get = |name: &str| {
             object
