@@ -262,11 +262,6 @@ impl Function {
     }
 }
 
-impl HttpRequestData {
-    /// The binding name HTTP functions use unless told otherwise.
-    pub const DEFAULT_BINDING: &'static str = "req";
-}
-
 /// Converts a Functions route template to an axum path under `prefix`: constraints
 /// (`{id:int}`) and optional markers (`{id?}`) are dropped; `{*rest}` stays a catch-all.
 pub fn axum_path(prefix: &str, route: &str) -> String {

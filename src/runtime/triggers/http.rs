@@ -44,6 +44,9 @@ impl Trigger for HttpRequestData {
 }
 
 impl HttpRequestData {
+    /// The binding name HTTP functions use unless told otherwise.
+    pub const DEFAULT_BINDING: &'static str = "req";
+
     /// Reads `Data.<binding>` (an object, or a string holding one).
     pub fn from_value(binding: &str, value: &Value) -> Result<Self, ProtocolError> {
         let field = |name: &str| format!("Data.{binding}.{name}");
