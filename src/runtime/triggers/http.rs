@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::Trigger;
-use crate::runtime::protocol::decode::{string_from_value, unwrap_json_string};
+use crate::runtime::protocol::decode::{get_ci, string_from_value, unwrap_json_string};
 use crate::runtime::protocol::{InvocationRequest, ProtocolError, kind};
 
 /// The HTTP request as the host describes it in `Data.<req>`.
@@ -64,13 +64,7 @@ impl HttpRequestData {
                 object
             }
         };
-        let get = |name: &str| {
-            object
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value)
-                .filter(|value| !value.is_null())
-        };
+        let get = |name: &str| get_ci(object, name);
         let url = get("Url")
             .and_then(string_from_value)
             .ok_or_else(|| ProtocolError::missing(field("Url")))?;
