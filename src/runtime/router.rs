@@ -266,10 +266,9 @@ async fn run_http(
 ) -> Result<Outputs, InvokeError> {
     let data = HttpRequestData::from_invocation(binding, &context.request)
         .map_err(InvokeError::Protocol)?;
-    let mut request = data.to_http_request(binding).map_err(|error| {
-        let super::triggers::HttpTriggerError::Malformed { field, reason } = error;
-        InvokeError::Protocol(ProtocolError::Malformed { field, reason })
-    })?;
+    let mut request = data
+        .to_http_request(binding)
+        .map_err(InvokeError::Protocol)?;
     request.extensions_mut().insert(context);
     let answer = router
         .clone()

@@ -28,13 +28,6 @@ pub struct HttpRequestData {
     pub body: Option<String>,
 }
 
-/// A problem turning [`HttpRequestData`] into an `http::Request`.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpTriggerError {
-    #[error("field `{field}` is malformed: {reason}")]
-    Malformed { field: String, reason: String },
-}
-
 impl Trigger for HttpRequestData {
     const BINDING_TYPE: &'static str = "httpTrigger";
 
@@ -111,7 +104,7 @@ impl HttpRequestData {
 
     /// The body bytes: base64-decoded for `application/octet-stream` and `multipart/*`,
     /// the text's UTF-8 otherwise.
-    pub fn body_bytes(&self, binding: &str) -> Result<Vec<u8>, HttpTriggerError> {
+    pub fn body_bytes(&self, binding: &str) -> Result<Vec<u8>, ProtocolError> {
         let Some(body) = &self.body else {
             return Ok(Vec::new());
         };
@@ -124,7 +117,7 @@ impl HttpRequestData {
         {
             base64::engine::general_purpose::STANDARD
                 .decode(body.trim())
-                .map_err(|error| HttpTriggerError::Malformed {
+                .map_err(|error| ProtocolError::Malformed {
                     field: format!("Data.{binding}.Body"),
                     reason: format!("binary body is not valid base64: {error}"),
                 })
@@ -134,8 +127,8 @@ impl HttpRequestData {
     }
 
     /// Rebuilds the original request: method, path and query of `Url`, headers, body.
-    pub fn to_http_request(&self, binding: &str) -> Result<Request<Body>, HttpTriggerError> {
-        let malformed = |name: &str, reason: String| HttpTriggerError::Malformed {
+    pub fn to_http_request(&self, binding: &str) -> Result<Request<Body>, ProtocolError> {
+        let malformed = |name: &str, reason: String| ProtocolError::Malformed {
             field: format!("Data.{binding}.{name}"),
             reason,
         };

@@ -9,7 +9,7 @@ mod timer;
 pub use cosmos::CosmosDocuments;
 pub use event_grid::{CloudEvent, EventGridEvent, EventGridSchemaEvent};
 pub use event_hubs::{EventHubBatch, EventHubEvent, PartitionContext};
-pub use http::{HttpRequestData, HttpTriggerError};
+pub use http::HttpRequestData;
 pub use timer::{ScheduleStatus, TimerInfo};
 
 use super::protocol::{InvocationRequest, ProtocolError};
