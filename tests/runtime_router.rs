@@ -212,6 +212,16 @@ async fn http_functions_see_the_original_request() {
     );
     assert_eq!(echoed["query"]["color"], "red,green");
 
+    // Route values come from `Params` (decoded by the host) when present.
+    let mut with_params = http_envelope("http://h/API/Echo/a%20b?x=1", "GET", json!({}), None);
+    with_params["Data"]["req"]["Params"] = json!({ "id": "a b" });
+    let (_, body) = post("Echo", &with_params).await;
+    let (_, echoed) = res(&body);
+    assert_eq!(
+        (echoed["id"].as_str(), echoed["query"]["x"].as_str()),
+        (Some("a b"), Some("1"))
+    );
+
     let docs = fixture("http-trigger.default.docs-order.request.json");
     let mut req = docs["Data"]["req"].clone();
     req["Url"] = json!("http://localhost:7071/api/echo/order");
@@ -258,12 +268,13 @@ async fn client_errors_stay_inside_outputs() {
     let (_, body) = post("Me", &http_envelope(url, "GET", headers, None)).await;
     assert_eq!(res(&body), (200, json!({ "userId": "u-42" })));
 
+    // The host matched the route case-insensitively; the handler is reached whatever the casing.
     let (_, body) = post(
         "Me",
-        &http_envelope("http://h/api/nowhere", "GET", json!({}), None),
+        &http_envelope("http://h/API/Me", "GET", json!({}), None),
     )
     .await;
-    assert_eq!(res(&body).0, 404);
+    assert_eq!(res(&body).0, 401);
     let (_, body) = post("Me", &http_envelope(url, "DELETE", json!({}), None)).await;
     assert_eq!(res(&body).0, 405);
 }
@@ -354,5 +365,46 @@ async fn invocations_carry_their_id_and_trace_context() {
             json!({ "invocationId": "11111111-2222-3333-4444-555555555555", "traceparent": traceparent,
                       "function": "Trace" })
         )
+    );
+}
+
+#[tokio::test]
+async fn one_path_may_serve_several_functions_by_method_but_never_twice() {
+    let app = FunctionApp::new()
+        .register(Function::http(
+            "ReadThing",
+            &["GET"],
+            "things/{id}",
+            || async { "read" },
+        ))
+        .and_then(|app| {
+            app.register(Function::http(
+                "WriteThing",
+                &["PUT"],
+                "things/{id}",
+                || async { "write" },
+            ))
+        })
+        .expect("distinct methods on one path");
+    for (method, expected) in [("GET", "read"), ("PUT", "write")] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/api/things/1")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.router().oneshot(request).await.expect("infallible");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        assert_eq!(&bytes[..], expected.as_bytes());
+    }
+    let conflict = app.register(Function::http(
+        "AlsoRead",
+        &["GET", "POST"],
+        "Things/{thingId}",
+        || async { "" },
+    ));
+    assert!(
+        matches!(conflict, Err(cosmospark::runtime::RegistryError::RouteConflict(a, b)) if a == "AlsoRead" && b == "ReadThing")
     );
 }
