@@ -6,7 +6,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query};
 use axum::http::{Request, StatusCode};
 use cosmospark::runtime::outputs::{EventHubEvents, Outputs};
-use cosmospark::runtime::triggers::{EventGridEvent, EventHubBatch, TimerInfo};
+use cosmospark::runtime::triggers::{
+    EventGridEvent, EventHubBatch, TimerInfo, WebPubSubConnectionInfo,
+};
 use cosmospark::runtime::{
     ClientPrincipal, Context, Function, FunctionApp, FunctionError, InvocationResponse,
 };
@@ -36,6 +38,14 @@ async fn trace(axum::Extension(context): axum::Extension<Context>) -> Json<Value
         json!({ "invocationId": context.invocation_id, "traceparent": context.traceparent,
                  "function": context.function_name }),
     )
+}
+
+async fn negotiate(axum::Extension(context): axum::Extension<Context>) -> Json<Value> {
+    let connection: WebPubSubConnectionInfo = match context.input("connection") {
+        Ok(connection) => connection,
+        Err(error) => return Json(json!({ "error": error.to_string() })),
+    };
+    Json(json!({ "url": connection.url, "baseUrl": connection.base_url }))
 }
 
 async fn me(principal: ClientPrincipal) -> Json<Value> {
@@ -93,6 +103,15 @@ fn app() -> FunctionApp {
         .and_then(|app| app.register(Function::http("Echo", &["POST", "GET"], "echo/{id}", echo)))
         .and_then(|app| app.register(Function::http("Me", &["GET"], "me", me)))
         .and_then(|app| app.register(Function::http("Trace", &["GET"], "trace", trace)))
+        .and_then(|app| {
+            app.register(
+                Function::http("Negotiate", &["GET"], "negotiate", negotiate).binding(
+                    "connection",
+                    "webPubSubConnection",
+                    cosmospark::runtime::Direction::In,
+                ),
+            )
+        })
         .and_then(|app| {
             app.register(
                 Function::http("Accept", &["POST"], "accept", accept)
@@ -407,4 +426,29 @@ async fn one_path_may_serve_several_functions_by_method_but_never_twice() {
     assert!(
         matches!(conflict, Err(cosmospark::runtime::RegistryError::RouteConflict(a, b)) if a == "AlsoRead" && b == "ReadThing")
     );
+}
+
+#[tokio::test]
+async fn http_functions_read_other_inputs_from_the_context() {
+    let envelope = fixture("http-trigger.default.webpubsub-connection-input.DERIVED.request.json");
+    let (status, body) = post("Negotiate", &envelope).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (code, answer) = res(&body);
+    assert_eq!(code, 200);
+    assert_eq!(
+        answer["baseUrl"],
+        "wss://contoso-wps.webpubsub.azure.com/client/hubs/game"
+    );
+    assert!(
+        answer["url"]
+            .as_str()
+            .is_some_and(|url| url.contains("access_token="))
+    );
+
+    // The function has an input binding besides HTTP, so it is never forwarded.
+    let request = Request::get("/api/negotiate")
+        .body(Body::empty())
+        .expect("request");
+    let response = app().router().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
