@@ -37,6 +37,23 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Build the deploy package (host.json, one folder per function, the executable), after `check`.
+    Package {
+        /// Write a zip for zip deploy.
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        out: Option<PathBuf>,
+        /// Write a staged folder instead (what `func start --script-root DIR` runs).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Linux x64 executable to ship.
+        #[arg(
+            long,
+            default_value = "target/x86_64-unknown-linux-musl/release/cosmospark"
+        )]
+        binary: PathBuf,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +68,12 @@ fn main() -> ExitCode {
     };
     let result = match command {
         Command::Check { root } => run_check(&root),
+        Command::Package {
+            out,
+            dir,
+            binary,
+            root,
+        } => run_package(&root, &binary, out.as_deref(), dir.as_deref()),
         Command::Serve => run_async(serve()),
         Command::Dev { port } => run_async(dev(port)),
     };
@@ -109,6 +132,49 @@ async fn dev(port: u16) -> anyhow::Result<()> {
     server::serve(listener, app.router())
         .await
         .context("server failed")
+}
+
+fn run_package(
+    root: &std::path::Path,
+    binary: &std::path::Path,
+    out: Option<&std::path::Path>,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use cosmospark::runtime::package;
+    if run_check(root)? != ExitCode::SUCCESS {
+        anyhow::bail!("not packaging: fix the problems `check` reported");
+    }
+    let manifest = Manifest::load(root).map_err(|problems| {
+        anyhow::anyhow!(
+            "{}",
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let entries = package::plan(&manifest, binary, EXECUTABLE)?;
+    match (out, dir) {
+        (Some(out), _) => {
+            package::write_zip(&entries, out)?;
+            println!(
+                "package: {} files written to {}",
+                entries.len(),
+                out.display()
+            );
+        }
+        (None, Some(dir)) => {
+            package::write_dir(&entries, dir)?;
+            println!(
+                "package: {} files staged in {}",
+                entries.len(),
+                dir.display()
+            );
+        }
+        (None, None) => anyhow::bail!("pass --out FILE or --dir DIR"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
