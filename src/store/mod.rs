@@ -22,7 +22,7 @@ pub mod model;
 pub mod query;
 mod system;
 
-// CONFIG
+pub use config::{StoreConfig, open_store};
 pub use error::{StoreError, StoreResult};
 pub use lease::ChangeFeedConsumer;
 pub use model::{

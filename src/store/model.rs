@@ -63,16 +63,87 @@ impl JsonPath {
             .try_fold(doc, |value, segment| value.as_object()?.get(segment))
     }
 
-    /// The path as Cosmos SQL on alias `c`, e.g. `c["chat"]["id"]`.
+    /// The path as Cosmos SQL on alias `c`: `c.chat.id`, with `c["seg"]` for segments that
+    /// are not plain identifiers or are SQL keywords (the SDK's local query planner only
+    /// accepts dotted paths in ORDER BY across partitions).
     pub fn to_sql(&self) -> String {
         let mut sql = String::from("c");
         for segment in &self.segments {
-            sql.push_str("[\"");
-            sql.push_str(segment);
-            sql.push_str("\"]");
+            if is_plain_identifier(segment) {
+                sql.push('.');
+                sql.push_str(segment);
+            } else {
+                sql.push_str("[\"");
+                sql.push_str(segment);
+                sql.push_str("\"]");
+            }
         }
         sql
     }
+}
+
+/// Cosmos SQL keywords that cannot follow a `.` in a property path.
+const SQL_KEYWORDS: &[&str] = &[
+    "and",
+    "array",
+    "as",
+    "asc",
+    "between",
+    "by",
+    "case",
+    "cast",
+    "convert",
+    "cross",
+    "desc",
+    "distinct",
+    "else",
+    "end",
+    "escape",
+    "exists",
+    "false",
+    "for",
+    "from",
+    "group",
+    "having",
+    "in",
+    "inner",
+    "insert",
+    "into",
+    "is",
+    "join",
+    "left",
+    "like",
+    "limit",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "or",
+    "order",
+    "outer",
+    "over",
+    "right",
+    "select",
+    "set",
+    "then",
+    "top",
+    "true",
+    "udf",
+    "undefined",
+    "update",
+    "value",
+    "when",
+    "where",
+    "with",
+];
+
+fn is_plain_identifier(segment: &str) -> bool {
+    let mut chars = segment.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !SQL_KEYWORDS.contains(&segment.to_ascii_lowercase().as_str())
 }
 
 impl fmt::Display for JsonPath {

@@ -367,7 +367,7 @@ mod tests {
     fn sql_is_parameterised_and_quotes_paths() {
         let plan = Query::new()
             .eq("/chat/id", "c1")
-            .filter("/score", CmpOp::Ge, 3)
+            .filter("/value", CmpOp::Ge, 3)
             .order_by("/score", SortOrder::Desc)
             .offset(2)
             .limit(5)
@@ -376,7 +376,7 @@ mod tests {
         let sql = plan.to_sql();
         assert_eq!(
             sql.text,
-            "SELECT * FROM c WHERE c[\"chat\"][\"id\"] = @p0 AND c[\"score\"] >= @p1 ORDER BY c[\"score\"] DESC OFFSET 2 LIMIT 5"
+            "SELECT * FROM c WHERE c.chat.id = @p0 AND c[\"value\"] >= @p1 ORDER BY c.score DESC OFFSET 2 LIMIT 5"
         );
         assert_eq!(
             sql.params,
