@@ -278,6 +278,14 @@ pub async fn nested_partition_key_path(store: Store) {
         .ensure_container(&ContainerSpec::parse("chats", "/chat/id").unwrap())
         .await
         .unwrap();
+    let err = store
+        .ensure_container(&ContainerSpec::parse("chats", "/id").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_bad_request() && err.to_string().contains("/chat/id"),
+        "{err}"
+    );
     let doc = json!({"id": "m1", "chat": {"id": "c1"}, "text": "hi"});
     store.create("chats", &pk("c1"), doc).await.unwrap();
     assert_eq!(

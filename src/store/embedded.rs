@@ -183,7 +183,13 @@ impl Inner {
     }
 
     fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {
-        if self.specs.read().map_err(engine)?.contains_key(&spec.name) {
+        if let Some(existing) = self.specs.read().map_err(engine)?.get(&spec.name) {
+            if existing.partition_key_path != spec.partition_key_path {
+                return Err(StoreError::BadRequest(format!(
+                    "container `{}` exists with partition key path `{}`, not `{}`",
+                    spec.name, existing.partition_key_path, spec.partition_key_path
+                )));
+            }
             return Ok(());
         }
         let txn = self.db.begin_write().map_err(engine)?;
