@@ -51,6 +51,7 @@ struct Case {
     order: Option<(&'static str, SortOrder)>,
     page: (Option<u64>, Option<(u64, u64)>),
     partition: Option<usize>,
+    select: bool,
 }
 
 fn op() -> impl Strategy<Value = CmpOp> {
@@ -88,8 +89,9 @@ fn case() -> impl Strategy<Value = Case> {
         1u64..8,
         0u64..10,
         proptest::option::of(0..PARTITIONS),
+        any::<bool>(),
     )
-        .prop_map(|(filters, order, paging, n, offset, partition)| {
+        .prop_map(|(filters, order, paging, n, offset, partition, select)| {
             // Paging is only deterministic with an ORDER BY on a unique field.
             let page = match (order.is_some(), paging) {
                 (true, 1) => (Some(n), None),
@@ -101,6 +103,7 @@ fn case() -> impl Strategy<Value = Case> {
                 order,
                 page,
                 partition,
+                select,
             }
         })
 }
@@ -118,6 +121,9 @@ fn build(case: &Case) -> Query {
     }
     if let Some((o, l)) = case.page.1 {
         q = q.offset(o).limit(l);
+    }
+    if case.select {
+        q = q.select(&["/id", "/meta/tier", "/flag"]);
     }
     q
 }
@@ -191,6 +197,14 @@ fn embedded_and_cosmos_agree_on_random_queries() {
             });
             let ordered = case.order.is_some();
             prop_assert_eq!(ids(&a, ordered), ids(&b, ordered), "query {:?}", case);
+            if case.select {
+                let by_id = |docs: &[Value]| {
+                    let mut v = docs.to_vec();
+                    v.sort_by_key(|d| d["id"].as_str().unwrap_or("").to_owned());
+                    v
+                };
+                prop_assert_eq!(by_id(&a), by_id(&b), "projection {:?}", case);
+            }
             prop_assert_eq!(ca, cb, "count {:?}", case);
             Ok(())
         })
