@@ -6,6 +6,12 @@
 //! - [`lease`]: change-feed consumers whose checkpoints live in a lease container.
 //! - [`config`]: [`StoreConfig`] from app settings, and [`open_store`].
 //! - [`cli`]: `cosmospark store …` tools (smoke test, crash-test writer).
+//!
+//! Both backends pass one conformance suite (`tests/store_conformance.rs`); the Cosmos backend
+//! runs it over the SDK's in-memory emulator. Two behaviours are checked on the embedded backend
+//! only because that emulator lacks them: TTL expiry and a point-in-time change-feed start (real
+//! Cosmos DB implements both server-side). Ids, partition keys and batch sizes are validated
+//! client-side by both backends, so bad input gets the same 400 everywhere.
 
 use std::sync::Arc;
 
