@@ -4,6 +4,7 @@
 //! - [`embedded`]: the default backend, one redb file in a directory on disk.
 //! - [`cosmos`]: Azure Cosmos DB through `azure_data_cosmos`.
 //! - [`lease`]: change-feed consumers whose checkpoints live in a lease container.
+//! - [`typed`]: [`DocumentStoreExt`], the same calls over serde models.
 //! - [`config`]: [`StoreConfig`] from app settings, and [`open_store`].
 //! - [`cli`]: `cosmospark store …` tools (smoke test, crash-test writer).
 //!
@@ -27,6 +28,7 @@ pub mod lease;
 pub mod model;
 pub mod query;
 mod system;
+pub mod typed;
 
 pub use config::{StoreConfig, open_store};
 pub use error::{StoreError, StoreResult};
@@ -36,6 +38,7 @@ pub use model::{
     ContainerSpec, ETag, JsonPath, PartitionKey,
 };
 pub use query::{CmpOp, Query, SortOrder};
+pub use typed::DocumentStoreExt;
 
 /// A shareable store handle, as held in axum state and background tasks.
 pub type Store = Arc<dyn DocumentStore>;
