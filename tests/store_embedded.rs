@@ -187,3 +187,41 @@ async fn typed_helpers_round_trip_models() {
         .unwrap_err();
     assert!(err.to_string().contains("`bad`"), "{err}");
 }
+
+#[tokio::test]
+async fn feed_readers_are_woken_by_commits() {
+    let fixture = store_support::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("events", "/id").unwrap())
+        .await
+        .unwrap();
+    let mut commits = store
+        .commit_notifications()
+        .expect("embedded store notifies");
+    commits.borrow_and_update();
+    let empty = store
+        .read_change_feed("events", &ChangeFeedRequest::new(ChangeFeedStart::Now))
+        .await
+        .unwrap();
+    assert!(empty.items.is_empty());
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .create("events", &PartitionKey::from("e1"), json!({"id": "e1"}))
+                .await
+                .unwrap();
+        })
+    };
+    commits.changed().await.expect("a commit wakes the reader");
+    writer.await.unwrap();
+    let page = store
+        .read_change_feed(
+            "events",
+            &ChangeFeedRequest::new(ChangeFeedStart::Continuation(empty.continuation)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}

@@ -116,4 +116,10 @@ pub trait DocumentStore: Send + Sync {
         container: &str,
         request: &ChangeFeedRequest,
     ) -> StoreResult<ChangeFeedPage>;
+
+    /// A receiver that changes after every committed write, when the backend can tell (the
+    /// embedded one can); `None` means poll the change feed on a timer.
+    fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
