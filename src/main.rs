@@ -37,6 +37,8 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Document store tools (smoke test, crash-test writer).
+    Store(cosmospark::store::cli::StoreArgs),
     /// Build the deploy package (host.json, one folder per function, the executable), after `check`.
     Package {
         /// Write a zip for zip deploy.
@@ -76,6 +78,10 @@ fn main() -> ExitCode {
         } => run_package(&root, &binary, out.as_deref(), dir.as_deref()),
         Command::Serve => run_async(serve()),
         Command::Dev { port } => run_async(dev(port)),
+        Command::Store(args) => run_async(async {
+            init_tracing();
+            cosmospark::store::cli::run_store_command(args).await
+        }),
     };
     match result {
         Ok(code) => code,
