@@ -1,0 +1,9 @@
+//! The CosmosPark game rules as plain Rust: documents, parsed values, identity rules, rounds,
+//! tasks, scoring, chats, leaderboard, realtime payloads, event names, geocoding and seed data.
+//!
+//! Nothing here knows about HTTP, the Functions host or a database: functions take typed
+//! values and return typed values (documents to write, messages to send, decisions).
+
+pub mod values;
+
+pub mod round;
