@@ -4,6 +4,14 @@
 //! Nothing here knows about HTTP, the Functions host or a database: functions take typed
 //! values and return typed values (documents to write, messages to send, decisions).
 
-pub mod values;
-
+pub mod auth;
+pub mod documents;
+pub mod event_kind;
+pub mod geocode;
+pub mod ids;
+pub mod leaderboard;
+pub mod realtime;
 pub mod round;
+pub mod scoring;
+pub mod tasks;
+pub mod values;
