@@ -13,5 +13,6 @@ pub mod leaderboard;
 pub mod realtime;
 pub mod round;
 pub mod scoring;
+pub mod seed;
 pub mod tasks;
 pub mod values;
