@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::documents::{ChatMessage, CosmosUser, UserTask};
+use super::documents::{ChatMessage, CosmosUser, Greeting, UserTask};
 use super::ids::pick_key;
 use super::round::Round;
 use super::scoring::points_between;
@@ -52,53 +52,57 @@ pub fn is_greeting(content: &str) -> bool {
     content.trim().eq_ignore_ascii_case(GREETING)
 }
 
-/// Whether a message completes a task, and if not, why not.
+/// Whether a greeting completes a task, and if not, why not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
     Completes,
     AlreadyCompleted,
     NotAGreeting,
-    /// The message was not sent by the task's owner.
+    /// Not sent by the task's owner.
     WrongSender,
-    /// The message was not sent to the task's target.
+    /// Not sent to the task's target.
     WrongRecipient,
     /// Sent outside the task's round (or the task has no round).
     OutsideRound,
 }
 
-/// Checks one message against one task.
-pub fn check_completion(task: &UserTask, message: &ChatMessage) -> Completion {
+/// Checks one greeting against one task.
+pub fn check_completion(task: &UserTask, greeting: &Greeting) -> Completion {
     if task.is_completed {
-        return Completion::AlreadyCompleted;
-    }
-    if message.message.sender_id != task.user_id {
-        return Completion::WrongSender;
-    }
-    if message.recipient().map(|r| &r.id) != Some(&task.task_detail.user_id) {
-        return Completion::WrongRecipient;
-    }
-    if !is_greeting(message.message.content.as_str()) {
-        return Completion::NotAGreeting;
-    }
-    match task.round() {
-        Some(round) if round.contains(message.sent_at()) => Completion::Completes,
-        _ => Completion::OutsideRound,
+        Completion::AlreadyCompleted
+    } else if greeting.user_id != task.user_id {
+        Completion::WrongSender
+    } else if greeting.to_user_id != task.task_detail.user_id {
+        Completion::WrongRecipient
+    } else {
+        match task.round() {
+            Some(round) if round.contains(greeting.sent_at()) => Completion::Completes,
+            _ => Completion::OutsideRound,
+        }
     }
 }
 
-/// The first message in `messages` that completes `task`, as the task completed with points
-/// by distance from `owner_position` to the target. `None` if no message completes it.
-///
-/// `messages` order does not matter: the earliest completing message (by time, then id) wins.
-pub fn complete_from_messages<'a>(
+/// Checks one chat message against one task.
+pub fn check_message(task: &UserTask, message: &ChatMessage) -> Completion {
+    match Greeting::from_message(message) {
+        Some(greeting) => check_completion(task, &greeting),
+        None if task.is_completed => Completion::AlreadyCompleted,
+        None => Completion::NotAGreeting,
+    }
+}
+
+/// `task` completed by the earliest greeting (by time, then id) in `greetings` that completes
+/// it, with points by distance from `owner_position` to the target; `None` if none does.
+/// The order of `greetings` does not matter.
+pub fn complete_from_greetings<'a>(
     task: &UserTask,
     owner_position: Option<Coordinates>,
-    messages: impl IntoIterator<Item = &'a ChatMessage>,
+    greetings: impl IntoIterator<Item = &'a Greeting>,
 ) -> Option<UserTask> {
-    let first = messages
+    let first = greetings
         .into_iter()
-        .filter(|m| check_completion(task, m) == Completion::Completes)
-        .min_by(|a, b| a.order_key().cmp(&b.order_key()))?;
+        .filter(|g| check_completion(task, g) == Completion::Completes)
+        .min_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)))?;
     let points = match (owner_position, task.task_detail.position) {
         (Some(from), Some(to)) => points_between(from, to),
         // Without both positions the distance is unknown: the smallest award.
@@ -209,21 +213,21 @@ mod tests {
         let round = Round::containing(now());
         let task = assign_tasks(&me, std::slice::from_ref(&far), round, now()).remove(0);
         let hi = message(&me, &far, " hi-cosmospark ", now());
-        assert_eq!(check_completion(&task, &hi), Completion::Completes);
+        assert_eq!(check_message(&task, &hi), Completion::Completes);
         assert_eq!(
-            check_completion(&task, &message(&far, &me, "Hi-CosmosPark", now())),
+            check_message(&task, &message(&far, &me, "Hi-CosmosPark", now())),
             Completion::WrongSender
         );
         assert_eq!(
-            check_completion(&task, &message(&me, &other, "Hi-CosmosPark", now())),
+            check_message(&task, &message(&me, &other, "Hi-CosmosPark", now())),
             Completion::WrongRecipient
         );
         assert_eq!(
-            check_completion(&task, &message(&me, &far, "hello", now())),
+            check_message(&task, &message(&me, &far, "hello", now())),
             Completion::NotAGreeting
         );
         assert_eq!(
-            check_completion(&task, &message(&me, &far, "Hi-CosmosPark", round.end())),
+            check_message(&task, &message(&me, &far, "Hi-CosmosPark", round.end())),
             Completion::OutsideRound
         );
         let later = message(
@@ -232,13 +236,26 @@ mod tests {
             "Hi-CosmosPark",
             now() + chrono::Duration::minutes(5),
         );
-        let done = complete_from_messages(&task, me.position(), [&later, &hi]).unwrap();
+        let proofs: Vec<_> = [&later, &hi]
+            .into_iter()
+            .filter_map(Greeting::from_message)
+            .collect();
+        let greeting = Greeting::from_message(&hi).unwrap();
+        assert_eq!(greeting.id, hi.id);
+        assert_eq!(greeting.to_user_id, far.id);
+        assert_eq!(
+            Greeting::from_message(&message(&me, &far, "hello", now())),
+            None
+        );
+        let done = complete_from_greetings(&task, me.position(), &proofs).unwrap();
         assert_eq!(done.points, Some(6));
         assert_eq!(done.completed_at, Some(now()));
-        assert_eq!(check_completion(&done, &hi), Completion::AlreadyCompleted);
-        assert_eq!(complete_from_messages(&done, me.position(), [&hi]), None);
+        assert_eq!(check_message(&done, &hi), Completion::AlreadyCompleted);
+        assert_eq!(complete_from_greetings(&done, me.position(), &proofs), None);
         assert_eq!(
-            complete_from_messages(&task, None, [&hi]).unwrap().points,
+            complete_from_greetings(&task, None, &proofs)
+                .unwrap()
+                .points,
             Some(2)
         );
     }

@@ -4,12 +4,14 @@
 //! Timestamps are unix seconds on the wire, like the original's `_ts` and `message.timestamp`.
 
 mod chat;
+mod greeting;
 mod ledger;
 mod summary;
 mod task;
 mod user;
 
 pub use chat::{ChatMessage, ChatRef, MessageBody, ParticipantView, UserRef};
+pub use greeting::Greeting;
 pub use ledger::{LedgerEntry, LedgerTask, LedgerUser};
 pub use summary::{UnreadMessage, UserChatSummary};
 pub use task::{TaskDetail, UserTask};
@@ -26,6 +28,8 @@ pub mod containers {
     pub const USER_CHATS: &str = "CosmicUserChats";
     /// Partition key `/userId`.
     pub const USER_TASKS: &str = "CosmicUserTasks";
+    /// Partition key `/userId`.
+    pub const TASK_VALIDATOR: &str = "CosmicTaskValidator";
     /// Partition key `/user/id`.
     pub const LEADERBOARDS: &str = "CosmicLeaderboards";
 }
