@@ -5,6 +5,7 @@
 //! values and return typed values (documents to write, messages to send, decisions).
 
 pub mod auth;
+pub mod commands;
 pub mod documents;
 pub mod event_kind;
 pub mod geocode;

@@ -145,6 +145,22 @@ impl CosmosUser {
         }
     }
 
+    /// What other users may see: position rounded to ~1 km, no street, no roles (the original
+    /// published everyone's exact browser location: §11.1 item 6).
+    pub fn public_view(&self) -> Self {
+        let address = self.address.as_ref().map(|a| UserAddress {
+            name: Some(a.place_label()).filter(|l| !l.is_empty()),
+            street: StreetInfo::default(),
+            position: a.position.coarse(),
+            ..a.clone()
+        });
+        Self {
+            roles: Vec::new(),
+            address,
+            ..self.clone()
+        }
+    }
+
     pub fn position(&self) -> Option<Coordinates> {
         self.address.as_ref().map(|a| a.position)
     }
@@ -220,6 +236,19 @@ mod tests {
         doc["name"] = json!("  ");
         let err = serde_json::from_value::<CosmosUser>(doc).unwrap_err();
         assert!(err.to_string().contains("name"), "{err}");
+    }
+
+    #[test]
+    fn public_view_hides_precise_location() {
+        let user: CosmosUser = serde_json::from_value(original_sample()).unwrap();
+        let public = user.public_view();
+        let address = public.address.as_ref().unwrap();
+        assert_eq!(address.position, Coordinates::new(12.98, 77.61).unwrap());
+        assert_eq!(address.street, StreetInfo::default());
+        assert_eq!(address.name.as_deref(), Some("Karnataka, India"));
+        assert!(public.roles.is_empty());
+        assert_eq!(public.id, user.id);
+        assert_eq!(address.country, user.address.as_ref().unwrap().country);
     }
 
     #[test]
