@@ -277,6 +277,27 @@ mod tests {
         assert_eq!(Route::GetLeaderboards.policy(), Policy::Public);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn only_admins_or_the_target_pass_self_only_routes(
+            caller in "[a-z]{1,4}", target in "[a-z]{1,4}", admin in proptest::bool::ANY,
+        ) {
+            let roles: &[&str] = if admin { &["authenticated", "admin"] } else { &["authenticated"] };
+            let p = principal(&caller, roles);
+            let t = UserId::parse(&target).unwrap();
+            for route in Route::ALL {
+                let access = authorize(route, Some(&p), Some(&t));
+                let expected = match route.policy() {
+                    Policy::Public | Policy::Authenticated => Access::Allowed,
+                    Policy::SelfOnly if admin || caller == target => Access::Allowed,
+                    Policy::Admin if admin => Access::Allowed,
+                    _ => Access::Forbidden,
+                };
+                proptest::prop_assert_eq!(access, expected);
+            }
+        }
+    }
+
     #[test]
     fn chat_membership() {
         let me = principal("me", &["authenticated"]);

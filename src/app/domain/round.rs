@@ -148,6 +148,34 @@ impl Round {
     }
 }
 
+/// The body of `GET /api/round`: the current round and the next, in unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoundInfo {
+    pub round_id: RoundId,
+    /// Inclusive start.
+    pub start: i64,
+    /// Exclusive end (= the next round's start).
+    pub end: i64,
+    pub next_round_id: RoundId,
+    /// Whole seconds until `end`, rounded up (1..=3600).
+    pub seconds_remaining: i64,
+}
+
+impl RoundInfo {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        let round = Round::containing(now);
+        let remaining_ms = (round.end() - now).num_milliseconds();
+        Self {
+            round_id: round.id(),
+            start: round.start().timestamp(),
+            end: round.end().timestamp(),
+            next_round_id: round.next().id(),
+            seconds_remaining: (remaining_ms + 999) / 1000,
+        }
+    }
+}
+
 /// Parses a route timestamp; returns seconds and whether it was written in milliseconds.
 fn timestamp(raw: &str, field: &'static str) -> Result<(i64, bool), RoundError> {
     let bad = || RoundError::BadTimestamp {
@@ -204,6 +232,22 @@ mod tests {
         }
         let err = serde_json::from_str::<RoundId>("\"x\"").unwrap_err();
         assert!(err.to_string().contains("roundId"));
+    }
+
+    #[test]
+    fn round_info_for_the_api() {
+        let info = RoundInfo::at(at("2026-11-24T16:59:59.500Z"));
+        assert_eq!(info.round_id.as_str(), "2026112416");
+        assert_eq!(info.next_round_id.as_str(), "2026112417");
+        assert_eq!(info.end - info.start, 3600);
+        assert_eq!(info.seconds_remaining, 1);
+        assert_eq!(
+            RoundInfo::at(at("2026-11-24T16:00:00Z")).seconds_remaining,
+            3600
+        );
+        let v = serde_json::to_value(&info).unwrap();
+        assert_eq!(v["roundId"], "2026112416");
+        assert_eq!(v["secondsRemaining"], 1);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! always gives the same users.
 
 use chrono::{DateTime, Utc};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
 use super::documents::{CosmosUser, UserAddress};
@@ -77,7 +77,7 @@ pub fn seed_users(n: usize, seed: u64) -> Vec<CosmosUser> {
 /// `n` demo users from `seed`, with `createdAt`/`updatedAt` = `now`.
 pub fn seed_users_at(n: usize, seed: u64, now: DateTime<Utc>) -> Vec<CosmosUser> {
     let geocoder = OfflineGeocoder::global();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     (0..n)
         .filter_map(|i| {
             let name = random_name(&mut rng);
@@ -101,7 +101,7 @@ pub fn seed_users_at(n: usize, seed: u64, now: DateTime<Utc>) -> Vec<CosmosUser>
         .collect()
 }
 
-fn random_name(rng: &mut ChaCha8Rng) -> DisplayName {
+fn random_name(rng: &mut Xoshiro256PlusPlus) -> DisplayName {
     let given = GIVEN_NAMES[rng.random_range(0..GIVEN_NAMES.len())];
     let family = FAMILY_NAMES[rng.random_range(0..FAMILY_NAMES.len())];
     DisplayName::parse(&format!("{given} {family}"))
@@ -110,7 +110,7 @@ fn random_name(rng: &mut ChaCha8Rng) -> DisplayName {
 
 /// A populated place reached from a uniformly random point on the globe: dense regions are
 /// hit more often, the open ocean never.
-fn random_place(rng: &mut ChaCha8Rng, geocoder: &OfflineGeocoder) -> Option<Place> {
+fn random_place(rng: &mut Xoshiro256PlusPlus, geocoder: &OfflineGeocoder) -> Option<Place> {
     let mut last = None;
     for _ in 0..ATTEMPTS_PER_USER {
         let latitude = (2.0 * rng.random::<f64>() - 1.0).asin().to_degrees();
@@ -128,7 +128,7 @@ fn random_place(rng: &mut ChaCha8Rng, geocoder: &OfflineGeocoder) -> Option<Plac
     last
 }
 
-fn jitter(rng: &mut ChaCha8Rng, around: Coordinates) -> Coordinates {
+fn jitter(rng: &mut Xoshiro256PlusPlus, around: Coordinates) -> Coordinates {
     let lat = around.latitude() + rng.random_range(-JITTER_DEGREES..=JITTER_DEGREES);
     let lon = around.longitude() + rng.random_range(-JITTER_DEGREES..=JITTER_DEGREES);
     Coordinates::new(lat, lon).unwrap_or(around)
