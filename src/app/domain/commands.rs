@@ -226,29 +226,48 @@ fn original_recipient(body: &Value, sender: Option<&UserId>) -> Result<UserId, V
     UserId::parse(to).map_err(|e| e.for_field("userDetails.toUser.id"))
 }
 
+/// Latitude and longitude from an object, as numbers or numeric strings; errors name
+/// `<prefix>.latitude` / `<prefix>.longitude` (or the bare names for an empty prefix).
 fn coordinates(v: &Value, prefix: &'static str) -> Result<Coordinates, ValueError> {
-    serde_json::from_value::<Coordinates>(v.clone()).map_err(|e| {
-        let message = e.to_string();
-        let field = if message.contains("longitude") {
-            field_path(prefix, "longitude")
-        } else {
-            field_path(prefix, "latitude")
-        };
-        ValueError::Malformed {
-            field,
-            expected: "a number within range",
-            value: message,
-        }
+    let (lat_field, lon_field) = match prefix {
+        "position" => ("position.latitude", "position.longitude"),
+        "address.position" => ("address.position.latitude", "address.position.longitude"),
+        _ => ("latitude", "longitude"),
+    };
+    if !v.is_object() {
+        return Err(ValueError::Malformed {
+            field: if prefix.is_empty() {
+                "position"
+            } else {
+                prefix
+            },
+            expected: "an object with latitude and longitude",
+            value: v.to_string(),
+        });
+    }
+    let latitude = coordinate(v.get("latitude"), lat_field)?;
+    let longitude = coordinate(v.get("longitude"), lon_field)?;
+    Coordinates::new(latitude, longitude).map_err(|e| match e.field() {
+        "latitude" => e.for_field(lat_field),
+        _ => e.for_field(lon_field),
     })
 }
 
-fn field_path(prefix: &'static str, leaf: &'static str) -> &'static str {
-    match (prefix, leaf) {
-        ("position", "latitude") => "position.latitude",
-        ("position", "longitude") => "position.longitude",
-        ("address.position", "latitude") => "address.position.latitude",
-        ("address.position", "longitude") => "address.position.longitude",
-        (_, leaf) => leaf,
+fn coordinate(v: Option<&Value>, field: &'static str) -> Result<f64, ValueError> {
+    match v {
+        None | Some(Value::Null) => Err(ValueError::Empty { field }),
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| ValueError::NotANumber {
+            field,
+            value: n.to_string(),
+        }),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| ValueError::NotANumber {
+            field,
+            value: s.clone(),
+        }),
+        Some(other) => Err(ValueError::NotANumber {
+            field,
+            value: other.to_string(),
+        }),
     }
 }
 
@@ -357,6 +376,11 @@ mod tests {
             "address.position.longitude"
         );
         assert_eq!(field(json!({"latitude": 1, "longitude": 200})), "longitude");
+        assert_eq!(field(json!({"position": "12,77"})), "position");
+        assert_eq!(
+            field(json!({"position": {"latitude": [1], "longitude": 2}})),
+            "position.latitude"
+        );
         assert_eq!(
             field(json!({"name": 5, "latitude": 1, "longitude": 2})),
             "name"

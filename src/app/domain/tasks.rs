@@ -35,7 +35,12 @@ pub fn assign_tasks(
         .filter(|c| c.id != owner.id && c.address.is_some())
         .map(|c| (pick_key(&context, c.id.as_str()), c))
         .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    // Same key means same id; of several copies of one user keep the newest profile.
+    keyed.sort_by(|a, b| {
+        (a.0, &a.1.id)
+            .cmp(&(b.0, &b.1.id))
+            .then_with(|| b.1.updated_at.cmp(&a.1.updated_at))
+    });
     keyed.dedup_by(|a, b| a.1.id == b.1.id);
     keyed
         .into_iter()

@@ -48,7 +48,9 @@ pub struct UserAddress {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CountryInfo {
-    #[serde(default)]
+    /// Read leniently: a blank or unknown stored code reads as absent (it is derived data,
+    /// recomputed from the position on the next profile write).
+    #[serde(default, deserialize_with = "lenient_country_code")]
     pub code: Option<CountryCode>,
     #[serde(default)]
     pub sub_division: Option<String>,
@@ -67,6 +69,13 @@ pub struct StreetInfo {
     pub name: Option<String>,
     #[serde(default)]
     pub name_and_number: Option<String>,
+}
+
+fn lenient_country_code<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<CountryCode>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?;
+    Ok(raw.and_then(|r| CountryCode::parse(&r).ok()))
 }
 
 impl UserAddress {
@@ -249,6 +258,16 @@ mod tests {
         assert!(public.roles.is_empty());
         assert_eq!(public.id, user.id);
         assert_eq!(address.country, user.address.as_ref().unwrap().country);
+    }
+
+    #[test]
+    fn blank_or_unknown_stored_country_codes_read_as_absent() {
+        for code in [json!(""), json!("ZZ"), json!(null)] {
+            let mut doc = original_sample();
+            doc["address"]["country"]["code"] = code;
+            let user: CosmosUser = serde_json::from_value(doc).unwrap();
+            assert_eq!(user.country_code(), None);
+        }
     }
 
     #[test]
