@@ -1,5 +1,11 @@
 //! Event Grid event types: clean names on output, the original (typo'd) names accepted on input.
 
+use uuid::Uuid;
+
+use super::documents::containers;
+
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x7e1c_d2a9_4b3f_4a6e_9d85_c0f1_2e3a_4b5c);
+
 /// The domain events relayed from the change feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -57,6 +63,29 @@ impl EventKind {
         }
     }
 
+    /// The event relayed for a change in `container` (the change-feed relays), if any. Task
+    /// changes are relayed only for completed tasks, as in the original.
+    pub fn from_container(container: &str) -> Option<Self> {
+        match container {
+            containers::USERS => Some(Self::UserUpserted),
+            containers::CHATS => Some(Self::ChatMessageSent),
+            containers::USER_CHATS => Some(Self::UserChatsUpdated),
+            containers::USER_TASKS => Some(Self::TaskCompleted),
+            containers::LEADERBOARDS => Some(Self::LeaderboardScoreAwarded),
+            _ => None,
+        }
+    }
+
+    /// A deterministic event id for one version of one document (`version` = its `_etag` or
+    /// `_ts`): a change feed delivered twice yields the same event ids, so subscribers can
+    /// de-duplicate (the original used random ids).
+    pub fn event_id(self, document_id: &str, version: &str) -> String {
+        let name = format!("{}|{document_id}|{version}", self.name());
+        Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes())
+            .simple()
+            .to_string()
+    }
+
     /// Accepts the clean name or the original name, exactly (case-sensitive, as Event Grid
     /// filters are for the original subscribers).
     pub fn parse(event_type: &str) -> Result<Self, UnknownEventType> {
@@ -104,6 +133,31 @@ mod tests {
             assert_eq!(kind.name(), clean);
             assert_eq!(kind.to_string(), clean);
         }
+    }
+
+    #[test]
+    fn containers_and_event_ids() {
+        assert_eq!(
+            EventKind::from_container("CosmicChats"),
+            Some(EventKind::ChatMessageSent)
+        );
+        assert_eq!(EventKind::from_container("CosmicTaskValidator"), None);
+        let kinds: std::collections::HashSet<_> = [
+            "CosmicUsers",
+            "CosmicChats",
+            "CosmicUserChats",
+            "CosmicUserTasks",
+            "CosmicLeaderboards",
+        ]
+        .into_iter()
+        .filter_map(EventKind::from_container)
+        .collect();
+        assert_eq!(kinds.len(), 5);
+        let id = EventKind::UserUpserted.event_id("a1", "\"0a00\"");
+        assert_eq!(id, EventKind::UserUpserted.event_id("a1", "\"0a00\""));
+        assert_ne!(id, EventKind::UserUpserted.event_id("a1", "\"0b00\""));
+        assert_ne!(id, EventKind::ChatMessageSent.event_id("a1", "\"0a00\""));
+        assert_eq!(id.len(), 32);
     }
 
     #[test]
