@@ -116,6 +116,39 @@ pub fn complete_from_greetings<'a>(
     Some(task.completed(first.sent_at(), points))
 }
 
+/// The answer of the original `CompleteTask` route, re-checked on the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recheck {
+    /// Already completed earlier: `{"success": true}`, nothing to write.
+    AlreadyCompleted,
+    /// Completed now: write this task (and its ledger entry); `{"success": true}`.
+    NewlyCompleted(UserTask),
+    /// No qualifying greeting yet: `{"success": false}`.
+    NotYet,
+}
+
+impl Recheck {
+    /// The original route's `success` value.
+    pub fn success(&self) -> bool {
+        !matches!(self, Recheck::NotYet)
+    }
+}
+
+/// Re-checks a stored task against the stored greeting proofs of its owner (idempotent).
+pub fn recheck<'a>(
+    task: &UserTask,
+    owner_position: Option<Coordinates>,
+    greetings: impl IntoIterator<Item = &'a Greeting>,
+) -> Recheck {
+    if task.is_completed {
+        return Recheck::AlreadyCompleted;
+    }
+    match complete_from_greetings(task, owner_position, greetings) {
+        Some(done) => Recheck::NewlyCompleted(done),
+        None => Recheck::NotYet,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +289,17 @@ mod tests {
         assert_eq!(done.points, Some(6));
         assert_eq!(done.completed_at, Some(now()));
         assert_eq!(check_message(&done, &hi), Completion::AlreadyCompleted);
+        assert_eq!(
+            recheck(&task, me.position(), &proofs),
+            Recheck::NewlyCompleted(done.clone())
+        );
+        assert_eq!(
+            recheck(&done, me.position(), &proofs),
+            Recheck::AlreadyCompleted
+        );
+        assert!(recheck(&done, me.position(), &proofs).success());
+        assert_eq!(recheck(&task, me.position(), []), Recheck::NotYet);
+        assert!(!Recheck::NotYet.success());
         assert_eq!(complete_from_greetings(&done, me.position(), &proofs), None);
         assert_eq!(
             complete_from_greetings(&task, None, &proofs)
