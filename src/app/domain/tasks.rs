@@ -122,7 +122,7 @@ pub enum Recheck {
     /// Already completed earlier: `{"success": true}`, nothing to write.
     AlreadyCompleted,
     /// Completed now: write this task (and its ledger entry); `{"success": true}`.
-    NewlyCompleted(UserTask),
+    NewlyCompleted(Box<UserTask>),
     /// No qualifying greeting yet: `{"success": false}`.
     NotYet,
 }
@@ -144,7 +144,7 @@ pub fn recheck<'a>(
         return Recheck::AlreadyCompleted;
     }
     match complete_from_greetings(task, owner_position, greetings) {
-        Some(done) => Recheck::NewlyCompleted(done),
+        Some(done) => Recheck::NewlyCompleted(Box::new(done)),
         None => Recheck::NotYet,
     }
 }
@@ -291,7 +291,7 @@ mod tests {
         assert_eq!(check_message(&done, &hi), Completion::AlreadyCompleted);
         assert_eq!(
             recheck(&task, me.position(), &proofs),
-            Recheck::NewlyCompleted(done.clone())
+            Recheck::NewlyCompleted(Box::new(done.clone()))
         );
         assert_eq!(
             recheck(&done, me.position(), &proofs),
