@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::user::{CosmosUser, CountryInfo, StreetInfo, UserAddress};
+use super::user::{CosmosUser, CountryInfo, StreetInfo, UserAddress, place_label};
 use crate::app::domain::ids::TaskId;
 use crate::app::domain::round::{Round, RoundId};
 use crate::app::domain::values::{Coordinates, DisplayName, UserId};
@@ -88,25 +88,11 @@ impl UserTask {
     /// The text shown to the owner, from the parts of the place that are known.
     pub fn description(&self) -> String {
         let d = &self.task_detail;
-        let parts = [
-            d.municipality.as_deref(),
-            d.country.sub_division.as_deref(),
-            d.country.name.as_deref(),
-        ];
-        let mut place: Vec<&str> = Vec::new();
-        for part in parts.into_iter().flatten() {
-            if !part.is_empty() && !place.contains(&part) {
-                place.push(part);
-            }
-        }
+        let place = place_label(d.municipality.as_deref(), &d.country);
         if place.is_empty() {
             format!("Say 'Hi-CosmosPark' to {}", d.user_name)
         } else {
-            format!(
-                "Say 'Hi-CosmosPark' to {} from {}",
-                d.user_name,
-                place.join(", ")
-            )
+            format!("Say 'Hi-CosmosPark' to {} from {place}", d.user_name)
         }
     }
 

@@ -110,19 +110,24 @@ impl UserAddress {
 
     /// A short place label: "Municipality, Subdivision, Country" from the parts that exist.
     pub fn place_label(&self) -> String {
-        let parts = [
-            self.municipality.as_deref(),
-            self.country.sub_division.as_deref(),
-            self.country.name.as_deref(),
-        ];
-        let mut out: Vec<&str> = Vec::new();
-        for part in parts.into_iter().flatten() {
-            if !part.is_empty() && !out.contains(&part) {
-                out.push(part);
-            }
-        }
-        out.join(", ")
+        place_label(self.municipality.as_deref(), &self.country)
     }
+}
+
+/// "Municipality, Subdivision, Country" from the non-blank parts, each named once.
+pub(super) fn place_label(municipality: Option<&str>, country: &CountryInfo) -> String {
+    let parts = [
+        municipality,
+        country.sub_division.as_deref(),
+        country.name.as_deref(),
+    ];
+    let mut out: Vec<&str> = Vec::new();
+    for part in parts.into_iter().flatten() {
+        if !part.is_empty() && !out.contains(&part) {
+            out.push(part);
+        }
+    }
+    out.join(", ")
 }
 
 impl CosmosUser {
