@@ -463,6 +463,50 @@ mod tests {
         );
     }
 
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z0-9 ./-]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            let keys = prop_oneof![
+                Just("id".to_owned()),
+                Just("name".to_owned()),
+                Just("position".to_owned()),
+                Just("latitude".to_owned()),
+                Just("longitude".to_owned()),
+                Just("message".to_owned()),
+                Just("content".to_owned()),
+                Just("senderId".to_owned()),
+                Just("toUserId".to_owned()),
+                Just("userDetails".to_owned()),
+                Just("toUser".to_owned()),
+                Just("user".to_owned()),
+                Just("score".to_owned()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in arb_json()) {
+            // Every outcome is a value or an error that names a field.
+            if let Err(e) = UpsertProfile::parse(&body) { proptest::prop_assert!(!e.field().is_empty()); }
+            if let Err(e) = SendMessage::parse(&body) { proptest::prop_assert!(!e.field().is_empty()); }
+            if let Err(e) = AdminScore::parse(&body) { proptest::prop_assert!(!e.field().is_empty()); }
+        }
+    }
+
     #[test]
     fn admin_score() {
         let body = json!({"id": "bonus-1", "user": {"id": "me", "name": "Me"}, "score": 10, "task": {"id": ""}});

@@ -241,6 +241,19 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_responses_never_panic(status in 100u16..600, body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = parse_reverse(status, &body, at(1.0, 1.0));
+        }
+
+        #[test]
+        fn arbitrary_addresses_never_panic(code in "[A-Za-z ]{0,3}", city in proptest::option::of("\\PC{0,10}")) {
+            let body = serde_json::json!({"addresses": [{"address": {"countryCode": code, "municipality": city}}]});
+            let _ = parse_reverse(200, body.to_string().as_bytes(), at(1.0, 1.0));
+        }
+    }
+
     #[test]
     fn request_path_has_no_key_and_plain_numbers() {
         assert_eq!(
