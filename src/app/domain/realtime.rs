@@ -89,7 +89,7 @@ pub struct ScoreUpdatedEvent {
 pub struct TypingEvent {
     pub chat_id: ChatId,
     pub sender_id: UserId,
-    /// "<name> is typing..."
+    /// `"<name> is typing..."`
     pub message: String,
 }
 
