@@ -120,6 +120,30 @@ pub fn standings<'a>(
     out
 }
 
+/// Largest accepted `top` query value.
+pub const MAX_TOP: usize = 1000;
+
+/// Parses the `top` query value: a whole number 1..=[`MAX_TOP`]; absent means [`MAX_TOP`].
+pub fn parse_top(raw: Option<&str>) -> Result<usize, ValueError> {
+    let Some(raw) = raw else {
+        return Ok(MAX_TOP);
+    };
+    let n: usize = raw.trim().parse().map_err(|_| ValueError::NotANumber {
+        field: "top",
+        value: raw.to_owned(),
+    })?;
+    if (1..=MAX_TOP).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ValueError::OutOfRange {
+            field: "top",
+            min: 1.0,
+            max: MAX_TOP as f64,
+            value: n as f64,
+        })
+    }
+}
+
 /// The first `n` rows, plus every row tied with the last one kept.
 pub fn top(standings: &[Standing], n: usize) -> &[Standing] {
     if n >= standings.len() {
@@ -217,6 +241,15 @@ mod tests {
             summary(&standings(&entries, Window::Days7, now())),
             [(1, "b", 4), (2, "a", 0), (2, "c", 0)]
         );
+    }
+
+    #[test]
+    fn top_parsing() {
+        assert_eq!(parse_top(None), Ok(MAX_TOP));
+        assert_eq!(parse_top(Some(" 10 ")), Ok(10));
+        for bad in ["0", "1001", "-1", "ten", ""] {
+            assert_eq!(parse_top(Some(bad)).unwrap_err().field(), "top", "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::domain::ids::{ChatId, ChatIdError};
-use crate::app::domain::values::{DisplayName, MessageContent, UserId};
+use crate::app::domain::values::{DisplayName, MessageContent, UserId, ValueError};
 
 /// One chat message, in the original's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +109,74 @@ impl ChatMessage {
     }
 }
 
+/// A position in a chat's message order, for paging: `<timestamp>:<messageId>`.
+/// A page "before" a cursor holds the messages that sort strictly before it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MessageCursor {
+    pub timestamp: i64,
+    pub id: String,
+}
+
+impl MessageCursor {
+    pub fn of(message: &ChatMessage) -> Self {
+        Self {
+            timestamp: message.message.timestamp,
+            id: message.id.clone(),
+        }
+    }
+
+    /// Parses the `before` query value.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let bad = || ValueError::Malformed {
+            field: "before",
+            expected: "a cursor <timestamp>:<messageId> from a previous page",
+            value: raw.to_owned(),
+        };
+        let (ts, id) = raw.split_once(':').ok_or_else(bad)?;
+        let timestamp = ts.parse().map_err(|_| bad())?;
+        let valid_id = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_id {
+            return Err(bad());
+        }
+        Ok(Self {
+            timestamp,
+            id: id.to_owned(),
+        })
+    }
+
+    fn key(&self) -> (i64, &str) {
+        (self.timestamp, &self.id)
+    }
+}
+
+impl std::fmt::Display for MessageCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.timestamp, self.id)
+    }
+}
+
+/// One page of a chat, oldest first: the newest `limit` messages before `before` (or the
+/// newest overall), and the cursor for the page before it when there are older messages.
+pub fn chat_page(
+    mut messages: Vec<ChatMessage>,
+    before: Option<&MessageCursor>,
+    limit: usize,
+) -> (Vec<ChatMessage>, Option<MessageCursor>) {
+    messages.retain(|m| before.is_none_or(|b| m.order_key() < b.key()));
+    messages.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    messages.dedup_by(|a, b| a.id == b.id);
+    let older = messages.len().saturating_sub(limit);
+    let page = messages.split_off(older);
+    let next = (older > 0)
+        .then(|| page.first().map(MessageCursor::of))
+        .flatten();
+    (page, next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +218,46 @@ mod tests {
         assert_eq!(msg.sender_name().unwrap().as_str(), "octocat");
         assert_eq!(msg.participants().count(), 2);
         assert_eq!(msg.sent_at().timestamp(), 1_650_290_100);
+    }
+
+    #[test]
+    fn pages_walk_back_through_the_whole_chat() {
+        let messages: Vec<_> = (0..7)
+            .map(|i| {
+                ChatMessage::new(
+                    format!("m{i}"),
+                    user("a1", "A"),
+                    user("b2", "B"),
+                    MessageContent::parse("x").unwrap(),
+                    DateTime::from_timestamp(100 + i / 2, 0).unwrap(),
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut shuffled = messages.clone();
+        shuffled.reverse();
+        shuffled.push(messages[3].clone());
+        let mut seen = Vec::new();
+        let mut cursor: Option<MessageCursor> = None;
+        loop {
+            let (page, next) = chat_page(shuffled.clone(), cursor.as_ref(), 3);
+            assert!(page.len() <= 3);
+            seen.splice(0..0, page.into_iter().map(|m| m.id));
+            match next {
+                Some(c) => cursor = Some(MessageCursor::parse(&c.to_string()).unwrap()),
+                None => break,
+            }
+        }
+        let expected: Vec<_> = messages.iter().map(|m| m.id.clone()).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(chat_page(Vec::new(), None, 3), (Vec::new(), None));
+        for bad in ["", "12", "x:m1", "12:", "12:a/b"] {
+            assert_eq!(
+                MessageCursor::parse(bad).unwrap_err().field(),
+                "before",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

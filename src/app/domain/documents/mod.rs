@@ -10,7 +10,9 @@ mod summary;
 mod task;
 mod user;
 
-pub use chat::{ChatMessage, ChatRef, MessageBody, ParticipantView, UserRef};
+pub use chat::{
+    ChatMessage, ChatRef, MessageBody, MessageCursor, ParticipantView, UserRef, chat_page,
+};
 pub use greeting::Greeting;
 pub use ledger::{LedgerEntry, LedgerTask, LedgerUser};
 pub use summary::{UnreadMessage, UserChatSummary};
