@@ -27,6 +27,7 @@ impl UpsertProfile {
     /// original `{"id", "name", "address": {"position": {…}}, …}` (other fields are ignored:
     /// the address is computed by the server).
     pub fn parse(body: &Value) -> Result<Self, ValueError> {
+        require_object(body)?;
         let claimed_id = opt_str(body, "id")?
             .map(|s| UserId::parse(s).map_err(|e| e.for_field("id")))
             .transpose()?;
@@ -87,12 +88,13 @@ impl SendMessage {
     ///   "message": {"senderId", "content"}}` (its chat id and names are ignored: the chat id
     /// is derived from the pair and names come from the profiles).
     pub fn parse(body: &Value) -> Result<Self, ValueError> {
+        require_object(body)?;
         let client_message_id = match opt_str(body, "messageId")? {
-            Some(id) => Some(id),
-            None => opt_str(body, "id")?,
-        }
-        .map(|id| client_id(id, "id"))
-        .transpose()?;
+            Some(id) => Some(client_id(id, "messageId")?),
+            None => opt_str(body, "id")?
+                .map(|id| client_id(id, "id"))
+                .transpose()?,
+        };
         if let Some(message) = body.get("message") {
             let claimed_sender = opt_str(message, "senderId")
                 .map_err(|e| e.for_field("message.senderId"))?
@@ -271,6 +273,18 @@ fn coordinate(v: Option<&Value>, field: &'static str) -> Result<f64, ValueError>
     }
 }
 
+fn require_object(body: &Value) -> Result<(), ValueError> {
+    if body.is_object() {
+        Ok(())
+    } else {
+        Err(ValueError::Malformed {
+            field: "body",
+            expected: "a JSON object",
+            value: body.to_string().chars().take(100).collect(),
+        })
+    }
+}
+
 fn opt_str<'a>(v: &'a Value, key: &'static str) -> Result<Option<&'a str>, ValueError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -363,6 +377,7 @@ mod tests {
     fn profile_errors_name_fields() {
         let field = |body: Value| UpsertProfile::parse(&body).unwrap_err().field();
         assert_eq!(field(json!({})), "position");
+        assert_eq!(field(json!("text")), "body");
         assert_eq!(
             field(json!({"position": {"latitude": 91, "longitude": 0}})),
             "position.latitude"
@@ -435,6 +450,11 @@ mod tests {
     fn message_errors_name_fields() {
         let field = |body: Value| SendMessage::parse(&body).unwrap_err().field();
         assert_eq!(field(json!({"content": "x"})), "toUserId");
+        assert_eq!(field(json!(["x"])), "body");
+        assert_eq!(
+            field(json!({"toUserId": "you", "content": "x", "messageId": "a b"})),
+            "messageId"
+        );
         assert_eq!(field(json!({"toUserId": "you"})), "content");
         assert_eq!(
             field(json!({"toUserId": "you", "content": "   "})),
