@@ -618,29 +618,98 @@ impl Hub {
         });
     }
 
-    /// Handles one client request; returns the reply frame (ack or pong), if any.
-    pub(crate) fn handle_frame(
+    /// Handles one client request. Its reply (ack or pong) is queued behind everything already
+    /// queued for the connection, so a pong proves earlier deliveries were flushed.
+    pub(crate) fn handle_frame(&self, hub: &str, connection_id: &str, frame: ClientFrame) {
+        let max = self.inner.config.max_unacked;
+        self.with_hub(hub, |state| {
+            let reply = Self::answer(state, connection_id, frame, max);
+            if let (Some(reply), Some(conn)) = (reply, state.connections.get(connection_id)) {
+                conn.send(Outbound::Text(reply.into()));
+            }
+        })
+    }
+
+    /// Answers a frame that could not be parsed: an error ack when it had an ackId.
+    pub(crate) fn reject_frame(
         &self,
         hub: &str,
         connection_id: &str,
-        frame: ClientFrame,
-    ) -> Option<String> {
-        let max = self.inner.config.max_unacked;
+        ack_id: Option<u64>,
+        message: &str,
+    ) {
+        let Some(id) = ack_id else { return };
+        let reply = protocol::ack_frame(id, Err((AckError::BadRequest, message)));
         self.with_hub(hub, |state| {
-            let conn = state.connections.get_mut(connection_id)?;
-            let (ack_id, result) = match frame {
-                ClientFrame::Ping => return Some(protocol::pong_frame().to_string()),
-                ClientFrame::SequenceAck { sequence_id } => {
-                    while conn.unacked.front().is_some_and(|(s, _)| *s <= sequence_id) {
-                        conn.unacked.pop_front();
-                    }
-                    return None;
+            if let Some(conn) = state.connections.get(connection_id) {
+                conn.send(Outbound::Text(reply.into()));
+            }
+        })
+    }
+
+    fn answer(
+        state: &mut HubState,
+        connection_id: &str,
+        frame: ClientFrame,
+        max: usize,
+    ) -> Option<String> {
+        let conn = state.connections.get_mut(connection_id)?;
+        let (ack_id, result) = match frame {
+            ClientFrame::Ping => return Some(protocol::pong_frame().to_string()),
+            ClientFrame::SequenceAck { sequence_id } => {
+                while conn.unacked.front().is_some_and(|(s, _)| *s <= sequence_id) {
+                    conn.unacked.pop_front();
                 }
-                ClientFrame::JoinGroup { group, ack_id }
-                | ClientFrame::LeaveGroup { group, ack_id }
-                    if ack_id.is_some_and(|a| !conn.first_use(a)) =>
-                {
-                    let _ = group;
+                return None;
+            }
+            ClientFrame::JoinGroup { group, ack_id }
+            | ClientFrame::LeaveGroup { group, ack_id }
+                if ack_id.is_some_and(|a| !conn.first_use(a)) =>
+            {
+                let _ = group;
+                (
+                    ack_id,
+                    Err((
+                        AckError::Duplicate,
+                        "Message with the same ackId was already processed.",
+                    )),
+                )
+            }
+            ClientFrame::JoinGroup { group, ack_id } => {
+                if conn.can(Permission::JoinLeaveGroup, &group) {
+                    state.join(connection_id, &group);
+                    (ack_id, Ok(()))
+                } else {
+                    (
+                        ack_id,
+                        Err((
+                            AckError::Forbidden,
+                            "The connection has no permission to join or leave this group.",
+                        )),
+                    )
+                }
+            }
+            ClientFrame::LeaveGroup { group, ack_id } => {
+                if conn.can(Permission::JoinLeaveGroup, &group) {
+                    state.leave(connection_id, &group);
+                    (ack_id, Ok(()))
+                } else {
+                    (
+                        ack_id,
+                        Err((
+                            AckError::Forbidden,
+                            "The connection has no permission to join or leave this group.",
+                        )),
+                    )
+                }
+            }
+            ClientFrame::SendToGroup {
+                group,
+                ack_id,
+                no_echo,
+                payload,
+            } => {
+                if ack_id.is_some_and(|a| !conn.first_use(a)) {
                     (
                         ack_id,
                         Err((
@@ -648,91 +717,42 @@ impl Hub {
                             "Message with the same ackId was already processed.",
                         )),
                     )
-                }
-                ClientFrame::JoinGroup { group, ack_id } => {
-                    if conn.can(Permission::JoinLeaveGroup, &group) {
-                        state.join(connection_id, &group);
-                        (ack_id, Ok(()))
-                    } else {
-                        (
-                            ack_id,
-                            Err((
-                                AckError::Forbidden,
-                                "The connection has no permission to join or leave this group.",
-                            )),
-                        )
+                } else if !conn.can(Permission::SendToGroup, &group) {
+                    (
+                        ack_id,
+                        Err((
+                            AckError::Forbidden,
+                            "The connection has no permission to send to this group.",
+                        )),
+                    )
+                } else {
+                    let origin = Origin::Group {
+                        group: group.clone(),
+                        from_user_id: conn.user_id.clone(),
+                    };
+                    let mut targets = state.group_connections(&group);
+                    if no_echo {
+                        targets.retain(|id| id != connection_id);
                     }
+                    state.deliver(&targets, &Outgoing::new(&origin, &payload), max);
+                    (ack_id, Ok(()))
                 }
-                ClientFrame::LeaveGroup { group, ack_id } => {
-                    if conn.can(Permission::JoinLeaveGroup, &group) {
-                        state.leave(connection_id, &group);
-                        (ack_id, Ok(()))
-                    } else {
-                        (
-                            ack_id,
-                            Err((
-                                AckError::Forbidden,
-                                "The connection has no permission to join or leave this group.",
-                            )),
-                        )
-                    }
+            }
+            ClientFrame::Event { ack_id, .. } => {
+                // No upstream event handler exists locally: the event is accepted and dropped.
+                if ack_id.is_some_and(|a| !conn.first_use(a)) {
+                    (
+                        ack_id,
+                        Err((
+                            AckError::Duplicate,
+                            "Message with the same ackId was already processed.",
+                        )),
+                    )
+                } else {
+                    (ack_id, Ok(()))
                 }
-                ClientFrame::SendToGroup {
-                    group,
-                    ack_id,
-                    no_echo,
-                    payload,
-                } => {
-                    if ack_id.is_some_and(|a| !conn.first_use(a)) {
-                        (
-                            ack_id,
-                            Err((
-                                AckError::Duplicate,
-                                "Message with the same ackId was already processed.",
-                            )),
-                        )
-                    } else if !conn.can(Permission::SendToGroup, &group) {
-                        (
-                            ack_id,
-                            Err((
-                                AckError::Forbidden,
-                                "The connection has no permission to send to this group.",
-                            )),
-                        )
-                    } else {
-                        let origin = Origin::Group {
-                            group: group.clone(),
-                            from_user_id: conn.user_id.clone(),
-                        };
-                        let mut targets = state.group_connections(&group);
-                        if no_echo {
-                            targets.retain(|id| id != connection_id);
-                        }
-                        state.deliver(&targets, &Outgoing::new(&origin, &payload), max);
-                        (ack_id, Ok(()))
-                    }
-                }
-                ClientFrame::Event { ack_id, .. } => {
-                    // No upstream event handler exists locally: the event is accepted and dropped.
-                    if ack_id.is_some_and(|a| !conn.first_use(a)) {
-                        (
-                            ack_id,
-                            Err((
-                                AckError::Duplicate,
-                                "Message with the same ackId was already processed.",
-                            )),
-                        )
-                    } else {
-                        (ack_id, Ok(()))
-                    }
-                }
-            };
-            ack_id.map(|id| protocol::ack_frame(id, result))
-        })
-    }
-
-    /// The reply to a frame that could not be parsed: an error ack when it had an ackId.
-    pub(crate) fn reject_frame(ack_id: Option<u64>, message: &str) -> Option<String> {
-        ack_id.map(|id| protocol::ack_frame(id, Err((AckError::BadRequest, message))))
+            }
+        };
+        ack_id.map(|id| protocol::ack_frame(id, result))
     }
 }

@@ -103,17 +103,12 @@ async fn pump(
                         // Simple clients' messages go to an upstream handler; none exists locally.
                         continue;
                     }
-                    let reply = match ClientFrame::parse(text.as_str()) {
+                    match ClientFrame::parse(text.as_str()) {
                         Ok(frame) => hub.handle_frame(hub_name, connection_id, frame),
                         Err(e) => {
                             tracing::debug!(connection = %connection_id, error = %e, "bad Web PubSub frame");
-                            Hub::reject_frame(e.ack_id, &e.message)
+                            hub.reject_frame(hub_name, connection_id, e.ack_id, &e.message);
                         }
-                    };
-                    if let Some(reply) = reply
-                        && socket.send(Message::Text(reply.into())).await.is_err()
-                    {
-                        return true;
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
