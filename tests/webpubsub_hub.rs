@@ -151,7 +151,10 @@ async fn server_actions_reach_exactly_the_right_connections() {
         got[1],
         json!({"type":"message","from":"server","dataType":"text","data":"You scored a point"})
     );
-    assert_eq!(got[2]["data"], json!({"type":"hello"}));
+    assert_eq!(
+        got[2],
+        json!({"type":"message","from":"group","group":"tile-12","dataType":"json","data":{"type":"hello"}})
+    );
     assert_eq!(got.len(), 3);
 
     t.apply_json(

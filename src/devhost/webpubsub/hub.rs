@@ -329,7 +329,12 @@ impl Hub {
             } => {
                 let mut targets = state.group_connections(&group);
                 targets.retain(|id| !excluded.contains(id));
-                state.deliver(&targets, &Outgoing::new(&Origin::Server, &payload), max)
+                // Azure marks server sends to a group as group messages, without `fromUserId`.
+                let origin = Origin::Group {
+                    group,
+                    from_user_id: None,
+                };
+                state.deliver(&targets, &Outgoing::new(&origin, &payload), max)
             }
             WebPubSubAction::SendToUser { user_id, payload } => {
                 let targets = state.user_connections(&user_id);
