@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::action::{Permission, WebPubSubAction};
 use super::client_access::{self, ClientAccessError, ClientGrant, ConnectionInfo};
@@ -24,8 +24,9 @@ const SEEN_ACK_IDS: usize = 1024;
 pub struct HubConfig {
     /// How long a reliable connection that dropped abnormally can be resumed.
     pub recovery_grace: Duration,
-    /// Unacknowledged messages kept per reliable connection before it is closed.
-    pub max_unacked: usize,
+    /// Messages buffered per connection (queued for a slow socket, or unacknowledged on the
+    /// reliable protocol) before the hub closes it.
+    pub max_buffered: usize,
     /// Public http(s) base URL clients use (token audience); when unset the request's
     /// `Host` (and `X-Forwarded-Proto`) decide.
     pub public_base_url: Option<String>,
@@ -35,7 +36,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             recovery_grace: Duration::from_secs(45),
-            max_unacked: 10_000,
+            max_buffered: 10_000,
             public_base_url: None,
         }
     }
@@ -48,8 +49,13 @@ pub(crate) enum Outbound {
     Binary(Vec<u8>),
     /// Send a close frame with this code and reason, then stop.
     Close(u16, String),
-    /// Drop the socket without a close frame (a network failure, as far as the client knows).
-    Abort,
+}
+
+/// The hub's side of an attached socket task.
+struct Link {
+    queue: mpsc::Sender<Outbound>,
+    /// Drops the socket without a close frame (a network failure, as far as the client knows).
+    abort: Arc<Notify>,
 }
 
 /// A connection as seen from outside, for diagnostics and tests.
@@ -74,15 +80,26 @@ struct Conn {
     seen_ack_ids: HashSet<u64>,
     seen_ack_order: VecDeque<u64>,
     reconnection_token: String,
-    link: Option<mpsc::UnboundedSender<Outbound>>,
+    link: Option<Link>,
     epoch: u64,
 }
 
 impl Conn {
-    fn send(&self, out: Outbound) {
-        if let Some(link) = &self.link {
-            // A closed channel means the socket task is ending; it reports that itself.
-            let _ = link.send(out);
+    /// Queues a frame; false when the socket's queue is full (a client too slow to keep up).
+    fn send(&self, out: Outbound) -> bool {
+        match &self.link {
+            // A closed queue means the socket task is ending; it reports that itself.
+            Some(link) => !matches!(
+                link.queue.try_send(out),
+                Err(mpsc::error::TrySendError::Full(_))
+            ),
+            None => true,
+        }
+    }
+
+    fn abort(&mut self) {
+        if let Some(link) = self.link.take() {
+            link.abort.notify_one();
         }
     }
 
@@ -189,9 +206,9 @@ impl HubState {
             .unwrap_or_default()
     }
 
-    /// Delivers to each listed connection; returns how many received it. Reliable connections
-    /// that exceed `max_unacked` are closed.
-    fn deliver(&mut self, targets: &[String], out: &Outgoing, max_unacked: usize) -> usize {
+    /// Delivers to each listed connection; returns how many received it. Connections that
+    /// buffer more than `max_buffered` messages are closed.
+    fn deliver(&mut self, targets: &[String], out: &Outgoing, max_buffered: usize) -> usize {
         let mut delivered = 0;
         let mut overflowed = Vec::new();
         for id in targets {
@@ -199,7 +216,7 @@ impl HubState {
                 continue;
             };
             delivered += 1;
-            match conn.protocol {
+            let queued = match conn.protocol {
                 Protocol::Simple => conn.send(match &out.raw {
                     RawPayload::Text(t) => Outbound::Text(Utf8Bytes::from(t.as_str())),
                     RawPayload::Binary(b) => Outbound::Binary(b.clone()),
@@ -209,21 +226,23 @@ impl HubState {
                     let seq = conn.next_sequence_id;
                     conn.next_sequence_id += 1;
                     let frame = Utf8Bytes::from(with_sequence_id(&out.frame, seq));
-                    conn.send(Outbound::Text(frame.clone()));
+                    let queued = conn.send(Outbound::Text(frame.clone()));
                     conn.unacked.push_back((seq, frame));
-                    if conn.unacked.len() > max_unacked {
-                        overflowed.push(id.clone());
-                    }
+                    queued && conn.unacked.len() <= max_buffered
                 }
+            };
+            if !queued {
+                overflowed.push(id.clone());
             }
         }
         for id in overflowed {
-            self.close(&id, "Too many unacknowledged messages.");
+            self.close(&id, "The client did not keep up with its messages.");
         }
         delivered
     }
 
-    /// Server-side close: tell the client why, close with 1008 (no recovery), forget it.
+    /// Server-side close: tell the client why, close with 1008 (no recovery), forget it. When
+    /// the queue is full the socket task just drains it and ends as the queue closes.
     fn close(&mut self, conn_id: &str, reason: &str) -> bool {
         let Some(conn) = self.remove(conn_id) else {
             return false;
@@ -261,7 +280,22 @@ pub struct Hub {
 pub(crate) struct Attached {
     pub connection_id: String,
     pub epoch: u64,
-    pub outbound: mpsc::UnboundedReceiver<Outbound>,
+    pub outbound: mpsc::Receiver<Outbound>,
+    pub abort: Arc<Notify>,
+}
+
+/// A fresh socket queue, with room for a full unacked buffer plus a few replies.
+fn new_link(max_buffered: usize) -> (Link, mpsc::Receiver<Outbound>, Arc<Notify>) {
+    let (queue, outbound) = mpsc::channel(max_buffered.saturating_add(16));
+    let abort = Arc::new(Notify::new());
+    (
+        Link {
+            queue,
+            abort: abort.clone(),
+        },
+        outbound,
+        abort,
+    )
 }
 
 /// Why a recovery request was refused.
@@ -271,6 +305,8 @@ pub enum ResumeError {
     Unknown(String),
     #[error("reconnection token does not match connection `{0}`")]
     BadToken(String),
+    #[error("only json.reliable.webpubsub.azure.v1 connections can be recovered")]
+    NotReliable,
 }
 
 impl Hub {
@@ -316,7 +352,7 @@ impl Hub {
 
     /// Runs one output-binding action on `hub`; returns how many connections it touched.
     pub fn apply(&self, hub: &str, action: WebPubSubAction) -> usize {
-        let max = self.inner.config.max_unacked;
+        let max = self.inner.config.max_buffered;
         self.with_hub(hub, |state| match action {
             WebPubSubAction::SendToAll { payload, excluded } => {
                 let targets = state.all_except(&excluded);
@@ -448,9 +484,8 @@ impl Hub {
         let grace = self.inner.config.recovery_grace;
         let detached = self.with_hub(hub, |state| {
             let conn = state.connections.get_mut(connection_id)?;
-            conn.send(Outbound::Abort);
+            conn.abort();
             if conn.protocol.is_reliable() {
-                conn.link = None;
                 Some(Some(conn.epoch))
             } else {
                 state.remove(connection_id);
@@ -496,7 +531,7 @@ impl Hub {
     /// Registers a new connection and queues its `connected` frame.
     pub(crate) fn open(&self, hub: &str, identity: ClientIdentity, protocol: Protocol) -> Attached {
         let connection_id = uuid::Uuid::new_v4().simple().to_string();
-        let (tx, outbound) = mpsc::unbounded_channel();
+        let (link, outbound, abort) = new_link(self.inner.config.max_buffered);
         let reconnection_token = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -516,7 +551,8 @@ impl Hub {
             )),
         };
         if let Some(frame) = frame {
-            let _ = tx.send(Outbound::Text(frame.into()));
+            // The queue is new and empty.
+            let _ = link.queue.try_send(Outbound::Text(frame.into()));
         }
         let conn = Conn {
             user_id: identity.user_id.clone(),
@@ -528,7 +564,7 @@ impl Hub {
             seen_ack_ids: HashSet::new(),
             seen_ack_order: VecDeque::new(),
             reconnection_token,
-            link: Some(tx),
+            link: Some(link),
             epoch: 0,
         };
         self.with_hub(hub, |state| {
@@ -548,6 +584,7 @@ impl Hub {
             connection_id,
             epoch: 0,
             outbound,
+            abort,
         }
     }
 
@@ -557,7 +594,12 @@ impl Hub {
         hub: &str,
         connection_id: &str,
         reconnection_token: &str,
+        protocol: Protocol,
     ) -> Result<Attached, ResumeError> {
+        if !protocol.is_reliable() {
+            return Err(ResumeError::NotReliable);
+        }
+        let max_buffered = self.inner.config.max_buffered;
         self.with_hub(hub, |state| {
             let conn = state
                 .connections
@@ -568,17 +610,19 @@ impl Hub {
                 return Err(ResumeError::BadToken(connection_id.to_string()));
             }
             // A half-open old socket may still be attached: it loses to the new one.
-            conn.send(Outbound::Abort);
-            let (tx, outbound) = mpsc::unbounded_channel();
+            conn.abort();
+            let (link, outbound, abort) = new_link(max_buffered);
             for (_, frame) in &conn.unacked {
-                let _ = tx.send(Outbound::Text(frame.clone()));
+                // Fits: the queue holds `max_buffered` and the unacked buffer never exceeds it.
+                let _ = link.queue.try_send(Outbound::Text(frame.clone()));
             }
             conn.epoch += 1;
-            conn.link = Some(tx);
+            conn.link = Some(link);
             Ok(Attached {
                 connection_id: connection_id.to_string(),
                 epoch: conn.epoch,
                 outbound,
+                abort,
             })
         })
     }
@@ -626,7 +670,7 @@ impl Hub {
     /// Handles one client request. Its reply (ack or pong) is queued behind everything already
     /// queued for the connection, so a pong proves earlier deliveries were flushed.
     pub(crate) fn handle_frame(&self, hub: &str, connection_id: &str, frame: ClientFrame) {
-        let max = self.inner.config.max_unacked;
+        let max = self.inner.config.max_buffered;
         self.with_hub(hub, |state| {
             let reply = Self::answer(state, connection_id, frame, max);
             if let (Some(reply), Some(conn)) = (reply, state.connections.get(connection_id)) {
