@@ -18,7 +18,7 @@ pub mod token;
 
 pub use action::{ActionError, Permission, WebPubSubAction};
 pub use client_access::{ClientAccessError, ClientGrant, ConnectionInfo, client_access};
-pub use hub::{ConnectionSnapshot, Hub, HubConfig};
+pub use hub::{ConnectionSnapshot, Hub, HubConfig, ResumeError};
 pub use protocol::Payload;
 pub use router::{ConnectError, router};
 pub use token::{AccessKey, ConnectionString, KeyError, TokenError};
