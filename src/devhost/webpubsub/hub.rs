@@ -709,8 +709,15 @@ impl Hub {
         frame: ClientFrame,
         max: usize,
     ) -> Option<String> {
+        const DUPLICATE: &str = "Message with the same ackId was already processed.";
+        const NO_JOIN: &str = "The connection has no permission to join or leave this group.";
+        const NO_SEND: &str = "The connection has no permission to send to this group.";
         let conn = state.connections.get_mut(connection_id)?;
-        let (ack_id, result) = match frame {
+        let ack_id = frame.ack_id();
+        if ack_id.is_some_and(|id| !conn.first_use(id)) {
+            return ack_id.map(|id| protocol::ack_frame(id, Err((AckError::Duplicate, DUPLICATE))));
+        }
+        let result = match frame {
             ClientFrame::Ping => return Some(protocol::pong_frame().to_string()),
             ClientFrame::SequenceAck { sequence_id } => {
                 while conn.unacked.front().is_some_and(|(s, _)| *s <= sequence_id) {
@@ -718,70 +725,29 @@ impl Hub {
                 }
                 return None;
             }
-            ClientFrame::JoinGroup { group, ack_id }
-            | ClientFrame::LeaveGroup { group, ack_id }
-                if ack_id.is_some_and(|a| !conn.first_use(a)) =>
-            {
-                let _ = group;
-                (
-                    ack_id,
-                    Err((
-                        AckError::Duplicate,
-                        "Message with the same ackId was already processed.",
-                    )),
-                )
-            }
-            ClientFrame::JoinGroup { group, ack_id } => {
+            ClientFrame::JoinGroup { group, .. } => {
                 if conn.can(Permission::JoinLeaveGroup, &group) {
                     state.join(connection_id, &group);
-                    (ack_id, Ok(()))
+                    Ok(())
                 } else {
-                    (
-                        ack_id,
-                        Err((
-                            AckError::Forbidden,
-                            "The connection has no permission to join or leave this group.",
-                        )),
-                    )
+                    Err((AckError::Forbidden, NO_JOIN))
                 }
             }
-            ClientFrame::LeaveGroup { group, ack_id } => {
+            ClientFrame::LeaveGroup { group, .. } => {
                 if conn.can(Permission::JoinLeaveGroup, &group) {
                     state.leave(connection_id, &group);
-                    (ack_id, Ok(()))
+                    Ok(())
                 } else {
-                    (
-                        ack_id,
-                        Err((
-                            AckError::Forbidden,
-                            "The connection has no permission to join or leave this group.",
-                        )),
-                    )
+                    Err((AckError::Forbidden, NO_JOIN))
                 }
             }
             ClientFrame::SendToGroup {
                 group,
-                ack_id,
                 no_echo,
                 payload,
+                ..
             } => {
-                if ack_id.is_some_and(|a| !conn.first_use(a)) {
-                    (
-                        ack_id,
-                        Err((
-                            AckError::Duplicate,
-                            "Message with the same ackId was already processed.",
-                        )),
-                    )
-                } else if !conn.can(Permission::SendToGroup, &group) {
-                    (
-                        ack_id,
-                        Err((
-                            AckError::Forbidden,
-                            "The connection has no permission to send to this group.",
-                        )),
-                    )
-                } else {
+                if conn.can(Permission::SendToGroup, &group) {
                     let origin = Origin::Group {
                         group: group.clone(),
                         from_user_id: conn.user_id.clone(),
@@ -791,23 +757,13 @@ impl Hub {
                         targets.retain(|id| id != connection_id);
                     }
                     state.deliver(&targets, &Outgoing::new(&origin, &payload), max);
-                    (ack_id, Ok(()))
-                }
-            }
-            ClientFrame::Event { ack_id, .. } => {
-                // No upstream event handler exists locally: the event is accepted and dropped.
-                if ack_id.is_some_and(|a| !conn.first_use(a)) {
-                    (
-                        ack_id,
-                        Err((
-                            AckError::Duplicate,
-                            "Message with the same ackId was already processed.",
-                        )),
-                    )
+                    Ok(())
                 } else {
-                    (ack_id, Ok(()))
+                    Err((AckError::Forbidden, NO_SEND))
                 }
             }
+            // No upstream event handler exists locally: the event is accepted and dropped.
+            ClientFrame::Event { .. } => Ok(()),
         };
         ack_id.map(|id| protocol::ack_frame(id, result))
     }
