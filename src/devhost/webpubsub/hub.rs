@@ -1,23 +1,20 @@
-//! Hub state: connections (user, groups, roles, sequence ids, unacked buffer), users and groups
-//! per hub, and every operation on them. One mutex guards it all; nothing awaits under it.
+//! The `Hub` handle: every hub's state behind one mutex (nothing awaits under it), the
+//! server-side actions, client access URLs, and the connection lifecycle socket tasks drive
+//! (open, request handling, abnormal drop, recovery, expiry).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc};
 
 use super::action::{ActionError, Permission, WebPubSubAction};
 use super::client_access::{self, ClientAccessError, ClientGrant, ConnectionInfo};
-use super::protocol::{
-    self, AckError, ClientFrame, Origin, Payload, Protocol, RawPayload, with_sequence_id,
-};
+use super::protocol::{self, AckError, ClientFrame, Origin, Protocol};
+pub use super::state::CLOSE_POLICY;
+pub(crate) use super::state::Outbound;
+use super::state::{Conn, HubState, Outgoing, new_link};
 use super::token::{AccessKey, ClientIdentity};
-
-/// Close code that tells clients not to attempt recovery.
-pub const CLOSE_POLICY: u16 = 1008;
-const SEEN_ACK_IDS: usize = 1024;
 
 /// Tuning for the hub.
 #[derive(Debug, Clone)]
@@ -42,22 +39,6 @@ impl Default for HubConfig {
     }
 }
 
-/// What a socket task is told to do.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    Text(Utf8Bytes),
-    Binary(Vec<u8>),
-    /// Send a close frame with this code and reason, then stop.
-    Close(u16, String),
-}
-
-/// The hub's side of an attached socket task.
-struct Link {
-    queue: mpsc::Sender<Outbound>,
-    /// Drops the socket without a close frame (a network failure, as far as the client knows).
-    abort: Arc<Notify>,
-}
-
 /// A connection as seen from outside, for diagnostics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionSnapshot {
@@ -68,199 +49,6 @@ pub struct ConnectionSnapshot {
     /// False while a dropped reliable connection waits to be recovered.
     pub attached: bool,
     pub unacked: usize,
-}
-
-struct Conn {
-    user_id: Option<String>,
-    roles: HashSet<String>,
-    groups: HashSet<String>,
-    protocol: Protocol,
-    next_sequence_id: u64,
-    unacked: VecDeque<(u64, Utf8Bytes)>,
-    seen_ack_ids: HashSet<u64>,
-    seen_ack_order: VecDeque<u64>,
-    reconnection_token: String,
-    link: Option<Link>,
-    epoch: u64,
-}
-
-impl Conn {
-    /// Queues a frame; false when the socket's queue is full (a client too slow to keep up).
-    fn send(&self, out: Outbound) -> bool {
-        match &self.link {
-            // A closed queue means the socket task is ending; it reports that itself.
-            Some(link) => !matches!(
-                link.queue.try_send(out),
-                Err(mpsc::error::TrySendError::Full(_))
-            ),
-            None => true,
-        }
-    }
-
-    fn abort(&mut self) {
-        if let Some(link) = self.link.take() {
-            link.abort.notify_one();
-        }
-    }
-
-    fn can(&self, permission: Permission, group: &str) -> bool {
-        self.roles.contains(&permission.role(None))
-            || self.roles.contains(&permission.role(Some(group)))
-    }
-
-    /// Records an ackId; false when it was already used on this connection.
-    fn first_use(&mut self, ack_id: u64) -> bool {
-        if !self.seen_ack_ids.insert(ack_id) {
-            return false;
-        }
-        self.seen_ack_order.push_back(ack_id);
-        if self.seen_ack_order.len() > SEEN_ACK_IDS
-            && let Some(old) = self.seen_ack_order.pop_front()
-        {
-            self.seen_ack_ids.remove(&old);
-        }
-        true
-    }
-}
-
-/// A message ready to go to many connections.
-struct Outgoing {
-    frame: String,
-    frame_bytes: Utf8Bytes,
-    raw: RawPayload,
-}
-
-impl Outgoing {
-    fn new(origin: &Origin, payload: &Payload) -> Self {
-        let frame = protocol::message_frame(origin, payload);
-        Self {
-            frame_bytes: Utf8Bytes::from(frame.as_str()),
-            frame,
-            raw: payload.raw(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct HubState {
-    connections: HashMap<String, Conn>,
-    users: HashMap<String, HashSet<String>>,
-    groups: HashMap<String, HashSet<String>>,
-}
-
-impl HubState {
-    fn join(&mut self, conn_id: &str, group: &str) {
-        if let Some(conn) = self.connections.get_mut(conn_id) {
-            conn.groups.insert(group.to_string());
-            self.groups
-                .entry(group.to_string())
-                .or_default()
-                .insert(conn_id.to_string());
-        }
-    }
-
-    fn leave(&mut self, conn_id: &str, group: &str) {
-        if let Some(conn) = self.connections.get_mut(conn_id) {
-            conn.groups.remove(group);
-        }
-        if let Some(members) = self.groups.get_mut(group) {
-            members.remove(conn_id);
-            if members.is_empty() {
-                self.groups.remove(group);
-            }
-        }
-    }
-
-    fn remove(&mut self, conn_id: &str) -> Option<Conn> {
-        let conn = self.connections.remove(conn_id)?;
-        for group in &conn.groups {
-            if let Some(members) = self.groups.get_mut(group) {
-                members.remove(conn_id);
-                if members.is_empty() {
-                    self.groups.remove(group);
-                }
-            }
-        }
-        if let Some(user) = &conn.user_id
-            && let Some(conns) = self.users.get_mut(user)
-        {
-            conns.remove(conn_id);
-            if conns.is_empty() {
-                self.users.remove(user);
-            }
-        }
-        Some(conn)
-    }
-
-    fn user_connections(&self, user: &str) -> Vec<String> {
-        self.users
-            .get(user)
-            .map(|c| c.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn group_connections(&self, group: &str) -> Vec<String> {
-        self.groups
-            .get(group)
-            .map(|c| c.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Delivers to each listed connection; returns how many received it. Connections that
-    /// buffer more than `max_buffered` messages are closed.
-    fn deliver(&mut self, targets: &[String], out: &Outgoing, max_buffered: usize) -> usize {
-        let mut delivered = 0;
-        let mut overflowed = Vec::new();
-        for id in targets {
-            let Some(conn) = self.connections.get_mut(id) else {
-                continue;
-            };
-            delivered += 1;
-            let queued = match conn.protocol {
-                Protocol::Simple => conn.send(match &out.raw {
-                    RawPayload::Text(t) => Outbound::Text(Utf8Bytes::from(t.as_str())),
-                    RawPayload::Binary(b) => Outbound::Binary(b.clone()),
-                }),
-                Protocol::Json => conn.send(Outbound::Text(out.frame_bytes.clone())),
-                Protocol::ReliableJson => {
-                    let seq = conn.next_sequence_id;
-                    conn.next_sequence_id += 1;
-                    let frame = Utf8Bytes::from(with_sequence_id(&out.frame, seq));
-                    let queued = conn.send(Outbound::Text(frame.clone()));
-                    conn.unacked.push_back((seq, frame));
-                    queued && conn.unacked.len() <= max_buffered
-                }
-            };
-            if !queued {
-                overflowed.push(id.clone());
-            }
-        }
-        for id in overflowed {
-            self.close(&id, "The client did not keep up with its messages.");
-        }
-        delivered
-    }
-
-    /// Server-side close: tell the client why, close with 1008 (no recovery), forget it. When
-    /// the queue is full the socket task just drains it and ends as the queue closes.
-    fn close(&mut self, conn_id: &str, reason: &str) -> bool {
-        let Some(conn) = self.remove(conn_id) else {
-            return false;
-        };
-        if conn.protocol != Protocol::Simple {
-            conn.send(Outbound::Text(protocol::disconnected_frame(reason).into()));
-        }
-        conn.send(Outbound::Close(CLOSE_POLICY, reason.to_string()));
-        true
-    }
-
-    fn all_except(&self, excluded: &[String]) -> Vec<String> {
-        self.connections
-            .keys()
-            .filter(|id| !excluded.contains(id))
-            .cloned()
-            .collect()
-    }
 }
 
 struct Inner {
@@ -282,20 +70,6 @@ pub(crate) struct Attached {
     pub epoch: u64,
     pub outbound: mpsc::Receiver<Outbound>,
     pub abort: Arc<Notify>,
-}
-
-/// A fresh socket queue, with room for a full unacked buffer plus a few replies.
-fn new_link(max_buffered: usize) -> (Link, mpsc::Receiver<Outbound>, Arc<Notify>) {
-    let (queue, outbound) = mpsc::channel(max_buffered.saturating_add(16));
-    let abort = Arc::new(Notify::new());
-    (
-        Link {
-            queue,
-            abort: abort.clone(),
-        },
-        outbound,
-        abort,
-    )
 }
 
 /// Why a recovery request was refused.
@@ -774,6 +548,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::devhost::webpubsub::protocol::Payload;
 
     #[derive(Debug, Clone)]
     enum Op {

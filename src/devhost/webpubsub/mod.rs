@@ -14,6 +14,7 @@ pub mod hub;
 pub mod protocol;
 pub mod router;
 mod session;
+mod state;
 pub mod token;
 
 pub use action::{ActionError, Permission, WebPubSubAction};
