@@ -403,7 +403,12 @@ async fn recovery_is_refused_with_1008_for_a_wrong_token_or_a_cleanly_closed_con
     })))
     .await
     .unwrap();
-    c.until_closed().await;
+    let (_, reply) = c.until_closed().await;
+    assert_eq!(
+        reply.unwrap().code,
+        CloseCode::Normal,
+        "the hub answers a close"
+    );
     let mut cleared = false;
     for _ in 0..1000 {
         if t.hub.connections(HUB).is_empty() {

@@ -108,6 +108,8 @@ async fn pump(
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    // One more read flushes the close reply the library queued, then ends.
+                    let _ = socket.recv().await;
                     // 1000 and 1001 are deliberate; anything else may be retried by the client.
                     return !frame.is_none_or(|f| f.code == 1000 || f.code == 1001);
                 }
