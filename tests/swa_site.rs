@@ -85,6 +85,18 @@ async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
 }
 
+/// Sends `GET path` byte for byte and returns the status line.
+async fn raw_get(site: &Site, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = site.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
 fn location(response: &reqwest::Response) -> &str {
     response.headers()[LOCATION].to_str().unwrap()
 }
@@ -570,4 +582,80 @@ async fn logout_clears_the_cookie_and_redirects() {
     assert_eq!(purge.status(), StatusCode::FOUND);
     let me = json_of(client.get(site.url("/.auth/me")).send().await.unwrap()).await;
     assert_eq!(me, json!({"clientPrincipal": null}));
+}
+
+#[tokio::test]
+async fn encoded_or_doubled_slashes_cannot_dodge_route_rules() {
+    let site = Site::start().await;
+    let client = site.browser();
+    for path in [
+        "/%61dmin/",
+        "//admin/",
+        "/./admin/index.html",
+        "/ADMIN/",
+        "/admin",
+    ] {
+        let status_line = raw_get(&site, path).await;
+        assert!(
+            status_line.starts_with("HTTP/1.1 302"),
+            "{path}: {status_line}"
+        );
+    }
+    // reqwest would resolve the dots itself, so this one goes over a raw socket.
+    let status_line = raw_get(&site, "/images/%2e%2e/admin/").await;
+    assert!(status_line.starts_with("HTTP/1.1 400"), "{status_line}");
+    let principal = STANDARD.encode(
+        json!({"identityProvider":"github","userId":"u1","userDetails":"s","userRoles":["anonymous","authenticated"]})
+            .to_string(),
+    );
+    let admin = client
+        .get(site.url("/api//admin/echo"))
+        .header("x-ms-client-principal", principal)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), StatusCode::FORBIDDEN);
+    let unknown = client.get(site.url("/.auth/nothing")).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_stable_secret_keeps_users_signed_in_across_restarts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sites/basic");
+    let secret = [7u8; 64];
+    assert!(SwaOptions::with_secret(&secret[..63]).is_err());
+    let mut cookie = None;
+    for _ in 0..2 {
+        let app =
+            swa::router(&root, echo_api(), SwaOptions::with_secret(&secret).unwrap()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let site = Site {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+        };
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = site.browser();
+        let value = match &cookie {
+            Some(value) => value,
+            None => {
+                let response = client
+                    .post(site.url("/.auth/login/github"))
+                    .form(&[("userDetails", "alice")])
+                    .send()
+                    .await
+                    .unwrap();
+                let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+                cookie.insert(set_cookie.split(';').next().unwrap().to_owned())
+            }
+        };
+        let me = json_of(
+            client
+                .get(site.url("/.auth/me"))
+                .header("cookie", value.as_str())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(me["clientPrincipal"]["userDetails"], "alice");
+    }
 }

@@ -47,6 +47,15 @@ pub struct SwaOptions {
     pub cookie_key: Key,
 }
 
+impl SwaOptions {
+    /// Options whose cookie key comes from `secret` (at least 64 bytes, e.g. random bytes
+    /// persisted in the data directory).
+    pub fn with_secret(secret: &[u8]) -> Result<Self, SwaError> {
+        let cookie_key = Key::try_from(secret).map_err(|_| SwaError::ShortSecret(secret.len()))?;
+        Ok(Self { cookie_key })
+    }
+}
+
 impl Default for SwaOptions {
     fn default() -> Self {
         Self {
@@ -62,6 +71,8 @@ pub enum SwaError {
     SiteRoot(PathBuf),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("the cookie signing secret must be at least 64 bytes (got {0})")]
+    ShortSecret(usize),
 }
 
 /// Builds the Static Web Apps router for `site_root`, forwarding `/api` and everything below
@@ -124,8 +135,34 @@ fn is_under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// The path as the file system and rules see it: percent-decoded, empty and `.` segments
+/// dropped (as `ServeDir` does), so `/%61dmin//x` meets the rules for `/admin/x`. `None` for
+/// `..` segments or undecodable bytes.
+fn normalized(raw: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?;
+    let mut path = String::with_capacity(decoded.len());
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => return None,
+            segment => {
+                path.push('/');
+                path.push_str(segment);
+            }
+        }
+    }
+    if path.is_empty() || decoded.ends_with('/') {
+        path.push('/');
+    }
+    Some(path)
+}
+
 async fn handle(State(swa): State<Arc<Swa>>, request: Request) -> Response {
-    let path = request.uri().path().to_owned();
+    let Some(path) = normalized(request.uri().path()) else {
+        return (StatusCode::BAD_REQUEST, "malformed request path").into_response();
+    };
     let method = request.method().clone();
     let identity = swa.identify(request.headers(), &path);
     let rule = swa.config.routes.iter().find(|r| r.matches(&path, &method));
@@ -202,7 +239,10 @@ impl Swa {
 
     /// Serves a request after the route rules: auth endpoints, the API, or static files.
     async fn dispatch(&self, request: Request, identity: &Identity) -> Response {
-        let path = request.uri().path().to_owned();
+        let raw_path = request.uri().path().to_owned();
+        let Some(path) = normalized(&raw_path) else {
+            return (StatusCode::BAD_REQUEST, "malformed request path").into_response();
+        };
         if is_under(&path, "/.auth") {
             return auth::handle(request, &path, &self.key).await;
         }
@@ -211,7 +251,7 @@ impl Swa {
         }
         let method = request.method().clone();
         let headers = request.headers();
-        let response = self.serve_file(&method, headers, &path).await;
+        let response = self.serve_file(&method, headers, &raw_path).await;
         if response.status() != StatusCode::NOT_FOUND
             || !(method == Method::GET || method == Method::HEAD)
         {
