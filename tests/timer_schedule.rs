@@ -126,6 +126,11 @@ fn invalid_schedules_name_the_field_and_value() {
         ("*/0 * * * * *", "second field \"*/0\""),
         ("0 0 10-5 * * *", "hour field \"10-5\""),
         ("0 0,,5 * * * *", "minute field \"0,,5\""),
+        (
+            "0 0 0 30 2 *",
+            "day field \"30\": never occurs in the months \"2\"",
+        ),
+        ("0 0 31 apr,jun *", "day field \"31\""),
         ("00:61:00", "TimeSpan"),
         ("00:00:00", "greater than zero"),
     ];

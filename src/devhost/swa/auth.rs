@@ -56,7 +56,8 @@ pub async fn handle(request: Request, path: &str, key: &Key) -> Response {
 
 fn me(headers: &HeaderMap, key: &Key) -> Response {
     let principal = principal_from_cookie(headers, key).map(|p| p.to_me_json());
-    Json(json!({ "clientPrincipal": principal })).into_response()
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    (no_store, Json(json!({ "clientPrincipal": principal }))).into_response()
 }
 
 fn sign_out(request: &Request, key: &Key, redirect_param: &str) -> Response {

@@ -47,6 +47,7 @@ struct FieldSpec {
 const MONTHS: &[&str] = &[
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
+const DAYS_IN_MONTH: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const DAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 const FIELDS: [FieldSpec; 6] = [
@@ -106,7 +107,7 @@ impl Schedule {
                 });
             }
         }
-        let mut lists = Vec::with_capacity(6);
+        let mut expanded = Vec::with_capacity(6);
         for (spec, value) in FIELDS.iter().zip(&fields) {
             let values = expand_field(spec, value).map_err(|reason| ScheduleError::Field {
                 schedule: text.to_owned(),
@@ -114,8 +115,23 @@ impl Schedule {
                 value: (*value).to_owned(),
                 reason,
             })?;
-            lists.push(to_list(spec, &values));
+            expanded.push(values);
         }
+        let (days, months) = (&expanded[3], &expanded[4]);
+        let possible = |m: &u32| days.iter().any(|d| *d <= DAYS_IN_MONTH[*m as usize - 1]);
+        if !months.iter().any(possible) {
+            return Err(ScheduleError::Field {
+                schedule: text.to_owned(),
+                field: "day",
+                value: fields[3].to_owned(),
+                reason: format!("never occurs in the months {:?}", fields[4]),
+            });
+        }
+        let lists: Vec<String> = FIELDS
+            .iter()
+            .zip(&expanded)
+            .map(|(spec, values)| to_list(spec, values))
+            .collect();
         let pattern = lists.join(" ");
         let cron = CronParser::builder()
             .seconds(Seconds::Required)
