@@ -164,10 +164,9 @@ impl SwaConfig {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." {
-                "(root)".to_owned()
-            } else {
-                path
+            let field = match path.as_str() {
+                "." | "?" => "(document)".to_owned(),
+                _ => path,
             };
             field_error(field, e.into_inner().to_string())
         })?;
