@@ -6,7 +6,7 @@ use std::time::Duration;
 use cosmospark::devhost::retry::{
     RetryContext, RetryPolicy, RetryPolicyError, RetryStrategy, parse_timespan, run_with_retry,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 #[test]
@@ -115,52 +115,33 @@ fn bad_policies_name_the_field() {
     );
 }
 
-/// Records when (in paused tokio time) each attempt started and what context it got.
-#[derive(Clone, Default)]
-struct Attempts(Arc<Mutex<Vec<(Duration, RetryContext)>>>);
-
-impl Attempts {
-    fn record(&self, start: Instant, context: RetryContext) {
-        self.0.lock().unwrap().push((start.elapsed(), context));
-    }
-    fn times(&self) -> Vec<u64> {
-        self.0
+/// Runs `outcome(retry_count)` under `policy` on paused tokio time; returns the result, the
+/// second at which each attempt started, and the context each attempt received.
+async fn run<T>(
+    policy: Value,
+    outcome: impl Fn(u32) -> Result<T, String>,
+) -> (Result<T, String>, Vec<u64>, Vec<RetryContext>) {
+    let policy = RetryPolicy::from_json(&policy).unwrap();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let result = run_with_retry(&policy, |context| {
+        attempts
             .lock()
             .unwrap()
-            .iter()
-            .map(|(t, _)| t.as_secs())
-            .collect()
-    }
-    fn contexts(&self) -> Vec<RetryContext> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, c)| c.clone())
-            .collect()
-    }
+            .push((start.elapsed().as_secs(), context.clone()));
+        std::future::ready(outcome(context.retry_count))
+    })
+    .await;
+    let (times, contexts) = attempts.lock().unwrap().drain(..).unzip();
+    (result, times, contexts)
 }
 
 #[tokio::test(start_paused = true)]
 async fn fixed_delay_retries_then_returns_last_error() {
-    let policy = RetryPolicy::from_json(
-        &json!({"strategy":"fixedDelay","maxRetryCount":3,"delayInterval":"00:00:10"}),
-    )
-    .unwrap();
-    let attempts = Attempts::default();
-    let start = Instant::now();
-    let result: Result<(), String> = run_with_retry(&policy, |context| {
-        let attempts = attempts.clone();
-        async move {
-            let n = context.retry_count;
-            attempts.record(start, context);
-            Err(format!("boom {n}"))
-        }
-    })
-    .await;
+    let policy = json!({"strategy":"fixedDelay","maxRetryCount":3,"delayInterval":"00:00:10"});
+    let (result, times, contexts) = run(policy, |n| Err::<(), _>(format!("boom {n}"))).await;
     assert_eq!(result, Err("boom 3".to_owned()));
-    assert_eq!(attempts.times(), vec![0, 10, 20, 30]);
-    let contexts = attempts.contexts();
+    assert_eq!(times, vec![0, 10, 20, 30]);
     assert_eq!(
         contexts[0].to_json(),
         json!({"RetryCount":0,"MaxRetryCount":3,"Exception":null})
@@ -173,63 +154,35 @@ async fn fixed_delay_retries_then_returns_last_error() {
 
 #[tokio::test(start_paused = true)]
 async fn exponential_backoff_doubles_up_to_the_maximum() {
-    let policy = RetryPolicy::from_json(&json!({
+    let policy = json!({
         "strategy":"exponentialBackoff","maxRetryCount":5,
-        "minimumInterval":"00:00:10","maximumInterval":"00:00:45"}))
-    .unwrap();
-    let attempts = Attempts::default();
-    let start = Instant::now();
-    let result: Result<(), &str> = run_with_retry(&policy, |context| {
-        let attempts = attempts.clone();
-        async move {
-            attempts.record(start, context);
-            Err("down")
-        }
-    })
-    .await;
-    assert_eq!(result, Err("down"));
+        "minimumInterval":"00:00:10","maximumInterval":"00:00:45"});
+    let (result, times, _) = run(policy, |_| Err::<(), _>("down".to_owned())).await;
+    assert_eq!(result, Err("down".to_owned()));
     // Delays 10, 20, 40, 45 (capped), 45.
-    assert_eq!(attempts.times(), vec![0, 10, 30, 70, 115, 160]);
+    assert_eq!(times, vec![0, 10, 30, 70, 115, 160]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn success_stops_retrying_and_unlimited_policies_keep_going() {
-    let policy = RetryPolicy::from_json(
-        &json!({"strategy":"fixedDelay","maxRetryCount":-1,"delayInterval":"00:01:00"}),
-    )
-    .unwrap();
-    let attempts = Attempts::default();
-    let start = Instant::now();
-    let result = run_with_retry(&policy, |context| {
-        let attempts = attempts.clone();
-        async move {
-            let n = context.retry_count;
-            attempts.record(start, context);
-            if n < 7 { Err("not yet") } else { Ok(n) }
+    let policy = json!({"strategy":"fixedDelay","maxRetryCount":-1,"delayInterval":"00:01:00"});
+    let (result, times, contexts) = run(policy, |n| {
+        if n < 7 {
+            Err("not yet".to_owned())
+        } else {
+            Ok(n)
         }
     })
     .await;
     assert_eq!(result, Ok(7));
-    assert_eq!(attempts.times(), vec![0, 60, 120, 180, 240, 300, 360, 420]);
-    assert!(attempts.contexts().iter().all(|c| c.max_retry_count == -1));
+    assert_eq!(times, vec![0, 60, 120, 180, 240, 300, 360, 420]);
+    assert!(contexts.iter().all(|c| c.max_retry_count == -1));
 }
 
 #[tokio::test(start_paused = true)]
 async fn zero_retries_means_one_attempt() {
-    let policy = RetryPolicy::from_json(
-        &json!({"strategy":"fixedDelay","maxRetryCount":0,"delayInterval":"00:00:05"}),
-    )
-    .unwrap();
-    let attempts = Attempts::default();
-    let start = Instant::now();
-    let result: Result<(), &str> = run_with_retry(&policy, |context| {
-        let attempts = attempts.clone();
-        async move {
-            attempts.record(start, context);
-            Err("once")
-        }
-    })
-    .await;
-    assert_eq!(result, Err("once"));
-    assert_eq!(attempts.times(), vec![0]);
+    let policy = json!({"strategy":"fixedDelay","maxRetryCount":0,"delayInterval":"00:00:05"});
+    let (result, times, _) = run(policy, |_| Err::<(), _>("once".to_owned())).await;
+    assert_eq!(result, Err("once".to_owned()));
+    assert_eq!(times, vec![0]);
 }

@@ -142,7 +142,10 @@ fn router_refuses_a_bad_config_file_or_a_missing_site() {
         .map(|_| ())
         .unwrap_err()
         .to_string();
-    assert!(message.contains("staticwebapp.config.json"), "{message}");
+    assert!(
+        message.contains("staticwebapp.config.json: (document): key must be a string"),
+        "{message}"
+    );
 
     let missing = dir.path().join("no-such-site");
     assert!(matches!(

@@ -342,35 +342,21 @@ async fn login_sets_a_signed_cookie_that_me_reads() {
 async fn login_rejects_bad_input_open_redirects_and_cross_site_posts() {
     let site = Site::start().await;
     let client = site.browser();
-    let post = |fields: [(&'static str, &'static str); 3]| {
-        client
+    let bad_inputs = [
+        (" ", "", "", "userDetails"),
+        ("dave", "ad min", "", "userRoles"),
+        ("dave", "", "a b", "userId"),
+    ];
+    for (name, roles, id, field) in bad_inputs {
+        let response = client
             .post(site.url("/.auth/login/github"))
-            .form(&fields)
+            .form(&[("userDetails", name), ("userRoles", roles), ("userId", id)])
             .send()
-    };
-    let empty = post([("userDetails", " "), ("userRoles", ""), ("userId", "")])
-        .await
-        .unwrap();
-    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
-    assert!(empty.text().await.unwrap().contains("userDetails"));
-    let role = post([
-        ("userDetails", "dave"),
-        ("userRoles", "ad min"),
-        ("userId", ""),
-    ])
-    .await
-    .unwrap();
-    assert_eq!(role.status(), StatusCode::BAD_REQUEST);
-    assert!(role.text().await.unwrap().contains("userRoles"));
-    let id = post([
-        ("userDetails", "dave"),
-        ("userRoles", ""),
-        ("userId", "a b"),
-    ])
-    .await
-    .unwrap();
-    assert_eq!(id.status(), StatusCode::BAD_REQUEST);
-    assert!(id.text().await.unwrap().contains("userId"));
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field}");
+        assert!(response.text().await.unwrap().contains(field), "{field}");
+    }
 
     let evil = client
         .post(site.url("/.auth/login/github"))

@@ -265,24 +265,11 @@ fn route_rule(field: &str, raw: RawRoute) -> Result<RouteRule, FieldError> {
             }
         }
     }
-    if raw.rewrite.is_some() && raw.redirect.is_some() {
-        return Err(field_error(
-            format!("{field}.redirect"),
-            "cannot be combined with rewrite",
-        ));
-    }
-    let rewrite = raw
-        .rewrite
-        .map(|r| local_path(&format!("{field}.rewrite"), r))
-        .transpose()?;
-    let redirect = raw
-        .redirect
-        .map(|r| non_empty(&format!("{field}.redirect"), r))
-        .transpose()?;
-    let status_code = raw
-        .status_code
-        .map(|code| status(&format!("{field}.statusCode"), code, redirect.is_some()))
-        .transpose()?;
+    let ResponseOverride {
+        rewrite,
+        redirect,
+        status_code,
+    } = action(field, raw.rewrite, raw.redirect, raw.status_code)?;
     Ok(RouteRule {
         pattern,
         methods,
@@ -295,25 +282,33 @@ fn route_rule(field: &str, raw: RawRoute) -> Result<RouteRule, FieldError> {
 }
 
 fn response_override(field: &str, raw: RawOverride) -> Result<ResponseOverride, FieldError> {
-    if raw.rewrite.is_some() && raw.redirect.is_some() {
+    action(field, raw.rewrite, raw.redirect, raw.status_code)
+}
+
+/// The `rewrite` / `redirect` / `statusCode` trio shared by routes and response overrides.
+fn action(
+    field: &str,
+    rewrite: Option<String>,
+    redirect: Option<String>,
+    status_code: Option<u16>,
+) -> Result<ResponseOverride, FieldError> {
+    if rewrite.is_some() && redirect.is_some() {
         return Err(field_error(
             format!("{field}.redirect"),
             "cannot be combined with rewrite",
         ));
     }
-    let redirect = raw
-        .redirect
+    let rewrite = rewrite
+        .map(|r| local_path(&format!("{field}.rewrite"), r))
+        .transpose()?;
+    let redirect = redirect
         .map(|r| non_empty(&format!("{field}.redirect"), r))
         .transpose()?;
-    let status_code = raw
-        .status_code
+    let status_code = status_code
         .map(|code| status(&format!("{field}.statusCode"), code, redirect.is_some()))
         .transpose()?;
     Ok(ResponseOverride {
-        rewrite: raw
-            .rewrite
-            .map(|r| local_path(&format!("{field}.rewrite"), r))
-            .transpose()?,
+        rewrite,
         redirect,
         status_code,
     })
