@@ -64,6 +64,17 @@ impl Site {
             .unwrap()
     }
 
+    /// `GET /.auth/me` as `client`.
+    async fn me(&self, client: &reqwest::Client) -> Value {
+        json_of(client.get(self.url("/.auth/me")).send().await.unwrap()).await
+    }
+
+    /// `GET /.auth/me` from a fresh client sending exactly `cookie` (`name=value`).
+    async fn me_with_cookie(&self, cookie: &str) -> Value {
+        let request = self.browser().get(self.url("/.auth/me"));
+        json_of(request.header("cookie", cookie).send().await.unwrap()).await
+    }
+
     async fn sign_in(&self, client: &reqwest::Client, name: &str, roles: &str) {
         let response = client
             .post(self.url("/.auth/login/github"))
@@ -289,7 +300,7 @@ async fn login_form_is_self_contained_and_keeps_the_redirect() {
 async fn login_sets_a_signed_cookie_that_me_reads() {
     let site = Site::start().await;
     let client = site.browser();
-    let anonymous = json_of(client.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let anonymous = site.me(&client).await;
     assert_eq!(anonymous, json!({"clientPrincipal": null}));
 
     let response = client
@@ -315,7 +326,7 @@ async fn login_sets_a_signed_cookie_that_me_reads() {
     );
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
 
-    let me = json_of(client.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let me = site.me(&client).await;
     let principal = &me["clientPrincipal"];
     assert_eq!(principal["identityProvider"], "github");
     assert_eq!(principal["userDetails"], "alice");
@@ -331,10 +342,10 @@ async fn login_sets_a_signed_cookie_that_me_reads() {
     // The same name on another browser gets the same id; another name a different one.
     let other = site.browser();
     site.sign_in(&other, "alice", "").await;
-    let again = json_of(other.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let again = site.me(&other).await;
     assert_eq!(again["clientPrincipal"]["userId"], user_id.as_str());
     site.sign_in(&other, "carol", "").await;
-    let carol = json_of(other.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let carol = site.me(&other).await;
     assert_ne!(carol["clientPrincipal"]["userId"], user_id.as_str());
 }
 
@@ -385,7 +396,7 @@ async fn signed_in_api_calls_carry_the_principal_and_spoofed_headers_are_replace
     let site = Site::start().await;
     let client = site.browser();
     site.sign_in(&client, "alice", "tester").await;
-    let me = json_of(client.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let me = site.me(&client).await;
     let user_id = me["clientPrincipal"]["userId"].as_str().unwrap().to_owned();
 
     let echoed = json_of(
@@ -490,15 +501,9 @@ async fn forged_or_tampered_cookies_are_ignored() {
         .to_string(),
     );
     let forged = site.browser();
-    let me = json_of(
-        forged
-            .get(site.url("/.auth/me"))
-            .header("cookie", format!("StaticWebAppsAuthCookie={forged_value}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = site
+        .me_with_cookie(&format!("StaticWebAppsAuthCookie={forged_value}"))
+        .await;
     assert_eq!(me, json!({"clientPrincipal": null}));
 
     // Take a genuine signed cookie and change one character of the payload.
@@ -523,15 +528,9 @@ async fn forged_or_tampered_cookies_are_ignored() {
     tampered[last] = if tampered[last] == 'A' { 'B' } else { 'A' };
     let tampered: String = tampered.into_iter().collect();
     for cookie in [value.clone(), tampered] {
-        let me = json_of(
-            site.browser()
-                .get(site.url("/.auth/me"))
-                .header("cookie", format!("StaticWebAppsAuthCookie={cookie}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let me = site
+            .me_with_cookie(&format!("StaticWebAppsAuthCookie={cookie}"))
+            .await;
         let expect_valid = cookie == value;
         assert_eq!(me["clientPrincipal"].is_object(), expect_valid, "{cookie}");
     }
@@ -556,7 +555,7 @@ async fn logout_clears_the_cookie_and_redirects() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/bye");
-    let me = json_of(client.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let me = site.me(&client).await;
     assert_eq!(me, json!({"clientPrincipal": null}));
 
     site.sign_in(&client, "alice", "").await;
@@ -566,7 +565,7 @@ async fn logout_clears_the_cookie_and_redirects() {
         .await
         .unwrap();
     assert_eq!(purge.status(), StatusCode::FOUND);
-    let me = json_of(client.get(site.url("/.auth/me")).send().await.unwrap()).await;
+    let me = site.me(&client).await;
     assert_eq!(me, json!({"clientPrincipal": null}));
 }
 
@@ -633,15 +632,7 @@ async fn a_stable_secret_keeps_users_signed_in_across_restarts() {
                 cookie.insert(set_cookie.split(';').next().unwrap().to_owned())
             }
         };
-        let me = json_of(
-            client
-                .get(site.url("/.auth/me"))
-                .header("cookie", value.as_str())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let me = site.me_with_cookie(value).await;
         assert_eq!(me["clientPrincipal"]["userDetails"], "alice");
     }
 }
