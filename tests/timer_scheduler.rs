@@ -181,6 +181,47 @@ async fn changed_schedule_is_replanned_instead_of_past_due() {
     second.stop().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_corrupt_status_file_is_replaced_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Tick.json"), b"{ half a fi").unwrap();
+    let mut running = start(dir.path(), "2026-01-10T08:00:00Z", "Tick", monthly());
+    let (_, payload) = running.next_call().await;
+    assert_eq!(payload["IsPastDue"], false);
+    assert_eq!(payload["ScheduleStatus"]["Next"], "2026-01-15T00:00:00Z");
+    running.stop().await;
+    let stored = StatusStore::new(dir.path()).load("Tick").unwrap().unwrap();
+    assert_eq!(stored.last, at("2026-01-15T00:00:00Z"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_is_recorded_and_the_schedule_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut scheduler = TimerScheduler::new(
+        dir.path(),
+        Arc::new(TokioClock::starting_at(at("2026-01-10T08:00:00Z"))),
+    );
+    scheduler
+        .add(TimerFunction::from_binding("Tick", &monthly(), |_| None).unwrap())
+        .unwrap();
+    let (tx, mut calls) = mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    let task = tokio::spawn(async move {
+        let invoke = move |_: String, payload: Value| {
+            let _ = tx.send(payload);
+            async { Err::<(), _>("handler returned 500") }
+        };
+        scheduler.run(invoke, token).await.unwrap();
+    });
+    calls.recv().await.unwrap();
+    let second = calls.recv().await.unwrap();
+    assert_eq!(second["ScheduleStatus"]["Last"], "2026-01-15T00:00:00Z");
+    assert_eq!(second["ScheduleStatus"]["Next"], "2026-02-15T00:00:00Z");
+    cancel.cancel();
+    task.await.unwrap();
+}
+
 #[test]
 fn bad_bindings_name_the_field() {
     let cases = [

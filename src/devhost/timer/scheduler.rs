@@ -181,7 +181,7 @@ impl Timer {
         };
         let past_due = status.is_some_and(|s| now > s.next);
         if past_due || self.function.run_on_startup {
-            status = self.fire(invoke, status, now, past_due).await?;
+            status = self.fire(invoke, status, now, past_due).await;
         }
         let mut after = now;
         loop {
@@ -196,7 +196,7 @@ impl Timer {
             if !self.sleep_until(next, &cancel).await {
                 return Ok(());
             }
-            status = self.fire(invoke, status, next, false).await?;
+            status = self.fire(invoke, status, next, false).await;
             after = next.max(self.clock.now());
         }
     }
@@ -210,7 +210,14 @@ impl Timer {
             next: schedule.next_after(now).unwrap_or(DateTime::<Utc>::MAX_UTC),
             last_updated: now,
         };
-        let status = match self.store.load(&self.function.name)? {
+        let stored = match self.store.load(&self.function.name) {
+            Err(StatusStoreError::Corrupt { path, source }) => {
+                tracing::warn!(path = %path.display(), error = %source, "unreadable timer status; starting afresh");
+                None
+            }
+            other => other?,
+        };
+        let status = match stored {
             None => fresh(ScheduleStatus::never()),
             Some(stored) => {
                 let base = if stored.last == ScheduleStatus::never() {
@@ -236,7 +243,7 @@ impl Timer {
         status: Option<ScheduleStatus>,
         occurrence: DateTime<Utc>,
         past_due: bool,
-    ) -> Result<Option<ScheduleStatus>, TimerError>
+    ) -> Option<ScheduleStatus>
     where
         F: Fn(String, Value) -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -251,9 +258,7 @@ impl Timer {
         if let Err(e) = invoke(name.clone(), payload).await {
             tracing::warn!(function = %name, error = %e, "timer invocation failed; the schedule continues");
         }
-        let Some(_) = status else {
-            return Ok(None);
-        };
+        status?; // unmonitored timers keep no status
         let now = self.clock.now();
         let updated = ScheduleStatus {
             last: occurrence,
@@ -264,8 +269,11 @@ impl Timer {
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
             last_updated: now,
         };
-        self.store.save(name, &updated)?;
-        Ok(Some(updated))
+        // The run happened; a status that cannot be written only risks one extra past-due run.
+        if let Err(e) = self.store.save(name, &updated) {
+            tracing::error!(function = %name, error = %e, "cannot record timer status");
+        }
+        Some(updated)
     }
 
     /// Sleeps until the clock reads `when`; false if cancelled first.
