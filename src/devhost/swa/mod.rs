@@ -25,7 +25,7 @@ use axum_extra::extract::cookie::Key;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use config::{ConfigError, SwaConfig};
+use config::{ConfigError, RouteRule, SwaConfig};
 use principal::ClientPrincipal;
 
 /// The headers Static Web Apps sets on requests it forwards to the API.
@@ -168,38 +168,7 @@ async fn handle(State(swa): State<Arc<Swa>>, request: Request) -> Response {
     let rule = swa.config.routes.iter().find(|r| r.matches(&path, &method));
     let mut response = match rule {
         None => swa.dispatch(request, &identity).await,
-        Some(rule) => {
-            let denied = rule
-                .allowed_roles
-                .as_ref()
-                .is_some_and(|roles| !identity.allows(roles));
-            if denied {
-                let status = if identity.principal().is_some() {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNAUTHORIZED
-                };
-                swa.error_response(status, request.headers()).await
-            } else if let Some(location) = &rule.redirect {
-                let status = rule.status_code.unwrap_or(StatusCode::FOUND);
-                (status, [(header::LOCATION, location.clone())]).into_response()
-            } else if let Some(target) = &rule.rewrite {
-                let request = rewritten(request, target);
-                let mut response = swa.dispatch(request, &identity).await;
-                if let Some(status) = rule.status_code {
-                    *response.status_mut() = status;
-                }
-                response
-            } else if let Some(status) = rule.status_code.filter(|s| s.as_u16() >= 400) {
-                swa.error_response(status, request.headers()).await
-            } else {
-                let mut response = swa.dispatch(request, &identity).await;
-                if let Some(status) = rule.status_code {
-                    *response.status_mut() = status;
-                }
-                response
-            }
-        }
+        Some(rule) => swa.apply(rule, request, &identity).await,
     };
     let rule_headers = rule.map(|r| r.headers.as_slice()).unwrap_or_default();
     let headers = response.headers_mut();
@@ -222,6 +191,38 @@ fn rewritten(mut request: Request, target: &str) -> Request {
 }
 
 impl Swa {
+    /// Applies the first matching route rule: roles, then redirect, rewrite or status.
+    async fn apply(&self, rule: &RouteRule, request: Request, identity: &Identity) -> Response {
+        let denied = rule
+            .allowed_roles
+            .as_ref()
+            .is_some_and(|roles| !identity.allows(roles));
+        if denied {
+            let status = if identity.principal().is_some() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            return self.error_response(status, request.headers()).await;
+        }
+        if let Some(location) = &rule.redirect {
+            let status = rule.status_code.unwrap_or(StatusCode::FOUND);
+            return (status, [(header::LOCATION, location.clone())]).into_response();
+        }
+        let request = match &rule.rewrite {
+            Some(target) => rewritten(request, target),
+            None => match rule.status_code.filter(|s| s.as_u16() >= 400) {
+                Some(status) => return self.error_response(status, request.headers()).await,
+                None => request,
+            },
+        };
+        let mut response = self.dispatch(request, identity).await;
+        if let Some(status) = rule.status_code {
+            *response.status_mut() = status;
+        }
+        response
+    }
+
     fn identify(&self, headers: &HeaderMap, path: &str) -> Identity {
         if let Some(principal) = auth::principal_from_cookie(headers, &self.key) {
             return Identity::Cookie(principal);
