@@ -189,7 +189,13 @@ async fn route_rules_redirect_rewrite_block_and_add_headers() {
 
     let secret = client.get(site.url("/secret.txt")).send().await.unwrap();
     assert_eq!(secret.status(), StatusCode::NOT_FOUND);
-    assert!(!secret.text().await.unwrap().contains("top secret"));
+    let body = secret.text().await.unwrap();
+    assert!(!body.contains("top secret"));
+    assert!(body.contains("custom-404-page"), "the 404 override applies");
+
+    let teapot = client.get(site.url("/teapot")).send().await.unwrap();
+    assert_eq!(teapot.status(), StatusCode::IM_A_TEAPOT);
+    assert!(teapot.text().await.unwrap().contains("about-page"));
 
     let logo = client
         .get(site.url("/images/logo.svg"))
