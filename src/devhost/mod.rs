@@ -3,6 +3,4 @@
 pub mod retry;
 pub mod swa;
 pub mod timer;
-//! placeholder
-
 pub mod webpubsub;
