@@ -1,0 +1,3 @@
+//! placeholder
+pub struct StoreConfig;
+pub fn open_store() {}
