@@ -106,7 +106,7 @@ async fn dev(port: u16) -> anyhow::Result<()> {
         "dev: serving HTTP functions on http://127.0.0.1:{port}/{}/",
         app.route_prefix()
     );
-    server::serve(listener, app.http_router())
+    server::serve(listener, app.router())
         .await
         .context("server failed")
 }

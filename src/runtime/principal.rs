@@ -41,13 +41,70 @@ impl ClientPrincipal {
                     .decode(trimmed.trim_end_matches('='))
             })
             .map_err(|_| PrincipalRejection::Malformed("header is not base64".into()))?;
-        let principal: Self = serde_json::from_slice(&bytes).map_err(|error| {
-            PrincipalRejection::Malformed(format!("header is not a client principal: {error}"))
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+            PrincipalRejection::Malformed(format!("header is not JSON: {error}"))
         })?;
+        let principal = if value.get("claims").is_some() && value.get("userId").is_none() {
+            Self::from_app_service(&value)?
+        } else {
+            serde_json::from_value(value).map_err(|error| {
+                PrincipalRejection::Malformed(format!("header is not a client principal: {error}"))
+            })?
+        };
         if principal.user_id.trim().is_empty() {
             return Err(PrincipalRejection::Malformed("`userId` is empty".into()));
         }
         Ok(principal)
+    }
+
+    /// App Service authentication's shape: `{auth_typ, claims: [{typ, val}], name_typ, role_typ}`.
+    fn from_app_service(value: &serde_json::Value) -> Result<Self, PrincipalRejection> {
+        let text = |key: &str| {
+            value
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+        };
+        let claims: Vec<(&str, &str)> = value["claims"]
+            .as_array()
+            .map(|claims| {
+                claims
+                    .iter()
+                    .filter_map(|claim| {
+                        Some((claim.get("typ")?.as_str()?, claim.get("val")?.as_str()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let claim = |types: &[&str]| {
+            claims
+                .iter()
+                .find(|(typ, _)| types.contains(typ))
+                .map(|(_, val)| (*val).to_owned())
+        };
+        let user_id = claim(&[
+            "http://schemas.microsoft.com/identity/claims/objectidentifier",
+            "oid",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+            "sub",
+        ])
+        .ok_or_else(|| {
+            PrincipalRejection::Malformed(
+                "no user id claim (`oid`, `nameidentifier` or `sub`)".into(),
+            )
+        })?;
+        let name_type = text("name_typ");
+        let role_type = text("role_typ");
+        Ok(Self {
+            identity_provider: text("auth_typ").to_owned(),
+            user_id,
+            user_details: claim(&[name_type, "name", "preferred_username"]).unwrap_or_default(),
+            user_roles: claims
+                .iter()
+                .filter(|(typ, _)| *typ == role_type || *typ == "roles")
+                .map(|(_, val)| (*val).to_owned())
+                .collect(),
+        })
     }
 
     /// Encodes the principal the way Static Web Apps does (for tests and local emulation).
@@ -135,6 +192,15 @@ mod tests {
             ClientPrincipal::decode("%%%"),
             Err(PrincipalRejection::Malformed(_))
         ));
+        let app_service = serde_json::json!({"auth_typ":"aad","name_typ":"name","role_typ":"roles",
+            "claims":[{"typ":"oid","val":"o-1"},{"typ":"name","val":"Alice"},{"typ":"roles","val":"admin"}]});
+        let encoded = base64::engine::general_purpose::STANDARD.encode(app_service.to_string());
+        let decoded = ClientPrincipal::decode(&encoded).unwrap();
+        assert_eq!(
+            (decoded.user_id.as_str(), decoded.user_details.as_str()),
+            ("o-1", "Alice")
+        );
+        assert!(decoded.has_role("admin"));
         let not_json = base64::engine::general_purpose::STANDARD.encode("nope");
         assert!(matches!(
             ClientPrincipal::decode(&not_json),

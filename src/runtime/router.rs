@@ -86,11 +86,6 @@ impl FunctionApp {
             )
             .fallback_service(forwarded.fallback(not_found))
     }
-
-    /// Only the forwarded HTTP paths (what `dev` serves to browsers before the full platform exists).
-    pub fn http_router(&self) -> Router {
-        self.router()
-    }
 }
 
 async fn ready() -> &'static str {

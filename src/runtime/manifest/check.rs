@@ -249,30 +249,22 @@ pub fn routes_collide(
 }
 
 fn check_routes(manifest: &Manifest) -> Vec<ManifestError> {
-    let routes: Vec<(&FunctionJson, String, &Vec<String>)> = manifest
-        .functions
-        .iter()
-        .filter_map(|function| {
-            function
-                .bindings
-                .iter()
-                .find_map(|binding| match &binding.kind {
-                    BindingKind::HttpTrigger { methods, route, .. } => Some((
-                        function,
-                        route.clone().unwrap_or_else(|| function.name.clone()),
-                        methods,
-                    )),
-                    _ => None,
-                })
-        })
-        .collect();
+    let mut routes: Vec<(&FunctionJson, usize, String, &Vec<String>)> = Vec::new();
+    for function in &manifest.functions {
+        for (position, binding) in function.bindings.iter().enumerate() {
+            if let BindingKind::HttpTrigger { methods, route, .. } = &binding.kind {
+                let route = route.clone().unwrap_or_else(|| function.name.clone());
+                routes.push((function, position, route, methods));
+            }
+        }
+    }
     let mut errors = Vec::new();
-    for (index, (function, route, methods)) in routes.iter().enumerate() {
-        for (other, other_route, other_methods) in &routes[..index] {
+    for (index, (function, position, route, methods)) in routes.iter().enumerate() {
+        for (other, _, other_route, other_methods) in &routes[..index] {
             if routes_collide(route, methods, other_route, other_methods) {
                 errors.push(ManifestError::new(
                     &function.file,
-                    "bindings.route",
+                    format!("bindings[{position}].route"),
                     format!(
                         "route `{route}` collides with `{other_route}` of function `{}`",
                         other.name

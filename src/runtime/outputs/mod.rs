@@ -110,3 +110,16 @@ impl Outputs {
         self.logs.extend(other.logs);
     }
 }
+
+/// HTTP handlers return `(outputs, body)` to write other output bindings next to `res`.
+impl axum::response::IntoResponseParts for Outputs {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(
+        self,
+        mut parts: axum::response::ResponseParts,
+    ) -> Result<axum::response::ResponseParts, Self::Error> {
+        parts.extensions_mut().insert(self);
+        Ok(parts)
+    }
+}
