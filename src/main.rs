@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cosmospark::runtime::manifest::{Manifest, check};
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
+use cosmospark::store::cli::{StoreArgs, run_store_command};
 
 /// The executable name host.json must point at.
 const EXECUTABLE: &str = env!("CARGO_PKG_NAME");
@@ -37,6 +38,8 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Document store tools (smoke test, crash-test writer).
+    Store(StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,10 @@ fn main() -> ExitCode {
         Command::Check { root } => run_check(&root),
         Command::Serve => run_async(serve()),
         Command::Dev { port } => run_async(dev(port)),
+        Command::Store(args) => run_async(async {
+            init_tracing();
+            run_store_command(args).await
+        }),
     };
     match result {
         Ok(code) => code,
