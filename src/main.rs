@@ -49,6 +49,23 @@ enum Command {
     },
     /// Document store tools (smoke test, crash-test writer).
     Store(StoreArgs),
+    /// Build the deploy package (host.json, one folder per function, the executable), after `check`.
+    Package {
+        /// Write a zip for zip deploy.
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        out: Option<PathBuf>,
+        /// Write a staged folder instead (what `func start --script-root DIR` runs).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Linux x64 executable to ship.
+        #[arg(
+            long,
+            default_value = "target/x86_64-unknown-linux-musl/release/cosmospark"
+        )]
+        binary: PathBuf,
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -118,6 +135,12 @@ fn main() -> ExitCode {
     };
     let result = match command {
         Command::Check { root } => run_check(&root),
+        Command::Package {
+            out,
+            dir,
+            binary,
+            root,
+        } => run_package(&root, &binary, out.as_deref(), dir.as_deref()),
         Command::Serve => run_async(serve()),
         Command::Dev(args) => run_async(dev(args)),
         Command::Deadletters { action } => run_async(dead_letters(action)),
@@ -246,6 +269,49 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_package(
+    root: &std::path::Path,
+    binary: &std::path::Path,
+    out: Option<&std::path::Path>,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use cosmospark::runtime::package;
+    if run_check(root)? != ExitCode::SUCCESS {
+        anyhow::bail!("not packaging: fix the problems `check` reported");
+    }
+    let manifest = Manifest::load(root).map_err(|problems| {
+        anyhow::anyhow!(
+            "{}",
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let entries = package::plan(&manifest, binary, EXECUTABLE)?;
+    match (out, dir) {
+        (Some(out), _) => {
+            package::write_zip(&entries, out)?;
+            println!(
+                "package: {} files written to {}",
+                entries.len(),
+                out.display()
+            );
+        }
+        (None, Some(dir)) => {
+            package::write_dir(&entries, dir)?;
+            println!(
+                "package: {} files staged in {}",
+                entries.len(),
+                dir.display()
+            );
+        }
+        (None, None) => anyhow::bail!("pass --out FILE or --dir DIR"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
