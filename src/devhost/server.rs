@@ -25,7 +25,7 @@ use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
 use super::event_hubs::{self, DEFAULT_MAX_BATCH, EventHubs, HubTrigger};
 use super::invoke::{InvokeError, Invoker};
-use super::notify::{self, WriteSignal};
+use super::notify::WriteSignal;
 use super::outputs::OutputSinks;
 use super::replay::{ReplayError, replay};
 use super::swa::{self, SwaError, SwaOptions};
@@ -116,12 +116,11 @@ impl Platform {
         for problem in &problems {
             tracing::warn!("check: {problem}");
         }
-        let inner = open_store(&StoreConfig::Embedded {
+        let store = open_store(&StoreConfig::Embedded {
             dir: data_dir.join("store"),
         })
         .await?;
-        let signal = WriteSignal::default();
-        let store = notify::signalling(inner, signal.clone());
+        let signal = WriteSignal::of(&store);
         let containers = Containers::load(&options.root)?;
         containers.ensure_all(&store).await?;
         let topic = Topic::load(&options.root, &manifest, store.clone())?;
