@@ -17,8 +17,9 @@ use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::event_hubs::OutgoingEvent;
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::runtime::outputs::Outputs;
-use cosmospark::runtime::triggers::EventHubBatch;
+use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
+use cosmospark::store::PartitionKey;
 use devhost_support::{app_root, eventually, write_function};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,27 @@ async fn echo(
 
 async fn boom() -> &'static str {
     panic!("the handler crashed")
+}
+
+static FEED_SEEN: Mutex<Vec<(Option<i64>, Vec<String>)>> = Mutex::new(Vec::new());
+static FEED_HEALED: AtomicBool = AtomicBool::new(false);
+
+/// Fails every batch holding a `poison` document until healed.
+async fn feed(batch: CosmosDocuments<Value>, context: Context) -> Result<Outputs, FunctionError> {
+    let ids: Vec<String> = batch
+        .documents
+        .iter()
+        .map(|d| d["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let poisoned = batch.documents.iter().any(|d| d["poison"] == true);
+    FEED_SEEN
+        .lock()
+        .unwrap()
+        .push((context.retry_context().and_then(|r| r.retry_count), ids));
+    if poisoned && !FEED_HEALED.load(Ordering::SeqCst) {
+        return Err(FunctionError::msg("cannot handle a poison document"));
+    }
+    Ok(Outputs::new())
 }
 
 static BATCHES: Mutex<Vec<(Map<String, Value>, EventHubBatch)>> = Mutex::new(Vec::new());
@@ -90,6 +112,8 @@ fn app() -> FunctionApp {
         .register(Function::trigger("Processor", "events", processor))
         .unwrap()
         .register(Function::trigger("Flaky", "events", flaky))
+        .unwrap()
+        .register(Function::trigger("Feed", "documents", feed))
         .unwrap()
 }
 
@@ -135,6 +159,16 @@ async fn start() -> Running {
         "Flaky",
         &json!({"bindings": [hub_trigger("flaky", "flaky-group")],
                 "retry": {"strategy": "fixedDelay", "maxRetryCount": 2, "delayInterval": "00:00:00.01"}}),
+    );
+    write_function(
+        root.path(),
+        "Feed",
+        &json!({"bindings": [
+            {"type": "cosmosDBTrigger", "direction": "in", "name": "documents", "connection": "CosmosDBConnection",
+             "databaseName": "CosmicDB", "containerName": "Commands", "leaseContainerName": "leases",
+             "leaseContainerPrefix": "feed-test-", "maxItemsPerInvocation": 10, "startFromBeginning": true}],
+                "retry": {"strategy": "exponentialBackoff", "maxRetryCount": 2,
+                          "minimumInterval": "00:00:00.01", "maximumInterval": "00:00:00.02"}}),
     );
     let data = tempfile::tempdir().unwrap();
     let options = DevOptions {
@@ -317,5 +351,71 @@ async fn event_hub_failures_retry_then_dead_letter_then_replay() {
     })
     .await;
     assert!(platform.dead_letters.list().unwrap().is_empty());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
+    let running = start().await;
+    let platform = running.platform.clone();
+    let write = |doc: Value| {
+        let store = platform.store.clone();
+        async move {
+            let id = doc["id"].as_str().unwrap().to_owned();
+            store
+                .upsert("Commands", &PartitionKey::from(id.as_str()), doc)
+                .await
+                .unwrap();
+        }
+    };
+    write(json!({"id": "cmd-poison", "poison": true})).await;
+    let letter = eventually(|| async {
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.function == "Feed")
+    })
+    .await;
+    assert_eq!(letter.source, "Commands");
+    assert_eq!(letter.attempts, 3);
+    assert_eq!(letter.payload[0]["id"], "cmd-poison");
+    let retries: Vec<Option<i64>> = FEED_SEEN.lock().unwrap().iter().map(|s| s.0).collect();
+    assert_eq!(retries, [Some(0), Some(1), Some(2)]);
+    // The lease moved past the dead-lettered batch: the next write is delivered, once.
+    write(json!({"id": "cmd-good"})).await;
+    eventually(|| async {
+        FEED_SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.1 == ["cmd-good"])
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !FEED_SEEN.lock().unwrap()[3..]
+            .iter()
+            .any(|s| s.1.contains(&"cmd-poison".to_owned()))
+    );
+    // After the fix, the replay hands the batch to the function again.
+    FEED_HEALED.store(true, Ordering::SeqCst);
+    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+        .await
+        .unwrap();
+    assert!(
+        FEED_SEEN.lock().unwrap()[3..]
+            .iter()
+            .any(|s| s.1 == ["cmd-poison"])
+    );
+    assert!(
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .iter()
+            .all(|l| l.function != "Feed")
+    );
     running.stop().await;
 }
