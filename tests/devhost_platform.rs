@@ -47,6 +47,10 @@ async fn echo(
     )
 }
 
+async fn negotiate(axum::Extension(context): axum::Extension<Context>) -> axum::Json<Value> {
+    axum::Json(context.input::<Value>("connection").unwrap_or(Value::Null))
+}
+
 async fn boom() -> &'static str {
     panic!("the handler crashed")
 }
@@ -109,6 +113,14 @@ fn app() -> FunctionApp {
         .unwrap()
         .register(Function::http("Boom", &["GET"], "boom", boom))
         .unwrap()
+        .register(
+            Function::http("Negotiate", &["GET"], "negotiate", negotiate).binding(
+                "connection",
+                "webPubSubConnection",
+                cosmospark::runtime::Direction::In,
+            ),
+        )
+        .unwrap()
         .register(Function::trigger("Processor", "events", processor))
         .unwrap()
         .register(Function::trigger("Flaky", "events", flaky))
@@ -148,6 +160,15 @@ async fn start() -> Running {
         &json!({"bindings": [
             {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "boom"},
             {"type": "http", "direction": "out", "name": "res"}]}),
+    );
+    write_function(
+        root.path(),
+        "Negotiate",
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "negotiate"},
+            {"type": "http", "direction": "out", "name": "res"},
+            {"type": "webPubSubConnection", "direction": "in", "name": "connection", "hub": "CosmosPark",
+             "userId": "{headers.x-ms-client-principal-id}", "connection": "WebPubSubConnectionString"}]}),
     );
     write_function(
         root.path(),
@@ -417,5 +438,45 @@ async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
             .iter()
             .all(|l| l.function != "Feed")
     );
+    running.stop().await;
+}
+
+/// What Static Web Apps forwards (and what `dev` accepts from a local client).
+fn principal(user: &str) -> String {
+    use base64::Engine as _;
+    let json = json!({"identityProvider": "github", "userId": user, "userDetails": user,
+                      "userRoles": ["anonymous", "authenticated"]});
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+#[tokio::test]
+async fn web_pubsub_connection_input_signs_a_token_for_the_caller() {
+    let running = start().await;
+    let request = Request::get("/api/negotiate")
+        .header("host", "127.0.0.1:7071")
+        .header("x-ms-client-principal", principal("user-42"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = running.call(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        info["baseUrl"],
+        "ws://127.0.0.1:7071/client/hubs/CosmosPark"
+    );
+    let token = info["accessToken"].as_str().unwrap();
+    assert_eq!(
+        info["url"],
+        format!("ws://127.0.0.1:7071/client/hubs/CosmosPark?access_token={token}")
+    );
+    let key = running.platform.pubsub.key().clone();
+    let identity = cosmospark::devhost::webpubsub::token::verify(
+        &key,
+        "http://127.0.0.1:7071/client/hubs/CosmosPark",
+        token,
+        true,
+    )
+    .unwrap();
+    assert_eq!(identity.user_id.as_deref(), Some("user-42"));
     running.stop().await;
 }
