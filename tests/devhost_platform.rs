@@ -51,6 +51,15 @@ async fn negotiate(axum::Extension(context): axum::Extension<Context>) -> axum::
     axum::Json(context.input::<Value>("connection").unwrap_or(Value::Null))
 }
 
+async fn get_command(
+    axum::Extension(context): axum::Extension<Context>,
+) -> axum::response::Response {
+    match context.input::<Map<String, Value>>("command") {
+        Ok(doc) => axum::Json(doc).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn boom() -> &'static str {
     panic!("the handler crashed")
 }
@@ -65,6 +74,9 @@ async fn feed(batch: CosmosDocuments<Value>, context: Context) -> Result<Outputs
         .iter()
         .map(|d| d["id"].as_str().unwrap_or_default().to_owned())
         .collect();
+    if !ids.iter().any(|id| id.starts_with("cmd-")) {
+        return Ok(Outputs::new()); // another test's documents
+    }
     let poisoned = batch.documents.iter().any(|d| d["poison"] == true);
     FEED_SEEN
         .lock()
@@ -121,6 +133,14 @@ fn app() -> FunctionApp {
             ),
         )
         .unwrap()
+        .register(
+            Function::http("GetCommand", &["GET"], "commands/{id}", get_command).binding(
+                "command",
+                "cosmosDB",
+                cosmospark::runtime::Direction::In,
+            ),
+        )
+        .unwrap()
         .register(Function::trigger("Processor", "events", processor))
         .unwrap()
         .register(Function::trigger("Flaky", "events", flaky))
@@ -160,6 +180,15 @@ async fn start() -> Running {
         &json!({"bindings": [
             {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "boom"},
             {"type": "http", "direction": "out", "name": "res"}]}),
+    );
+    write_function(
+        root.path(),
+        "GetCommand",
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "commands/{id}"},
+            {"type": "http", "direction": "out", "name": "res"},
+            {"type": "cosmosDB", "direction": "in", "name": "command", "databaseName": "CosmicDB",
+             "containerName": "Commands", "id": "{id}", "partitionKey": "{id}", "connection": "CosmosDBConnection"}]}),
     );
     write_function(
         root.path(),
@@ -478,5 +507,33 @@ async fn web_pubsub_connection_input_signs_a_token_for_the_caller() {
     )
     .unwrap();
     assert_eq!(identity.user_id.as_deref(), Some("user-42"));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn cosmos_db_input_reads_the_document_named_by_the_route() {
+    let running = start().await;
+    running
+        .platform
+        .store
+        .upsert(
+            "Commands",
+            &PartitionKey::from("c-1"),
+            json!({"id": "c-1", "Data": "x"}),
+        )
+        .await
+        .unwrap();
+    let request = Request::get("/api/commands/c-1")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = running.call(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["id"], "c-1");
+    assert_eq!(doc["Data"], "x");
+    let missing = Request::get("/api/commands/c-2")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(running.call(missing).await.0, StatusCode::NOT_FOUND);
     running.stop().await;
 }
