@@ -93,6 +93,31 @@ fn copy_root(target: &Path) {
     );
 }
 
+/// `count` upserts into `container` by 4 concurrent writers; returns the elapsed time.
+async fn write_many(platform: &Platform, container: &str, prefix: &str, count: usize) -> Duration {
+    let started = Instant::now();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&platform.store);
+            let (container, prefix) = (container.to_owned(), prefix.to_owned());
+            tokio::spawn(async move {
+                for n in (w..count).step_by(4) {
+                    let id = format!("{prefix}-{n}");
+                    let doc = json!({"id": id, "partitionKey": id, "Data": n});
+                    store
+                        .upsert(&container, &PartitionKey::from(id.as_str()), doc)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    started.elapsed()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -125,6 +150,12 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    // Baseline measured in the same run: durable upserts alone, before any trigger runs.
+    let baseline = write_many(&platform, "ReadModels", "baseline", 1_000).await;
+    println!(
+        "baseline: 1000 durable upserts by 4 writers, no triggers running: {:.0} writes/s",
+        1_000.0 / baseline.as_secs_f64()
+    );
     let (tracker, cancel) = (TaskTracker::new(), CancellationToken::new());
     platform.start_triggers(&tracker, &cancel).await.unwrap();
 
@@ -183,27 +214,7 @@ async fn main() {
 
     // 2. change feed → Event Hubs → processor throughput.
     let started = Instant::now();
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for n in (w..THROUGHPUT_EVENTS).step_by(4) {
-                    let id = format!("cmd-{n}");
-                    store
-                        .upsert(
-                            "Commands",
-                            &PartitionKey::from(id.as_str()),
-                            json!({"id": id, "Data": n}),
-                        )
-                        .await
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
+    write_many(&platform, "Commands", "cmd", THROUGHPUT_EVENTS).await;
     let written = started.elapsed();
     while PROCESSED.load(Ordering::Relaxed) < THROUGHPUT_EVENTS {
         tokio::time::sleep(Duration::from_millis(1)).await;
