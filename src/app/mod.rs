@@ -1,6 +1,7 @@
 //! The CosmosPark domain and its functions. [`function_app`] registers every function with the
 //! runtime; `main` serves it.
 
+pub mod domain;
 pub mod functions;
 
 use crate::runtime::{FunctionApp, RegistryError};
