@@ -9,3 +9,5 @@ use crate::runtime::{FunctionApp, RegistryError};
 pub fn function_app() -> Result<FunctionApp, RegistryError> {
     functions::register(FunctionApp::new())
 }
+//! placeholder
+pub mod domain;
