@@ -37,6 +37,8 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Document store tools (smoke test, crash-test writer).
+    Store(cosmospark::store::cli::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,10 @@ fn main() -> ExitCode {
         Command::Check { root } => run_check(&root),
         Command::Serve => run_async(serve()),
         Command::Dev { port } => run_async(dev(port)),
+        Command::Store(args) => run_async(async {
+            init_tracing();
+            cosmospark::store::cli::run_store_command(args).await
+        }),
     };
     match result {
         Ok(code) => code,
@@ -129,36 +135,4 @@ fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     eprintln!("check: {} problem(s) in {}", problems.len(), root.display());
     Ok(ExitCode::FAILURE)
-}
-//! The `cosmospark` command line. (Minimal until the CLI issue lands: only `store` tools.)
-
-use clap::{Parser, Subcommand};
-use cosmospark::store::cli::{StoreArgs, run_store_command};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "cosmospark",
-    version,
-    about = "CosmosPark custom handler and tools"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Document store tools (smoke test, crash-test writer).
-    Store(StoreArgs),
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
-        Command::Store(args) => run_store_command(args).await,
-    }
 }

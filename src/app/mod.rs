@@ -1,6 +1,7 @@
 //! The CosmosPark domain and its functions. [`function_app`] registers every function with the
 //! runtime; `main` serves it.
 
+pub mod domain;
 pub mod functions;
 
 use crate::runtime::{FunctionApp, RegistryError};
@@ -9,5 +10,4 @@ use crate::runtime::{FunctionApp, RegistryError};
 pub fn function_app() -> Result<FunctionApp, RegistryError> {
     functions::register(FunctionApp::new())
 }
-//! placeholder
-pub mod domain;
+
