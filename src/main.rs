@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use cosmospark::app::AppServices;
 use cosmospark::runtime::manifest::{Manifest, check};
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
 
@@ -80,8 +81,11 @@ fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn build_app() -> anyhow::Result<FunctionApp> {
-    let mut app = cosmospark::app::function_app().context("function registry")?;
+async fn build_app() -> anyhow::Result<FunctionApp> {
+    let services = AppServices::from_env()
+        .await
+        .context("cannot open the app's services")?;
+    let mut app = cosmospark::app::function_app(services).context("function registry")?;
     if let Some(bytes) = server::max_envelope_from_env()? {
         app = app.with_max_envelope_bytes(bytes);
     }
@@ -95,7 +99,7 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
     init_tracing();
-    let app = build_app()?;
+    let app = build_app().await?;
     tracing::info!(port, "custom handler listening");
     server::serve(listener, app.router())
         .await
@@ -104,7 +108,7 @@ async fn serve() -> anyhow::Result<()> {
 
 async fn dev(port: u16) -> anyhow::Result<()> {
     init_tracing();
-    let app = build_app()?;
+    let app = build_app().await?;
     let listener = server::bind_loopback(port)
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
@@ -118,7 +122,8 @@ async fn dev(port: u16) -> anyhow::Result<()> {
 }
 
 fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let app = cosmospark::app::function_app().context("function registry")?;
+    let app = cosmospark::app::function_app(AppServices::declarations_only())
+        .context("function registry")?;
     let problems = match Manifest::load(root) {
         Ok(manifest) => check(&manifest, &app, EXECUTABLE),
         Err(problems) => problems,

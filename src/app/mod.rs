@@ -1,13 +1,12 @@
-//! The CosmosPark domain and its functions. [`function_app`] registers every function with the
-//! runtime; `main` serves it.
+//! The CosmosPark domain and its functions.
+//!
+//! - [`domain`]: the game rules as plain Rust (no HTTP, no database).
+//! - [`services`]: [`AppServices`] (store, settings, HTTP client, clock) and [`function_app`],
+//!   which registers every function.
+//! - [`functions`]: one module per function, next to its `functions/<Name>/function.json`.
 
 pub mod domain;
 pub mod functions;
+pub mod services;
 
-use crate::runtime::{FunctionApp, RegistryError};
-
-/// Every CosmosPark function, registered by name.
-pub fn function_app() -> Result<FunctionApp, RegistryError> {
-    functions::register(FunctionApp::new())
-}
-
+pub use services::{AppServices, function_app};

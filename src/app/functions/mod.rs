@@ -6,13 +6,15 @@ pub mod round;
 mod round_timer;
 mod user_created;
 
+use crate::app::AppServices;
 use crate::runtime::{FunctionApp, RegistryError};
 
 /// The Web PubSub hub every realtime message goes to.
 pub const HUB: &str = "CosmosPark";
 
 /// Registers every function of this module with `app`.
-pub fn register(app: FunctionApp) -> Result<FunctionApp, RegistryError> {
+pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp, RegistryError> {
+    let _ = services;
     app.register(get_round::function())?
         .register(round_timer::function())?
         .register(cosmic_users_trigger::function())?
