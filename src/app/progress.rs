@@ -44,7 +44,7 @@ pub async fn tasks_of(
     owner: &UserId,
     round: &Round,
 ) -> Result<Vec<UserTask>, ProgressError> {
-    let query = Query::new().eq("roundId", round.id().as_str());
+    let query = Query::new().eq("/roundId", round.id().as_str());
     let docs = services
         .store()?
         .query(containers::USER_TASKS, Some(&key(owner.as_str())?), &query)
@@ -113,7 +113,7 @@ pub async fn greetings_to(
     owner: &UserId,
     target: &UserId,
 ) -> Result<Vec<Greeting>, ProgressError> {
-    let query = Query::new().eq("toUserId", target.as_str());
+    let query = Query::new().eq("/toUserId", target.as_str());
     let docs = services
         .store()?
         .query(

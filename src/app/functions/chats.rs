@@ -111,8 +111,7 @@ async fn send_message(services: AppServices, caller: Caller, body: Body) -> ApiR
     caller.authorize(Route::CreateChat, None)?;
     let body = json_body(body).await?;
     let command = SendMessage::parse(&body)?;
-    caller.authorize(Route::CreateChat, command.claimed_sender.as_ref())?;
-    let principal = caller.principal()?;
+    let principal = caller.require_self(command.claimed_sender.as_ref())?;
     if command.to_user_id == principal.user_id {
         return Err(ApiError::bad_request(
             "toUserId",
@@ -167,7 +166,7 @@ async fn chat_summaries(
 ) -> ApiResult<Response> {
     let user_id = path_user_id(&raw_id)?;
     caller.authorize(Route::GetChatsByUserId, Some(&user_id))?;
-    let query = Query::new().order_by("lastMessageTimestamp", SortOrder::Desc);
+    let query = Query::new().order_by("/lastMessageTimestamp", SortOrder::Desc);
     let docs = store(&services)?
         .query(containers::USER_CHATS, Some(&pk(user_id.as_str())?), &query)
         .await?;

@@ -69,8 +69,7 @@ async fn upsert_profile(services: AppServices, caller: Caller, body: Body) -> Ap
     caller.authorize(Route::CreateUser, None)?;
     let body = json_body(body).await?;
     let command = UpsertProfile::parse(&body)?;
-    caller.authorize(Route::CreateUser, command.claimed_id.as_ref())?;
-    let principal = caller.principal()?;
+    let principal = caller.require_self(command.claimed_id.as_ref())?;
     let lookup = maps::reverse(&services, command.position)
         .await
         .map_err(|e| match e {
@@ -147,11 +146,11 @@ async fn list_users(
     };
     caller.authorize(route, None)?;
     let mut query = Query::new()
-        .order_by("name", SortOrder::Asc)
+        .order_by("/name", SortOrder::Asc)
         .limit(MAX_USERS);
     if let Some(raw) = country {
         let code = CountryCode::parse(&raw).map_err(|e| e.for_field("countryCode"))?;
-        query = query.eq("address.country.code", code.as_str());
+        query = query.eq("/address/country/code", code.as_str());
     }
     let docs = store(&services)?
         .query(containers::USERS, None, &query)
