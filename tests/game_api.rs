@@ -37,7 +37,8 @@ async fn auth_matrix_every_route() {
             None,
         )
         .await;
-    let task_id = tasks.body[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(tasks.status, 200, "{tasks:?}");
+    let task_id = tasks.body[0]["id"].as_str().expect("a task").to_owned();
     let task_body = json!({
         "id": "admin-task-1", "userId": "you", "userName": "You",
         "taskDetail": {"userId": "me", "userName": "Me"}, "isCompleted": false

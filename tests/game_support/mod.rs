@@ -104,8 +104,9 @@ impl Game {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Store = Arc::new(EmbeddedStore::open(dir.path()).await.expect("store"));
         ensure_containers(&store).await.expect("containers");
-        let services =
-            AppServices::with_store(store.clone(), Settings::default()).expect("services");
+        let services = AppServices::with_store(store.clone(), Settings::default())
+            .expect("services")
+            .with_clock(Arc::new(fixed_now));
         let router = function_app(services.clone()).expect("registry").router();
         let file: Value =
             serde_json::from_str(include_str!("../../infra/eventgrid-subscriptions.json"))
@@ -357,9 +358,16 @@ pub async fn say(game: &Game, from: &str, to: &str, text: &str) -> Reply {
     .await
 }
 
-/// The current round's window as route values (seconds).
+/// The games' pinned clock: mid-round, so every test stays inside one round.
+pub fn fixed_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-24T12:30:00Z")
+        .expect("timestamp")
+        .with_timezone(&chrono::Utc)
+}
+
+/// The pinned round's window as route values (seconds).
 pub fn current_window() -> (i64, i64) {
-    let now = chrono::Utc::now().timestamp();
+    let now = fixed_now().timestamp();
     let start = now - now.rem_euclid(3600);
     (start, start + 3600)
 }
