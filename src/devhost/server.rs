@@ -25,7 +25,7 @@ use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
 use super::event_hubs::{self, DEFAULT_MAX_BATCH, EventHubs, HubTrigger};
 use super::invoke::{InvokeError, Invoker};
-use super::notify::{self, WriteSignal};
+use super::notify::WriteSignal;
 use super::outputs::OutputSinks;
 use super::replay::{ReplayError, replay};
 use super::swa::{self, SwaError, SwaOptions};
@@ -122,12 +122,11 @@ impl Platform {
         }
         std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
         let manifest = Arc::new(Manifest::load(&options.root).map_err(DevError::Manifest)?);
-        let inner = open_store(&StoreConfig::Embedded {
+        let store = open_store(&StoreConfig::Embedded {
             dir: data_dir.join("store"),
         })
         .await?;
-        let signal = WriteSignal::default();
-        let store = notify::signalling(inner, signal.clone());
+        let signal = WriteSignal::of(&store);
         let app = make_app(store.clone())
             .map_err(DevError::App)?
             .with_route_prefix(&manifest.host.route_prefix);
