@@ -214,9 +214,7 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
     init_tracing();
-    let services = AppServices::from_env()
-        .await
-        .context("cannot open the app's services")?;
+    let services = AppServices::from_env().context("app settings")?;
     let app = build_app(services)?;
     tracing::info!(port, "custom handler listening");
     server::serve(listener, app.router())
