@@ -128,7 +128,7 @@ async fn main() {
     let root = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     copy_root(root.path());
-    let app = cosmospark::app::function_app()
+    let app = cosmospark::app::function_app(cosmospark::app::AppServices::declarations_only())
         .unwrap()
         .register(
             Function::trigger("BenchRelay", "documents", relay).output::<EventHubEvents>("events"),
