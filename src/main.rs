@@ -40,6 +40,15 @@ enum Command {
     },
     /// Document store tools (smoke test, crash-test writer).
     Store(cosmospark::store::cli::StoreArgs),
+    /// Rebuild a read model (leaderboard, stats, countries, records, or all) from the write
+    /// side into a new generation, then switch queries to it.
+    Rebuild {
+        /// `leaderboard`, `stats`, `countries`, `records` or `all`.
+        model: String,
+        /// The embedded store directory (default: the store the app settings select).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
         Command::Check { root } => run_check(&root),
         Command::Serve => run_async(serve()),
         Command::Dev { port } => run_async(dev(port)),
+        Command::Rebuild { model, data_dir } => run_async(rebuild(model, data_dir)),
         Command::Store(args) => run_async(async {
             init_tracing();
             cosmospark::store::cli::run_store_command(args).await
@@ -119,6 +129,31 @@ async fn dev(port: u16) -> anyhow::Result<()> {
     server::serve(listener, app.router())
         .await
         .context("server failed")
+}
+
+async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all};
+    use cosmospark::store::{StoreConfig, open_store};
+    init_tracing();
+    let models = parse_target(&target).map_err(anyhow::Error::msg)?;
+    let config = match data_dir {
+        Some(dir) => StoreConfig::Embedded { dir },
+        None => StoreConfig::from_env()?,
+    };
+    let store = open_store(&config).await.context("cannot open the store")?;
+    cosmospark::app::services::ensure_containers(&store).await?;
+    for report in rebuild_all(&store, &models).await? {
+        println!(
+            "rebuilt {}: generation {}, {} source documents, {} written, {} skipped, {} old removed",
+            report.model.name(),
+            report.generation,
+            report.documents,
+            report.written,
+            report.skipped,
+            report.removed
+        );
+    }
+    Ok(())
 }
 
 fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
