@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cosmospark::app::AppServices;
+use cosmospark::app::services::Settings;
 use cosmospark::runtime::manifest::{Manifest, check};
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
+use cosmospark::store::StoreConfig;
 
 /// The executable name host.json must point at.
 const EXECUTABLE: &str = env!("CARGO_PKG_NAME");
@@ -38,6 +40,14 @@ enum Command {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// Create N demo users around the world through the store (the change feed fires for them).
+    Seed {
+        #[arg(long, default_value_t = 20)]
+        users: usize,
+        /// Embedded store directory (default: the `Store__Dir` setting, else `.data/store`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Document store tools (smoke test, crash-test writer).
     Store(cosmospark::store::cli::StoreArgs),
     /// Rebuild a read model (leaderboard, stats, countries, records, or all) from the write
@@ -66,6 +76,7 @@ fn main() -> ExitCode {
         Command::Serve => run_async(serve()),
         Command::Dev { port } => run_async(dev(port)),
         Command::Rebuild { model, data_dir } => run_async(rebuild(model, data_dir)),
+        Command::Seed { users, data_dir } => run_async(seed(users, data_dir)),
         Command::Store(args) => run_async(async {
             init_tracing();
             cosmospark::store::cli::run_store_command(args).await
@@ -131,9 +142,28 @@ async fn dev(port: u16) -> anyhow::Result<()> {
         .context("server failed")
 }
 
+async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    init_tracing();
+    let config = match data_dir {
+        Some(dir) => StoreConfig::Embedded { dir },
+        None => StoreConfig::from_env()?,
+    };
+    let services = AppServices::open(
+        &config,
+        Settings::from_lookup(|name| std::env::var(name).ok())?,
+    )
+    .await
+    .context("cannot open the app's services")?;
+    let written = cosmospark::app::seed::seed(&services, users)
+        .await
+        .context("seeding failed")?;
+    println!("seed: wrote {written} users");
+    Ok(())
+}
+
 async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all};
-    use cosmospark::store::{StoreConfig, open_store};
+    use cosmospark::store::open_store;
     init_tracing();
     let models = parse_target(&target).map_err(anyhow::Error::msg)?;
     let config = match data_dir {

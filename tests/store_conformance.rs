@@ -615,6 +615,12 @@ pub async fn batch_is_atomic(store: Store) {
         .await
         .unwrap();
     assert_eq!(dup.failure(), Some((0, 409)));
+
+    let too_many = (0..101)
+        .map(|i| BatchOp::Upsert(json!({"id": format!("x{i}"), "userId": "u1"})))
+        .collect();
+    let err = store.batch(c, &pk("u1"), too_many).await.unwrap_err();
+    assert!(err.is_bad_request(), "{err}");
 }
 
 pub async fn change_feed_latest_version_in_pk_order(store: Store) {

@@ -141,3 +141,87 @@ async fn concurrent_etag_guarded_increments_lose_nothing() {
         80
     );
 }
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Score {
+    id: String,
+    #[serde(rename = "userId")]
+    user_id: String,
+    points: i64,
+}
+
+#[tokio::test]
+async fn typed_helpers_round_trip_models() {
+    use cosmospark::store::DocumentStoreExt;
+    let fixture = store_support::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("scores", "/userId").unwrap())
+        .await
+        .unwrap();
+    let pk = PartitionKey::from("u1");
+    let score = Score {
+        id: "s1".into(),
+        user_id: "u1".into(),
+        points: 4,
+    };
+    assert_eq!(store.create_as("scores", &pk, &score).await.unwrap(), score);
+    let read: Option<Score> = store.read_as("scores", &pk, "s1").await.unwrap();
+    assert_eq!(read, Some(score));
+    let found: Vec<Score> = store
+        .query_as("scores", None, &Query::new().eq("/points", 4))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    store
+        .upsert(
+            "scores",
+            &pk,
+            json!({"id": "bad", "userId": "u1", "points": "four"}),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .read_as::<Score>("scores", &pk, "bad")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`bad`"), "{err}");
+}
+
+#[tokio::test]
+async fn feed_readers_are_woken_by_commits() {
+    let fixture = store_support::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("events", "/id").unwrap())
+        .await
+        .unwrap();
+    let mut commits = store
+        .commit_notifications()
+        .expect("embedded store notifies");
+    commits.borrow_and_update();
+    let empty = store
+        .read_change_feed("events", &ChangeFeedRequest::new(ChangeFeedStart::Now))
+        .await
+        .unwrap();
+    assert!(empty.items.is_empty());
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .create("events", &PartitionKey::from("e1"), json!({"id": "e1"}))
+                .await
+                .unwrap();
+        })
+    };
+    commits.changed().await.expect("a commit wakes the reader");
+    writer.await.unwrap();
+    let page = store
+        .read_change_feed(
+            "events",
+            &ChangeFeedRequest::new(ChangeFeedStart::Continuation(empty.continuation)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}

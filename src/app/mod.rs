@@ -4,11 +4,19 @@
 //! - [`services`]: [`AppServices`] (store, settings, HTTP client, clock) and [`function_app`],
 //!   which registers every function.
 //! - [`cqrs`]: the CQRS read side (relays, update processor, read models, queries, seed API).
-//! - [`functions`]: one module per function, next to its `functions/<Name>/function.json`.
+//! - [`functions`]: the functions, by area, each next to its `functions/<Name>/function.json`.
+//! - [`progress`]: task assignment, completion and exactly-once awards against the store.
+//! - [`maps`]: reverse geocoding (Azure Maps or offline) and Azure Maps tokens.
+//! - [`seed`]: demo users for `cosmospark seed` and an empty `dev` store.
+//! - [`store_io`]: typed document reads and writes.
 
 pub mod cqrs;
 pub mod domain;
 pub mod functions;
+pub mod maps;
+pub mod progress;
+pub mod seed;
 pub mod services;
+pub mod store_io;
 
 pub use services::{AppServices, function_app};

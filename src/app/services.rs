@@ -139,7 +139,12 @@ impl AppServices {
     /// and creates every container the app uses.
     pub async fn from_env() -> Result<Self, ServiceError> {
         let settings = Settings::from_lookup(|name| std::env::var(name).ok())?;
-        let store = open_store(&StoreConfig::from_env()?).await?;
+        Self::open(&StoreConfig::from_env()?, settings).await
+    }
+
+    /// Opens the store `config` names and creates every container the app uses.
+    pub async fn open(config: &StoreConfig, settings: Settings) -> Result<Self, ServiceError> {
+        let store = open_store(config).await?;
         ensure_containers(&store).await?;
         Self::new(Some(store), settings)
     }
