@@ -373,12 +373,7 @@ impl Update {
     /// Applies the update to the document's current body (`None`: absent). Returns the new
     /// body, or `None` when the update changes nothing (a duplicate or a stale version).
     pub fn apply(&self, current: Option<&Value>) -> Result<Option<Value>, serde_json::Error> {
-        match self.model() {
-            Model::Leaderboard => change(current, |doc: &mut ScoreDoc| self.apply_score(doc)),
-            Model::Stats => change(current, |doc: &mut StatsDoc| self.apply_stats(doc)),
-            Model::Countries => change(current, |doc: &mut LocationDoc| self.apply_location(doc)),
-            Model::Records => self.apply_record(current),
-        }
+        apply_all(&[self], current)
     }
 
     fn apply_score(&self, doc: &mut ScoreDoc) {
@@ -487,6 +482,39 @@ impl Update {
             created_at: *at,
         })
         .map(Some)
+    }
+}
+
+/// Applies `updates` (all for the same document) to its current body, parsing and writing the
+/// body once. Returns the new body, or `None` when nothing changed.
+pub fn apply_all(
+    updates: &[&Update],
+    current: Option<&Value>,
+) -> Result<Option<Value>, serde_json::Error> {
+    let Some(first) = updates.first() else {
+        return Ok(None);
+    };
+    match first.model() {
+        Model::Leaderboard => change(current, |doc: &mut ScoreDoc| {
+            updates.iter().for_each(|u| u.apply_score(doc))
+        }),
+        Model::Stats => change(current, |doc: &mut StatsDoc| {
+            updates.iter().for_each(|u| u.apply_stats(doc))
+        }),
+        Model::Countries => change(current, |doc: &mut LocationDoc| {
+            updates.iter().for_each(|u| u.apply_location(doc))
+        }),
+        Model::Records => {
+            let mut body = current.cloned();
+            let mut changed = false;
+            for update in updates {
+                if let Some(next) = update.apply_record(body.as_ref())? {
+                    body = Some(next);
+                    changed = true;
+                }
+            }
+            Ok(body.filter(|_| changed))
+        }
     }
 }
 

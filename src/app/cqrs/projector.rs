@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::layout::{
     DEAD_LETTERS, Pointer, READ_MODELS, body, country_partition, partition, stored,
 };
-use super::model::{LocationDoc, Model, Poison, Update, decode, updates};
+use super::model::{LocationDoc, Model, Poison, Update, apply_all, decode, updates};
 use crate::store::model::MAX_BATCH_OPS;
 use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
 
@@ -171,33 +171,31 @@ async fn apply_partition(
         for ((id, pending), current) in docs.iter().zip(reads) {
             let current = current?;
             let before = current.as_ref().map(body);
-            let mut next = before.clone();
-            let mut changed = false;
-            for update in &pending.updates {
-                if let Some(new) = update
-                    .apply(next.as_ref())
-                    .map_err(|e| corrupt(id, e.to_string()))?
-                {
-                    next = Some(new);
-                    changed = true;
-                }
-            }
-            let Some(new) = next.filter(|_| changed) else {
+            let all: Vec<&Update> = pending.updates.iter().collect();
+            let Some(new) =
+                apply_all(&all, before.as_ref()).map_err(|e| corrupt(id, e.to_string()))?
+            else {
                 continue;
             };
             if pending.model == Model::Countries {
                 let location: LocationDoc =
                     serde_json::from_value(new.clone()).map_err(|e| corrupt(id, e.to_string()))?;
-                let left = before
+                let old = before
                     .as_ref()
-                    .and_then(|b| serde_json::from_value::<LocationDoc>(b.clone()).ok())
-                    .and_then(|old| old.country)
-                    .filter(|old| location.country.as_ref() != Some(old));
-                moves.push(Move {
-                    generation: pending.generation,
-                    location,
-                    left,
+                    .and_then(|b| serde_json::from_value::<LocationDoc>(b.clone()).ok());
+                let moved = old.as_ref().is_none_or(|old| {
+                    old.country != location.country || old.user_name != location.user_name
                 });
+                if moved {
+                    let left = old
+                        .and_then(|old| old.country)
+                        .filter(|old| location.country.as_ref() != Some(old));
+                    moves.push(Move {
+                        generation: pending.generation,
+                        location,
+                        left,
+                    });
+                }
             }
             let doc = stored(pending.model, pending.generation, pk, id, new);
             ops.push(match current.as_ref().and_then(ETag::of) {
