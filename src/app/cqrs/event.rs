@@ -114,7 +114,7 @@ pub struct DomainEvent {
     pub aggregate_id: String,
     /// Grows with every write of the aggregate.
     pub version: u64,
-    /// The user the event belongs to: the hub partition key (see `docs/cqrs.md`).
+    /// The user the event belongs to (see `docs/cqrs.md` on hub partition keys).
     pub partition_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
