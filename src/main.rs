@@ -17,8 +17,8 @@ use cosmospark::devhost::replay::replay;
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::runtime::manifest::{Manifest, check};
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
-use cosmospark::store::StoreConfig;
 use cosmospark::store::cli::{StoreArgs, run_store_command};
+use cosmospark::store::{Store, StoreConfig};
 
 /// The executable name host.json must point at.
 const EXECUTABLE: &str = env!("CARGO_PKG_NAME");
@@ -51,19 +51,21 @@ enum Command {
         root: PathBuf,
     },
     /// Create N demo users around the world through the store (the change feed fires for them).
+    /// Stop `cosmospark dev` first, or start it with `--seed N`.
     Seed {
         #[arg(long, default_value_t = 20)]
         users: usize,
-        /// Embedded store directory (default: the `Store__Dir` setting, else `.data/store`).
+        /// The `dev` data directory (store in `<DIR>/store`); default: the app settings' store.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
     /// Rebuild a read model (leaderboard, stats, countries, records, or all) from the write
-    /// side into a new generation, then switch queries to it.
+    /// side into a new generation, then switch queries to it. With the embedded store, stop
+    /// `cosmospark dev` first (it locks the store).
     Rebuild {
         /// `leaderboard`, `stats`, `countries`, `records` or `all`.
         model: String,
-        /// The embedded store directory (default: the store the app settings select).
+        /// The `dev` data directory (store in `<DIR>/store`); default: the app settings' store.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -106,6 +108,9 @@ struct DevArgs {
     /// First Event Grid redelivery delay in milliseconds (doubles per attempt).
     #[arg(long, default_value_t = 1000)]
     redelivery_ms: u64,
+    /// When the store has no users, create this many demo users at start.
+    #[arg(long, default_value_t = 0)]
+    seed: usize,
 }
 
 impl Default for DevArgs {
@@ -117,6 +122,7 @@ impl Default for DevArgs {
             reset: false,
             root: PathBuf::from("."),
             redelivery_ms: 1000,
+            seed: 0,
         }
     }
 }
@@ -191,7 +197,8 @@ fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn registry(services: AppServices) -> anyhow::Result<FunctionApp> {
+/// The app over `services`, with the host's envelope limit.
+fn build_app(services: AppServices) -> anyhow::Result<FunctionApp> {
     let mut app = cosmospark::app::function_app(services).context("function registry")?;
     if let Some(bytes) = server::max_envelope_from_env()? {
         app = app.with_max_envelope_bytes(bytes);
@@ -199,20 +206,16 @@ fn registry(services: AppServices) -> anyhow::Result<FunctionApp> {
     Ok(app)
 }
 
-async fn build_app() -> anyhow::Result<FunctionApp> {
-    let services = AppServices::from_env()
-        .await
-        .context("cannot open the app's services")?;
-    registry(services)
+fn settings() -> anyhow::Result<Settings> {
+    Ok(Settings::from_lookup(|name| std::env::var(name).ok())?)
 }
 
-/// The app over the local platform's store (so its writes wake the emulated triggers).
-fn dev_app(store: cosmospark::store::Store) -> Result<FunctionApp, devhost::server::DevError> {
-    let app = Settings::from_lookup(|name| std::env::var(name).ok())
-        .map_err(|e| e.to_string())
-        .and_then(|settings| AppServices::with_store(store, settings).map_err(|e| e.to_string()))
-        .and_then(|services| registry(services).map_err(|e| format!("{e:#}")));
-    app.map_err(devhost::server::DevError::App)
+/// For the local platform: the app over the platform's own store.
+fn app_over(store: Store) -> Result<FunctionApp, String> {
+    let services = settings()
+        .and_then(|settings| Ok(AppServices::with_store(store, settings)?))
+        .map_err(|e| format!("{e:#}"))?;
+    build_app(services).map_err(|e| format!("{e:#}"))
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -222,7 +225,8 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
     init_tracing();
-    let app = build_app().await?;
+    let services = AppServices::from_env().context("app settings")?;
+    let app = build_app(services)?;
     tracing::info!(port, "custom handler listening");
     server::serve(listener, app.router())
         .await
@@ -246,9 +250,70 @@ fn dev_options(args: &DevArgs) -> DevOptions {
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
-    devhost::server::run_with(dev_options(&args), dev_app)
+    let options = dev_options(&args);
+    let platform = Platform::open_with(&options, app_over)
+        .await
+        .context("cosmospark dev")?;
+    let services = AppServices::with_store(platform.store.clone(), settings()?)?;
+    if args.seed > 0 {
+        let written = cosmospark::app::seed::seed_if_empty(&services, args.seed)
+            .await
+            .context("seeding demo users")?;
+        if written > 0 {
+            println!("seeded {written} demo users");
+        }
+    } else if cosmospark::app::seed::is_empty(&services).await? {
+        println!("The store has no users yet: restart with `--seed 20` for a lively demo map.");
+    }
+    devhost::server::run_platform(options, platform)
         .await
         .context("cosmospark dev")
+}
+
+async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    init_tracing();
+    let config = match data_dir {
+        Some(dir) => StoreConfig::Embedded {
+            dir: dir.join("store"),
+        },
+        None => StoreConfig::from_env()?,
+    };
+    let services = AppServices::open(&config, settings()?)
+        .await
+        .context("cannot open the store (stop `cosmospark dev` first)")?;
+    let written = cosmospark::app::seed::seed(&services, users)
+        .await
+        .context("seeding failed")?;
+    println!("seed: wrote {written} users");
+    Ok(())
+}
+
+async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all};
+    init_tracing();
+    let models = parse_target(&target).map_err(anyhow::Error::msg)?;
+    let config = match data_dir {
+        Some(dir) => StoreConfig::Embedded {
+            dir: dir.join("store"),
+        },
+        None => StoreConfig::from_env()?,
+    };
+    let store = cosmospark::store::open_store(&config)
+        .await
+        .context("cannot open the store (stop `cosmospark dev` first)")?;
+    cosmospark::app::services::ensure_containers(&store).await?;
+    for report in rebuild_all(&store, &models).await? {
+        println!(
+            "rebuilt {}: generation {}, {} source documents, {} written, {} skipped, {} old removed",
+            report.model.name(),
+            report.generation,
+            report.documents,
+            report.written,
+            report.skipped,
+            report.removed
+        );
+    }
+    Ok(())
 }
 
 async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
@@ -284,7 +349,7 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
                 root,
                 ..DevArgs::default()
             };
-            let platform = Platform::open_with(&dev_options(&args), dev_app)
+            let platform = Platform::open_with(&dev_options(&args), app_over)
                 .await
                 .context("opening the data directory (stop `cosmospark dev` first)")?;
             let letters = match (id, all) {
@@ -306,50 +371,6 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    init_tracing();
-    let config = match data_dir {
-        Some(dir) => StoreConfig::Embedded { dir },
-        None => StoreConfig::from_env()?,
-    };
-    let services = AppServices::open(
-        &config,
-        Settings::from_lookup(|name| std::env::var(name).ok())?,
-    )
-    .await
-    .context("cannot open the app's services")?;
-    let written = cosmospark::app::seed::seed(&services, users)
-        .await
-        .context("seeding failed")?;
-    println!("seed: wrote {written} users");
-    Ok(())
-}
-
-async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all};
-    use cosmospark::store::open_store;
-    init_tracing();
-    let models = parse_target(&target).map_err(anyhow::Error::msg)?;
-    let config = match data_dir {
-        Some(dir) => StoreConfig::Embedded { dir },
-        None => StoreConfig::from_env()?,
-    };
-    let store = open_store(&config).await.context("cannot open the store")?;
-    cosmospark::app::services::ensure_containers(&store).await?;
-    for report in rebuild_all(&store, &models).await? {
-        println!(
-            "rebuilt {}: generation {}, {} source documents, {} written, {} skipped, {} old removed",
-            report.model.name(),
-            report.generation,
-            report.documents,
-            report.written,
-            report.skipped,
-            report.removed
-        );
-    }
-    Ok(())
 }
 
 fn run_package(

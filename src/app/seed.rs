@@ -23,7 +23,7 @@ pub enum SeedError {
 /// Writes `n` demo users (upserts: running twice writes the same users) and their zero-score
 /// ledger entries. Returns how many users were written.
 pub async fn seed(services: &AppServices, n: usize) -> Result<usize, SeedError> {
-    let store = services.store()?;
+    let store = services.store().await?;
     let users = seed_users(n, SEED);
     for user in &users {
         let key = PartitionKey::new(Value::String(user.id.as_str().to_owned()))?;
@@ -41,13 +41,19 @@ pub async fn seed(services: &AppServices, n: usize) -> Result<usize, SeedError> 
     Ok(users.len())
 }
 
-/// Seeds `n` users when the store has no user at all; returns how many were written.
-pub async fn seed_if_empty(services: &AppServices, n: usize) -> Result<usize, SeedError> {
+/// True when the store has no user at all.
+pub async fn is_empty(services: &AppServices) -> Result<bool, SeedError> {
     let count = services
-        .store()?
+        .store()
+        .await?
         .count(containers::USERS, None, &Query::new())
         .await?;
-    if count > 0 {
+    Ok(count == 0)
+}
+
+/// Seeds `n` users when the store has no user at all; returns how many were written.
+pub async fn seed_if_empty(services: &AppServices, n: usize) -> Result<usize, SeedError> {
+    if !is_empty(services).await? {
         return Ok(0);
     }
     seed(services, n).await

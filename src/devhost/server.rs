@@ -25,7 +25,7 @@ use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
 use super::event_hubs::{self, DEFAULT_MAX_BATCH, EventHubs, HubTrigger};
 use super::invoke::{InvokeError, Invoker};
-use super::notify::{self, WriteSignal};
+use super::notify::WriteSignal;
 use super::outputs::OutputSinks;
 use super::replay::{ReplayError, replay};
 use super::swa::{self, SwaError, SwaOptions};
@@ -81,7 +81,7 @@ pub enum DevError {
     DeadLetter(#[from] DeadLetterError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
-    #[error("the app's function registry: {0}")]
+    #[error("the app: {0}")]
     App(String),
 }
 
@@ -103,14 +103,14 @@ impl Platform {
     /// Opens the data directory and builds every part; `app` is the app's registry, the same
     /// one `serve` uses.
     pub async fn open(options: &DevOptions, app: FunctionApp) -> Result<Self, DevError> {
-        Self::open_with(options, move |_| Ok(app)).await
+        Self::open_with(options, |_| Ok(app)).await
     }
 
-    /// Like [`Platform::open`], for an app that needs the platform's store (the signalling
-    /// handle, so the app's own writes wake the change-feed triggers).
+    /// As [`Platform::open`], building the app over the platform's store, so the app's
+    /// functions write where the change feed, topic and hubs look.
     pub async fn open_with(
         options: &DevOptions,
-        make_app: impl FnOnce(Store) -> Result<FunctionApp, DevError>,
+        make_app: impl FnOnce(Store) -> Result<FunctionApp, String>,
     ) -> Result<Self, DevError> {
         let data_dir = options.data_dir.clone();
         let io = |path: &Path| {
@@ -122,19 +122,20 @@ impl Platform {
         }
         std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
         let manifest = Arc::new(Manifest::load(&options.root).map_err(DevError::Manifest)?);
-        let inner = open_store(&StoreConfig::Embedded {
+        let store = open_store(&StoreConfig::Embedded {
             dir: data_dir.join("store"),
         })
         .await?;
-        let signal = WriteSignal::default();
-        let store = notify::signalling(inner, signal.clone());
-        let containers = Containers::load(&options.root)?;
-        containers.ensure_all(&store).await?;
-        let app = make_app(store.clone())?.with_route_prefix(&manifest.host.route_prefix);
+        let signal = WriteSignal::of(&store);
+        let app = make_app(store.clone())
+            .map_err(DevError::App)?
+            .with_route_prefix(&manifest.host.route_prefix);
         let problems = crate::runtime::manifest::check(&manifest, &app, env!("CARGO_PKG_NAME"));
         for problem in &problems {
             tracing::warn!("check: {problem}");
         }
+        let containers = Containers::load(&options.root)?;
+        containers.ensure_all(&store).await?;
         let topic = Topic::load(&options.root, &manifest, store.clone())?;
         let hubs = EventHubs::new(store.clone(), options.hub_partitions);
         let key = AccessKey::load_or_generate(&data_dir.join("webpubsub.key"))?;
@@ -454,15 +455,12 @@ async fn read_item(
 
 /// Runs `cosmospark dev` until SIGTERM / Ctrl-C.
 pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> {
-    run_with(options, move |_| Ok(app)).await
+    let platform = Platform::open(&options, app).await?;
+    run_platform(options, platform).await
 }
 
-/// Like [`run`], for an app built on the platform's store.
-pub async fn run_with(
-    options: DevOptions,
-    make_app: impl FnOnce(Store) -> Result<FunctionApp, DevError>,
-) -> Result<(), DevError> {
-    let platform = Platform::open_with(&options, make_app).await?;
+/// Serves an opened platform until SIGTERM / Ctrl-C.
+pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(), DevError> {
     let router = platform.router()?;
     let addr = SocketAddr::from((options.host, options.port));
     let listener = tokio::net::TcpListener::bind(addr)

@@ -43,8 +43,9 @@ impl ReadSide {
         }
     }
 
-    pub fn store(&self) -> Result<&Store, ServiceError> {
-        self.services.store()
+    /// The document store (opened on first use).
+    pub async fn store(&self) -> Result<&Store, ServiceError> {
+        self.services.store().await
     }
 
     pub fn standings(&self) -> &Standings {

@@ -163,6 +163,18 @@ impl Caller {
         }
     }
 
+    /// For routes whose acting user always comes from the principal (my profile, my
+    /// messages): a body id naming anyone else is a 403, for admins too.
+    pub fn require_self(&self, claimed: Option<&UserId>) -> ApiResult<&Principal> {
+        let principal = self.principal()?;
+        match claimed {
+            Some(id) if *id != principal.user_id => Err(ApiError::Forbidden(
+                "the body names another user; you may only act for yourself".to_owned(),
+            )),
+            _ => Ok(principal),
+        }
+    }
+
     /// The signed-in principal after [`Caller::authorize`] allowed a non-public route.
     pub fn principal(&self) -> ApiResult<&Principal> {
         self.0.as_ref().ok_or(ApiError::Unauthorized)
@@ -212,6 +224,6 @@ pub fn pk(value: &str) -> ApiResult<PartitionKey> {
 }
 
 /// The services' store as an API result.
-pub fn store(services: &AppServices) -> ApiResult<&Store> {
-    Ok(services.store()?)
+pub async fn store(services: &AppServices) -> ApiResult<&Store> {
+    Ok(services.store().await?)
 }

@@ -23,6 +23,7 @@ use crate::app::domain::documents::{
 use crate::app::domain::ids::{ChatId, ChatIdError};
 use crate::app::domain::realtime::{RealtimeMessage, TypingEvent};
 use crate::app::domain::values::{DisplayName, UserId};
+use crate::app::progress::WRITE_ATTEMPTS;
 use crate::app::services::AppServices;
 use crate::runtime::Function;
 use crate::runtime::outputs::{Outputs, WebPubSubAction, WebPubSubActions};
@@ -33,8 +34,6 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
 /// Header carrying the `before` cursor of the next (older) page.
 pub const NEXT_PAGE_HEADER: &str = "x-next-before";
-/// ETag-guarded read-modify-write attempts before giving up (the host then retries).
-pub const WRITE_ATTEMPTS: usize = 8;
 
 pub fn create_chat(services: &AppServices) -> Function {
     let services = services.clone();
@@ -99,7 +98,7 @@ pub fn send_typing(services: &AppServices) -> Function {
 
 async fn profile(services: &AppServices, id: &UserId) -> ApiResult<Option<CosmosUser>> {
     Ok(read_doc(
-        store(services)?,
+        store(services).await?,
         containers::USERS,
         id.as_str(),
         id.as_str(),
@@ -111,8 +110,7 @@ async fn send_message(services: AppServices, caller: Caller, body: Body) -> ApiR
     caller.authorize(Route::CreateChat, None)?;
     let body = json_body(body).await?;
     let command = SendMessage::parse(&body)?;
-    caller.authorize(Route::CreateChat, command.claimed_sender.as_ref())?;
-    let principal = caller.principal()?;
+    let principal = caller.require_self(command.claimed_sender.as_ref())?;
     if command.to_user_id == principal.user_id {
         return Err(ApiError::bad_request(
             "toUserId",
@@ -144,7 +142,7 @@ async fn send_message(services: AppServices, caller: Caller, body: Body) -> ApiR
     )
     .map_err(|e| ApiError::bad_request("toUserId", e.to_string()))?;
     let key = pk(message.chat.id.as_str())?;
-    let store = store(&services)?;
+    let store = store(&services).await?;
     let stored = match store
         .create(containers::CHATS, &key, to_doc(&message)?)
         .await
@@ -167,8 +165,9 @@ async fn chat_summaries(
 ) -> ApiResult<Response> {
     let user_id = path_user_id(&raw_id)?;
     caller.authorize(Route::GetChatsByUserId, Some(&user_id))?;
-    let query = Query::new().order_by("lastMessageTimestamp", SortOrder::Desc);
-    let docs = store(&services)?
+    let query = Query::new().order_by("/lastMessageTimestamp", SortOrder::Desc);
+    let docs = store(&services)
+        .await?
         .query(containers::USER_CHATS, Some(&pk(user_id.as_str())?), &query)
         .await?;
     let summaries: Vec<UserChatSummary> = parse_docs(containers::USER_CHATS, docs);
@@ -201,7 +200,8 @@ async fn messages(
         .get("before")
         .map(|raw| MessageCursor::parse(raw))
         .transpose()?;
-    let docs = store(&services)?
+    let docs = store(&services)
+        .await?
         .query(
             containers::CHATS,
             Some(&pk(chat_id.as_str())?),
@@ -235,7 +235,7 @@ async fn my_summary(
     owner: &UserId,
     chat_id: &ChatId,
 ) -> ApiResult<(UserChatSummary, Option<ETag>)> {
-    let store = store(services)?;
+    let store = store(services).await?;
     let doc = store
         .read(
             containers::USER_CHATS,
@@ -263,7 +263,7 @@ async fn mark_read(
     read_body(body).await?;
     let chat_id = ChatId::parse(&raw_id)?;
     let owner = caller.principal()?.user_id.clone();
-    let store = store(&services)?;
+    let store = store(&services).await?;
     for _ in 0..WRITE_ATTEMPTS {
         let (mut summary, etag) = my_summary(&services, &owner, &chat_id).await?;
         let before = summary.clone();

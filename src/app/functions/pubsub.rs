@@ -1,30 +1,20 @@
 //! `GetConnectionDetails` (GET /api/pubsub/connection): the Web PubSub client URL for the
 //! caller, from the standard `webPubSubConnection` input binding (userId = the principal).
 //! Clients get no group rights: everything they receive is pushed with `sendToUser` or
-//! `sendToAll`.
+//! `sendToAll`. The answer is the binding's `{url, baseUrl, accessToken}` (`url` is what the
+//! original client reads).
 
 use axum::Extension;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
 
 use super::api::{ApiError, ApiResult, Caller, ok};
 use crate::app::domain::auth::Route;
+use crate::runtime::triggers::WebPubSubConnectionInfo;
 use crate::runtime::{Context, Direction, Function};
 
 /// The input binding's name in function.json.
 pub const CONNECTION_BINDING: &str = "connection";
-
-/// What the binding provides and the route answers (`url` kept for the original client).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionDetails {
-    pub url: String,
-    #[serde(default)]
-    pub base_url: String,
-    #[serde(default)]
-    pub access_token: String,
-}
 
 pub fn get_connection_details() -> Function {
     Function::http(
@@ -56,7 +46,7 @@ async fn connection(
     let Some(Extension(context)) = context else {
         return Err(unavailable());
     };
-    let details: ConnectionDetails = context
+    let details: WebPubSubConnectionInfo = context
         .input(CONNECTION_BINDING)
         .map_err(|_| unavailable())?;
     if details.url.is_empty() {

@@ -180,7 +180,7 @@ async fn insert_command(
         idempotency_key: key.clone(),
         body_hash: Some(body_hash.clone()),
     };
-    let store = read_side.store().map_err(ApiError::internal)?;
+    let store = read_side.store().await.map_err(ApiError::internal)?;
     let pk = PartitionKey::from(id.as_str());
     let doc = serde_json::to_value(&command).map_err(ApiError::internal)?;
     match store.create(COMMANDS, &pk, doc).await {
@@ -218,7 +218,7 @@ async fn get_record(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::bad_request("id", "query parameter `id` is required"))?;
     validate_id(id).map_err(|e| ApiError::bad_request("id", format!("query parameter {e}")))?;
-    let store = read_side.store().map_err(ApiError::internal)?;
+    let store = read_side.store().await.map_err(ApiError::internal)?;
     let generation = Pointer::load(store)
         .await
         .map_err(ApiError::internal)?

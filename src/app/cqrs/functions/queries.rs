@@ -75,7 +75,7 @@ async fn leaderboard(
     };
     let top = parse_top(query.get("top").map(String::as_str))
         .map_err(|e| ApiError::bad_request("top", e.to_string()))?;
-    let store = read_side.store().map_err(ApiError::internal)?;
+    let store = read_side.store().await.map_err(ApiError::internal)?;
     let now = read_side.now();
     let rows = read_side
         .standings()
@@ -89,7 +89,7 @@ async fn stats(read_side: &ReadSide, raw_user: &str) -> Result<Value, ApiError> 
     let user =
         UserId::parse(raw_user).map_err(|e| ApiError::bad_request("userId", e.to_string()))?;
     let user = user.as_str();
-    let store = read_side.store().map_err(ApiError::internal)?;
+    let store = read_side.store().await.map_err(ApiError::internal)?;
     let generation = Pointer::load(store)
         .await
         .map_err(ApiError::internal)?
@@ -138,7 +138,7 @@ async fn stats(read_side: &ReadSide, raw_user: &str) -> Result<Value, ApiError> 
 async fn country(read_side: &ReadSide, raw_code: &str) -> Result<Value, ApiError> {
     let code =
         CountryCode::parse(raw_code).map_err(|e| ApiError::bad_request("code", e.to_string()))?;
-    let store = read_side.store().map_err(ApiError::internal)?;
+    let store = read_side.store().await.map_err(ApiError::internal)?;
     let generation = Pointer::load(store)
         .await
         .map_err(ApiError::internal)?

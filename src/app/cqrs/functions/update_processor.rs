@@ -27,7 +27,7 @@ async fn process(
     batch: EventHubBatch,
     _context: Context,
 ) -> Result<Outputs, FunctionError> {
-    let store = read_side.store()?;
+    let store = read_side.store().await?;
     let incoming: Vec<Incoming> = batch
         .events
         .iter()
