@@ -269,7 +269,8 @@ pub async fn ensure_containers(store: &Store) -> Result<(), ServiceError> {
 
 /// Every CosmosPark function, registered by name, sharing `services`.
 pub fn function_app(services: AppServices) -> Result<FunctionApp, RegistryError> {
-    crate::app::functions::register(FunctionApp::new(), &services)
+    let app = crate::app::functions::register(FunctionApp::new(), &services)?;
+    crate::app::cqrs::register(app, &services)
 }
 
 #[cfg(test)]
