@@ -24,6 +24,8 @@ function notify(text) {
 }
 
 function signInScreen() {
+  byId('who').hidden = true;
+  byId('live-status').hidden = true;
   const here = encodeURIComponent(location.pathname + location.search);
   for (const link of document.querySelectorAll('[data-provider]')) {
     link.href = `/.auth/login/${link.dataset.provider}?post_login_redirect_uri=${here}`;
@@ -38,6 +40,8 @@ async function start() {
     return;
   }
   onSignedOut(signInScreen);
+  byId('me-name').textContent = principal.userDetails ?? '';
+  byId('who').hidden = false;
   const config = await loadConfig();
   let profile = await api.profile(principal.userId);
   if (!profile?.address?.position && !profile?.position) {
@@ -52,6 +56,7 @@ async function start() {
 function runGame(principal, profile, config) {
   const me = { userId: principal.userId, name: profile.name ?? principal.userDetails };
   byId('me-name').textContent = me.name;
+  byId('live-status').hidden = false;
 
   const chats = new Chats({
     me,
