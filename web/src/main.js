@@ -141,7 +141,10 @@ function runGame(principal, profile, config) {
             country: { subDivision: e.state },
           },
         });
-        if (e.userId !== me.userId) notify(`${e.userName} joined${e.city ? ` from ${e.city}` : ''}`);
+        if (e.userId === me.userId) return;
+        notify(`${e.userName} joined${e.city ? ` from ${e.city}` : ''}`);
+        // Tasks are assigned from the players present; a newcomer may fill an empty round.
+        if (round.tasks.length < 3) round.load();
       },
       MessageSentEvent: (e) => chats.onMessage(e),
       ChatsBarUpdatedEvent: (e) => chats.onSummary(e),
