@@ -66,14 +66,14 @@ export async function principal(page) {
 }
 
 /** Fills and submits the onboarding form, then waits for the game screen. */
-export async function onboard(page, name, latitude, longitude) {
+export async function onboard(page, name, latitude, longitude, { live = true } = {}) {
   await page.locator('#onboarding').waitFor({ state: 'visible' });
   await page.fill('#onboard-name', name);
   await page.fill('#onboard-lat', String(latitude));
   await page.fill('#onboard-lon', String(longitude));
   await page.click('#onboarding-form button[type=submit]');
   await page.locator('#game').waitFor({ state: 'visible' });
-  await page.locator('#live-status[data-state=online]').waitFor();
+  if (live) await page.locator('#live-status[data-state=online]').waitFor();
 }
 
 export async function run(main) {

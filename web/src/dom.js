@@ -1,5 +1,5 @@
 // Small DOM helpers. Every piece of user data goes through `textContent` (via `el`'s string
-// children), never through `innerHTML`, so names and messages always render as text.
+// children), never parsed as HTML, so names and messages always render as text.
 
 /**
  * Creates an element. `attrs` keys: `class`, `text`, `on<Event>` handlers, `dataset`,
