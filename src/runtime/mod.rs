@@ -1,1 +1,46 @@
-//! placeholder
+//! The custom-handler framework. Knows nothing about CosmosPark.
+//!
+//! - [`protocol`]: the host's request/response envelopes and lenient decoding.
+//! - [`triggers`] / [`outputs`]: typed trigger payloads and output values.
+//! - [`Function`] / [`FunctionApp`]: the registry; [`FunctionApp::router`] is the one API boundary.
+//! - [`manifest`]: `host.json` / `function.json` parsing and `check`.
+//! - [`server`]: binding, serving and graceful shutdown; [`principal`]: the SWA client principal.
+
+mod app;
+mod function;
+pub mod logs;
+pub mod manifest;
+pub mod outputs;
+pub mod principal;
+pub mod protocol;
+mod router;
+pub mod server;
+pub mod triggers;
+
+pub use app::{DEFAULT_MAX_ENVELOPE_BYTES, FunctionApp, RegistryError};
+pub use function::{
+    BindingDecl, Context, Direction, Function, FunctionDecl, FunctionError, HttpDecl, axum_path,
+};
+pub use principal::{ClientPrincipal, PrincipalRejection};
+pub use protocol::{InvocationRequest, InvocationResponse, ProtocolError};
+pub use router::{INVOCATION_ID_HEADER, TRACEPARENT_HEADER};
+
+/// Installs the process-wide subscriber: formatted events on stderr (filtered by `RUST_LOG`,
+/// default `info`) plus the per-invocation capture that feeds `Logs`. Safe to call twice.
+pub fn init_tracing() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let _ = tracing_subscriber::registry()
+        .with(logs::InvocationLogLayer.with_filter(filter()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .try_init();
+}

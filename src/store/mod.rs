@@ -1,1 +1,110 @@
-//! placeholder
+//! Documents with Cosmos DB semantics behind one [`DocumentStore`] trait, and its backends.
+//!
+//! - [`model`], [`query`], [`error`]: the value types, the typed query API, the error enum.
+//! - [`embedded`]: the default backend, one redb file in a directory on disk.
+//! - [`cosmos`]: Azure Cosmos DB through `azure_data_cosmos`.
+//! - [`lease`]: change-feed consumers whose checkpoints live in a lease container.
+//! - [`config`]: [`StoreConfig`] from app settings, and [`open_store`].
+//! - [`cli`]: `cosmospark store …` tools (smoke test, crash-test writer).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub mod cli;
+pub mod config;
+pub mod cosmos;
+pub mod embedded;
+pub mod error;
+pub mod lease;
+pub mod model;
+pub mod query;
+mod system;
+
+pub use config::{StoreConfig, open_store};
+pub use error::{StoreError, StoreResult};
+pub use lease::ChangeFeedConsumer;
+pub use model::{
+    BatchOp, BatchOpResult, BatchResponse, ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart,
+    ContainerSpec, ETag, JsonPath, PartitionKey,
+};
+pub use query::{CmpOp, Query, SortOrder};
+
+/// A shareable store handle, as held in axum state and background tasks.
+pub type Store = Arc<dyn DocumentStore>;
+
+/// A database of containers with Cosmos DB semantics.
+///
+/// Written documents come back with the system properties `_ts` (epoch seconds of the last
+/// write), `_etag` and, on the embedded backend, `_lsn`. A document's partition key is the
+/// value at the container's partition-key path; every call names it explicitly, and a write
+/// whose document disagrees is a 400.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// Creates the container if it does not exist; an existing container is left as is.
+    async fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()>;
+
+    /// Creates an item; 409 if the id exists in the partition. Returns the stored item.
+    async fn create(&self, container: &str, pk: &PartitionKey, doc: Value) -> StoreResult<Value>;
+
+    /// Creates or replaces an item. Returns the stored item.
+    async fn upsert(&self, container: &str, pk: &PartitionKey, doc: Value) -> StoreResult<Value>;
+
+    /// Replaces an existing item (404 if missing), if its ETag still matches (412 otherwise).
+    async fn replace(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        doc: Value,
+        if_match: Option<&ETag>,
+    ) -> StoreResult<Value>;
+
+    /// Deletes an item (404 if missing), if its ETag still matches (412 otherwise).
+    async fn delete(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        id: &str,
+        if_match: Option<&ETag>,
+    ) -> StoreResult<()>;
+
+    /// Point read; `None` when the item does not exist (or has expired).
+    async fn read(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        id: &str,
+    ) -> StoreResult<Option<Value>>;
+
+    /// Runs a query over one partition (`pk`) or the whole container.
+    async fn query(
+        &self,
+        container: &str,
+        pk: Option<&PartitionKey>,
+        query: &Query,
+    ) -> StoreResult<Vec<Value>>;
+
+    /// Counts the items matching the query's filters.
+    async fn count(
+        &self,
+        container: &str,
+        pk: Option<&PartitionKey>,
+        query: &Query,
+    ) -> StoreResult<u64>;
+
+    /// Runs up to 100 operations on one partition atomically.
+    async fn batch(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        ops: Vec<BatchOp>,
+    ) -> StoreResult<BatchResponse>;
+
+    /// Reads one page of the container's change feed.
+    async fn read_change_feed(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<ChangeFeedPage>;
+}

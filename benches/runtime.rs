@@ -1,0 +1,268 @@
+//! Runtime benchmark: the built `cosmospark serve` against a bare axum server measured in the
+//! same run — exec → first 200 on `GET /`, throughput and p99 of one HTTP function invoked
+//! through `POST /{FunctionName}` vs the same work in a bare handler, and idle RSS.
+//!
+//! Run: `cargo bench --bench runtime` (release). Loopback only; load is bounded in connections
+//! and time. The bare server is this bench binary re-executed with `BENCH_BARE_PORT` set.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use chrono::{DurationRound, TimeDelta, Utc};
+
+const CONNECTIONS: usize = 32;
+const LOAD_SECONDS: u64 = 4;
+const STARTS: usize = 15;
+
+/// The same work GetRound does through the runtime: parse the envelope, compute the round,
+/// answer a response envelope.
+async fn bare_invoke(body: Bytes) -> ([(&'static str, &'static str); 1], String) {
+    let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let _url = envelope["Data"]["req"]["Url"]
+        .as_str()
+        .unwrap_or_default()
+        .len();
+    let start = Utc::now()
+        .duration_trunc(TimeDelta::hours(1))
+        .unwrap_or_else(|_| Utc::now());
+    let end = start + TimeDelta::hours(1);
+    let round = serde_json::json!({"roundId": start.format("%Y%m%d%H").to_string(), "start": start, "end": end,
+        "startUnix": start.timestamp(), "endUnix": end.timestamp()});
+    let response = serde_json::json!({"Outputs": {"res": {"statusCode": 200,
+        "headers": {"content-type": "application/json"}, "body": round.to_string()}}, "Logs": [], "ReturnValue": null});
+    ([("content-type", "application/json")], response.to_string())
+}
+
+fn run_bare(port: u16) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        let app = Router::new()
+            .route("/", get(|| async { "ready" }))
+            .route("/GetRound", post(bare_invoke));
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Runtime,
+    Bare,
+}
+
+/// Spawns the server and returns it with the time from exec to the first 200 on `GET /`.
+fn start(kind: Kind) -> (Server, Duration) {
+    let port = free_port();
+    let mut command = match kind {
+        Kind::Runtime => {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_cosmospark"));
+            command
+                .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .env("RUST_LOG", "warn");
+            command
+        }
+        Kind::Bare => {
+            let mut command = Command::new(std::env::current_exe().expect("bench exe"));
+            command.env("BENCH_BARE_PORT", port.to_string());
+            command
+        }
+    };
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let started = Instant::now();
+    let child = command.spawn().expect("spawn");
+    let server = Server { child, port };
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buffer = [0u8; 12];
+            if stream.read_exact(&mut buffer).is_ok() && buffer.starts_with(b"HTTP/1.1 200") {
+                return (server, started.elapsed());
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| {
+                    line.split_whitespace()
+                        .nth(1)
+                        .and_then(|kib| kib.parse().ok())
+                })
+        })
+        .unwrap_or(0)
+}
+
+struct Load {
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load(port: u16, envelope: Arc<String>) -> Load {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .expect("client");
+    let url = format!("http://127.0.0.1:{port}/GetRound");
+    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (client, url, envelope) = (client.clone(), url.clone(), Arc::clone(&envelope));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(envelope.as_str().to_owned())
+                    .send()
+                    .await
+                    .expect("send");
+                assert!(response.status().is_success());
+                let _ = response.bytes().await.expect("body");
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("task"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Load {
+        requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn main() {
+    if let Ok(port) = std::env::var("BENCH_BARE_PORT") {
+        run_bare(port.parse().expect("BENCH_BARE_PORT"));
+        return;
+    }
+    if std::env::args().any(|arg| arg == "--list") {
+        return;
+    }
+    let envelope = Arc::new(
+        serde_json::json!({"Data": {"req": {"Url": "http://localhost:7071/api/round", "Method": "GET", "Query": {},
+            "Headers": {"Accept": ["*/*"], "Host": ["localhost:7071"]}, "Params": {}}},
+            "Metadata": {"sys": {"MethodName": "GetRound", "UtcNow": "2024-05-14T15:14:15.128919Z"}}})
+        .to_string(),
+    );
+
+    let mut starts = [Vec::new(), Vec::new()];
+    for _ in 0..STARTS {
+        for (index, kind) in [Kind::Runtime, Kind::Bare].into_iter().enumerate() {
+            let (_server, elapsed) = start(kind);
+            starts[index].push(elapsed);
+        }
+    }
+    let [runtime_start, bare_start] = starts.map(median);
+
+    let (runtime_server, _) = start(Kind::Runtime);
+    let (bare_server, _) = start(Kind::Bare);
+    std::thread::sleep(Duration::from_millis(300));
+    let runtime_idle = rss_kib(runtime_server.child.id());
+    let bare_idle = rss_kib(bare_server.child.id());
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Warm up both, then measure each in turn.
+    tokio.block_on(async {
+        let _ = load(runtime_server.port, Arc::clone(&envelope)).await;
+        let _ = load(bare_server.port, Arc::clone(&envelope)).await;
+    });
+    let runtime_load = tokio.block_on(load(runtime_server.port, Arc::clone(&envelope)));
+    let bare_load = tokio.block_on(load(bare_server.port, Arc::clone(&envelope)));
+    let runtime_loaded = rss_kib(runtime_server.child.id());
+
+    println!("| metric | cosmospark serve | bare axum | ratio | goal |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| exec → first 200 on `GET /` (median of {STARTS}) | {:.2} ms | {:.2} ms | {:.2}× | ≤ 2× |",
+        runtime_start.as_secs_f64() * 1e3,
+        bare_start.as_secs_f64() * 1e3,
+        runtime_start.as_secs_f64() / bare_start.as_secs_f64()
+    );
+    println!(
+        "| throughput, `POST /GetRound`, {CONNECTIONS} connections, {LOAD_SECONDS} s | {:.0} req/s | {:.0} req/s | {:.2}× | ≥ 0.8× |",
+        runtime_load.requests_per_second,
+        bare_load.requests_per_second,
+        runtime_load.requests_per_second / bare_load.requests_per_second
+    );
+    println!(
+        "| p50 latency | {:.3} ms | {:.3} ms | {:.2}× | — |",
+        runtime_load.p50.as_secs_f64() * 1e3,
+        bare_load.p50.as_secs_f64() * 1e3,
+        runtime_load.p50.as_secs_f64() / bare_load.p50.as_secs_f64()
+    );
+    println!(
+        "| p99 latency | {:.3} ms | {:.3} ms | {:.2}× | ≤ 1.2× |",
+        runtime_load.p99.as_secs_f64() * 1e3,
+        bare_load.p99.as_secs_f64() * 1e3,
+        runtime_load.p99.as_secs_f64() / bare_load.p99.as_secs_f64()
+    );
+    println!(
+        "| idle RSS after start | {:.1} MB | {:.1} MB | {:.2}× | ≤ 15 MB |",
+        runtime_idle as f64 / 1024.0,
+        bare_idle as f64 / 1024.0,
+        runtime_idle as f64 / bare_idle.max(1) as f64
+    );
+    println!(
+        "| RSS after load | {:.1} MB | — | — | — |",
+        runtime_loaded as f64 / 1024.0
+    );
+}

@@ -1,0 +1,51 @@
+//! The Static Web Apps client principal and its wire forms: the `/.auth/me` JSON and the
+//! `x-ms-client-principal` header (base64 of the JSON, without `claims`).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A signed-in user as Static Web Apps describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientPrincipal {
+    pub identity_provider: String,
+    pub user_id: String,
+    pub user_details: String,
+    pub user_roles: Vec<String>,
+}
+
+impl ClientPrincipal {
+    /// The value of `x-ms-client-principal`.
+    pub fn to_header_value(&self) -> String {
+        let json = json!({
+            "identityProvider": self.identity_provider,
+            "userId": self.user_id,
+            "userDetails": self.user_details,
+            "userRoles": self.user_roles,
+        });
+        STANDARD.encode(json.to_string())
+    }
+
+    /// Decodes an `x-ms-client-principal` value; `None` when it is not one.
+    pub fn from_header_value(value: &str) -> Option<Self> {
+        let bytes = STANDARD.decode(value.trim()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The `clientPrincipal` object of `/.auth/me`.
+    pub fn to_me_json(&self) -> Value {
+        json!({
+            "identityProvider": self.identity_provider,
+            "userId": self.user_id,
+            "userDetails": self.user_details,
+            "userRoles": self.user_roles,
+            "claims": [],
+        })
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.user_roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+}

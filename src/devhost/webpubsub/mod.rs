@@ -1,0 +1,24 @@
+//! The local platform's embedded Web PubSub-compatible service.
+//!
+//! - [`Hub`]: state of every hub (connections, users, groups, reliable-protocol buffers) and
+//!   the server-side operations: [`Hub::apply`] runs a [`WebPubSubAction`] from a function's
+//!   `webPubSub` output, [`Hub::client_connection`] answers the `webPubSubConnection` input.
+//! - [`router`]: `GET /client/hubs/{hub}`, the WebSocket endpoint speaking
+//!   `json.webpubsub.azure.v1`, `json.reliable.webpubsub.azure.v1`, or plain WebSocket.
+//! - [`token`]: client access JWTs, the signing key and Azure connection strings.
+//! - [`action`] and [`protocol`]: the JSON shapes of output actions and of client frames.
+
+pub mod action;
+pub mod client_access;
+pub mod hub;
+pub mod protocol;
+pub mod router;
+mod session;
+pub mod token;
+
+pub use action::{ActionError, Permission, WebPubSubAction};
+pub use client_access::{ClientAccessError, ClientGrant, ConnectionInfo, client_access};
+pub use hub::{ConnectionSnapshot, Hub, HubConfig};
+pub use protocol::Payload;
+pub use router::{ConnectError, router};
+pub use token::{AccessKey, ConnectionString, KeyError, TokenError};

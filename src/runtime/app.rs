@@ -1,0 +1,128 @@
+//! The `FunctionApp` registry: every function of the app by name, with its declaration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::routing::MethodRouter;
+
+use super::function::{Function, FunctionDecl, FunctionKind, Invoke, axum_path};
+
+/// Largest request envelope accepted by default (Event Hubs batches can be large).
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 64 * 1024 * 1024;
+
+pub(crate) enum Registered {
+    Trigger(Invoke),
+    /// The function's method router; its path comes from the declaration and the prefix.
+    Http {
+        method_router: Box<MethodRouter>,
+        binding: String,
+        response: String,
+    },
+}
+
+pub(crate) struct Entry {
+    pub(crate) decl: FunctionDecl,
+    pub(crate) handler: Registered,
+}
+
+/// All functions of an app. Build it once, then serve [`FunctionApp::router`].
+pub struct FunctionApp {
+    pub(crate) functions: BTreeMap<String, Arc<Entry>>,
+    pub(crate) route_prefix: String,
+    pub(crate) max_envelope_bytes: usize,
+}
+
+/// A registration mistake found while building the app.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("function `{0}` is registered twice")]
+    Duplicate(String),
+    #[error("function name `{0}` is not a valid function folder name (letters, digits, `-`, `_`)")]
+    InvalidName(String),
+}
+
+impl Default for FunctionApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FunctionApp {
+    /// An empty app with route prefix `api`.
+    pub fn new() -> Self {
+        Self {
+            functions: BTreeMap::new(),
+            route_prefix: "api".to_owned(),
+            max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+        }
+    }
+
+    /// Sets the HTTP route prefix (host.json `extensions.http.routePrefix`).
+    pub fn with_route_prefix(mut self, prefix: &str) -> Self {
+        self.route_prefix = prefix.trim_matches('/').to_owned();
+        self
+    }
+
+    /// Sets the largest accepted envelope body.
+    pub fn with_max_envelope_bytes(mut self, bytes: usize) -> Self {
+        self.max_envelope_bytes = bytes;
+        self
+    }
+
+    /// Registers `function`; names are unique (case-insensitively, as the host treats them).
+    pub fn register(mut self, function: Function) -> Result<Self, RegistryError> {
+        let name = function.decl.name.clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(RegistryError::InvalidName(name));
+        }
+        let key = name.to_ascii_lowercase();
+        if self.functions.contains_key(&key) {
+            return Err(RegistryError::Duplicate(name));
+        }
+        let entry = self.entry(function);
+        self.functions.insert(key, Arc::new(entry));
+        Ok(self)
+    }
+
+    fn entry(&self, function: Function) -> Entry {
+        let Function { decl, kind } = function;
+        let handler = match kind {
+            FunctionKind::Trigger(invoke) => Registered::Trigger(invoke),
+            FunctionKind::Http { method_router } => {
+                let binding = decl.bindings[0].name.clone();
+                let response = decl
+                    .bindings
+                    .get(1)
+                    .map(|b| b.name.clone())
+                    .unwrap_or_else(|| "res".to_owned());
+                Registered::Http {
+                    method_router,
+                    binding,
+                    response,
+                }
+            }
+        };
+        Entry { decl, handler }
+    }
+
+    /// The axum path of an HTTP function's route under the app's prefix.
+    pub fn http_path(&self, decl: &FunctionDecl) -> Option<String> {
+        decl.http
+            .as_ref()
+            .map(|http| axum_path(&self.route_prefix, &http.route))
+    }
+
+    /// Every registered function's declaration, sorted by name.
+    pub fn declarations(&self) -> Vec<&FunctionDecl> {
+        self.functions.values().map(|entry| &entry.decl).collect()
+    }
+
+    /// The route prefix HTTP functions are served under.
+    pub fn route_prefix(&self) -> &str {
+        &self.route_prefix
+    }
+}

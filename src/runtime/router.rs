@@ -1,0 +1,319 @@
+//! The axum router that answers the host: readiness on `GET /`, invocations on
+//! `POST /{FunctionName}`, and forwarded HTTP requests on the functions' own `/api/...` paths.
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use super::app::{FunctionApp, Registered};
+use super::function::{Context, InvokeError};
+use super::logs::{INVOCATION_SPAN, take_span_logs};
+use super::outputs::{HttpResponseData, Outputs};
+use super::protocol::{InvocationRequest, InvocationResponse, ProtocolError};
+use super::triggers::{HttpRequestData, Trigger};
+
+/// Header carrying the host's invocation id.
+pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
+/// W3C trace-context header.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+enum Target {
+    Trigger(super::function::Invoke),
+    Http {
+        router: Router,
+        binding: String,
+        response: String,
+    },
+}
+
+struct Dispatch {
+    functions: HashMap<String, (String, Target)>,
+}
+
+impl FunctionApp {
+    /// The one router for the host and for `devhost`: `GET /` readiness, `POST /{FunctionName}`
+    /// invocation envelopes, and the forwarded paths of HTTP-only functions.
+    pub fn router(&self) -> Router {
+        let mut functions = HashMap::new();
+        let mut forwarded = Router::new();
+        for (key, entry) in &self.functions {
+            let target = match &entry.handler {
+                Registered::Trigger(invoke) => Target::Trigger(Arc::clone(invoke)),
+                Registered::Http {
+                    method_router,
+                    binding,
+                    response,
+                } => {
+                    let path = self
+                        .http_path(&entry.decl)
+                        .unwrap_or_else(|| "/".to_owned());
+                    if entry.decl.is_http_only() {
+                        let name = entry.decl.name.clone();
+                        let traced = (**method_router).clone().layer(middleware::from_fn(
+                            move |request, next| forwarded_span(name.clone(), request, next),
+                        ));
+                        forwarded = forwarded.route(&path, traced);
+                    }
+                    Target::Http {
+                        router: Router::new().route(&path, (**method_router).clone()),
+                        binding: binding.clone(),
+                        response: response.clone(),
+                    }
+                }
+            };
+            functions.insert(key.clone(), (entry.decl.name.clone(), target));
+        }
+        let dispatch = Arc::new(Dispatch { functions });
+        Router::new()
+            .route("/", get(ready))
+            .route(
+                "/{function}",
+                post(invoke)
+                    .with_state(dispatch)
+                    .layer(DefaultBodyLimit::max(self.max_envelope_bytes)),
+            )
+            .fallback_service(forwarded.fallback(not_found))
+    }
+}
+
+async fn ready() -> &'static str {
+    "ready"
+}
+
+async fn not_found() -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "no function serves this path".to_owned(),
+        None,
+        Vec::new(),
+    )
+}
+
+async fn forwarded_span(name: String, request: Request, next: Next) -> Response {
+    let invocation_id = header_text(request.headers(), INVOCATION_ID_HEADER).unwrap_or_default();
+    let traceparent = header_text(request.headers(), TRACEPARENT_HEADER).unwrap_or_default();
+    let span = tracing::info_span!(INVOCATION_SPAN, function = %name, invocation_id = %invocation_id, traceparent = %traceparent);
+    next.run(request).instrument(span).await
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn error_response(
+    status: StatusCode,
+    message: String,
+    field: Option<&str>,
+    logs: Vec<String>,
+) -> Response {
+    let mut body = json!({ "error": message });
+    if let Some(field) = field {
+        body["field"] = Value::String(field.to_owned());
+    }
+    if !logs.is_empty() {
+        body["Logs"] = json!(logs);
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn protocol_error(error: &ProtocolError, logs: Vec<String>) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        error.to_string(),
+        error.field(),
+        logs,
+    )
+}
+
+async fn invoke(
+    State(dispatch): State<Arc<Dispatch>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some((function_name, target)) = dispatch.functions.get(&name.to_ascii_lowercase()) else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            format!("no function named `{name}` is registered"),
+            None,
+            Vec::new(),
+        );
+    };
+    let request = match InvocationRequest::from_slice(&body) {
+        Ok(request) => Arc::new(request),
+        Err(error) => return protocol_error(&error, Vec::new()),
+    };
+    let invocation_id = header_text(&headers, INVOCATION_ID_HEADER);
+    let traceparent = header_text(&headers, TRACEPARENT_HEADER)
+        .or_else(|| traceparent_from_data(target, &request));
+    let span = tracing::info_span!(
+        INVOCATION_SPAN,
+        function = %function_name,
+        invocation_id = %invocation_id.as_deref().unwrap_or(""),
+        traceparent = %traceparent.as_deref().unwrap_or(""),
+    );
+    let context = Context {
+        function_name: function_name.clone(),
+        invocation_id,
+        traceparent,
+        request,
+    };
+    let run = AssertUnwindSafe(run(target, context))
+        .catch_unwind()
+        .instrument(span.clone());
+    let result = run.await;
+    let _entered = span.enter();
+    match result {
+        Ok(Ok(outputs)) => {
+            let mut logs = take_span_logs(&span);
+            logs.extend(outputs.logs);
+            let envelope = InvocationResponse {
+                outputs: outputs.values,
+                logs: Some(logs),
+                return_value: outputs.return_value,
+            };
+            match serde_json::to_string(&envelope) {
+                Ok(text) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    text,
+                )
+                    .into_response(),
+                Err(error) => error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    error.to_string(),
+                    None,
+                    Vec::new(),
+                ),
+            }
+        }
+        Ok(Err(InvokeError::Protocol(error))) => {
+            tracing::warn!(%error, "invocation envelope rejected");
+            protocol_error(&error, take_span_logs(&span))
+        }
+        Ok(Err(InvokeError::Handler(error))) => {
+            tracing::error!(%error, "function failed");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("function failed: {error}"),
+                None,
+                take_span_logs(&span),
+            )
+        }
+        Err(_) => {
+            tracing::error!("function panicked");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "function panicked".to_owned(),
+                None,
+                take_span_logs(&span),
+            )
+        }
+    }
+}
+
+fn traceparent_from_data(target: &Target, request: &InvocationRequest) -> Option<String> {
+    let Target::Http { binding, .. } = target else {
+        return None;
+    };
+    let data = HttpRequestData::from_value(binding, request.data.get(binding)?).ok()?;
+    data.header(TRACEPARENT_HEADER).map(str::to_owned)
+}
+
+async fn run(target: &Target, context: Context) -> Result<Outputs, InvokeError> {
+    match target {
+        Target::Trigger(invoke) => invoke(context).await,
+        Target::Http {
+            router,
+            binding,
+            response,
+        } => run_http(router, binding, response, context).await,
+    }
+}
+
+async fn run_http(
+    router: &Router,
+    binding: &str,
+    response: &str,
+    context: Context,
+) -> Result<Outputs, InvokeError> {
+    let data = HttpRequestData::from_invocation(binding, &context.request)
+        .map_err(InvokeError::Protocol)?;
+    let mut request = data.to_http_request(binding).map_err(|error| {
+        let super::triggers::HttpTriggerError::Malformed { field, reason } = error;
+        InvokeError::Protocol(ProtocolError::Malformed { field, reason })
+    })?;
+    request.extensions_mut().insert(context);
+    let answer = router
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let (parts, body) = answer.into_parts();
+    let extra = parts.extensions.get::<Outputs>().cloned();
+    let bytes = axum::body::to_bytes(Body::new(body), usize::MAX)
+        .await
+        .map_err(|error| InvokeError::Handler(error.into()))?;
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        // The host frames the body itself.
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|existing| {
+                existing.push_str(", ");
+                existing.push_str(&text);
+            })
+            .or_insert(text);
+    }
+    let body = if bytes.is_empty() {
+        None
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Some(text),
+            Err(_) => {
+                return Err(InvokeError::Handler(super::function::FunctionError::msg(
+                    "HTTP response body is not UTF-8; the host cannot carry binary bodies in envelope mode",
+                )));
+            }
+        }
+    };
+    let mut outputs = Outputs::new().set(
+        response,
+        HttpResponseData {
+            status_code: parts.status.as_u16(),
+            headers,
+            body,
+        },
+    );
+    if let Some(extra) = extra {
+        outputs.merge(extra);
+    }
+    Ok(outputs)
+}

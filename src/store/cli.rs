@@ -1,0 +1,212 @@
+//! `cosmospark store …`: store tools for people and tests.
+//!
+//! - `smoke`: against the configured backend, creates containers, writes, reads, queries, runs a
+//!   batch and reads the change feed through a lease; prints a JSON summary.
+//! - `crash-writer`: writes numbered items to an embedded store forever, printing `ack <id>` after
+//!   each durable write, and consumes its change feed, printing `processing <ids>` before and
+//!   `checkpoint` after each checkpoint. The crash test kills it with SIGKILL.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::embedded::EmbeddedStore;
+use super::{
+    BatchOp, ChangeFeedConsumer, ChangeFeedStart, CmpOp, ContainerSpec, ETag, PartitionKey, Query,
+    SortOrder, Store, StoreConfig, open_store,
+};
+
+/// Arguments of `cosmospark store`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    #[command(subcommand)]
+    pub command: StoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Exercise the configured store end to end and print a JSON summary.
+    Smoke,
+    /// Test helper: write and consume forever on an embedded store (killed by the crash test).
+    CrashWriter {
+        /// Store directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// First item number to write.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+    },
+}
+
+/// Runs `cosmospark store <command>`.
+pub async fn run_store_command(args: StoreArgs) -> anyhow::Result<()> {
+    match args.command {
+        StoreCommand::Smoke => {
+            let config = StoreConfig::from_env()?;
+            let store = open_store(&config).await?;
+            let summary = smoke(&store).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        StoreCommand::CrashWriter { dir, start } => crash_writer(dir, start).await,
+    }
+}
+
+/// Container written by `crash-writer`.
+pub const CRASH_CONTAINER: &str = "crash";
+/// Lease container and consumer name used by `crash-writer`.
+pub const CRASH_LEASES: &str = "leases";
+pub const CRASH_CONSUMER: &str = "crash-consumer";
+
+async fn smoke(store: &Store) -> anyhow::Result<Value> {
+    let users = ContainerSpec::parse("SmokeUsers", "/userId")?;
+    let chats = ContainerSpec::parse("SmokeChats", "/chat/id")?;
+    store.ensure_container(&users).await?;
+    store.ensure_container(&chats).await?;
+    let consumer = ChangeFeedConsumer::open(
+        store.clone(),
+        "SmokeUsers",
+        "SmokeLeases",
+        "smoke",
+        ChangeFeedStart::Beginning,
+    )
+    .await?;
+
+    let u1 = PartitionKey::from("u1");
+    let created = store
+        .create(
+            "SmokeUsers",
+            &u1,
+            json!({"id": "a", "userId": "u1", "score": 3}),
+        )
+        .await?;
+    let conflict = store
+        .create("SmokeUsers", &u1, json!({"id": "a", "userId": "u1"}))
+        .await
+        .err()
+        .map(|e| e.status());
+    let etag = ETag::of(&created).context("created item has no _etag")?;
+    store
+        .replace(
+            "SmokeUsers",
+            &u1,
+            json!({"id": "a", "userId": "u1", "score": 5}),
+            Some(&etag),
+        )
+        .await?;
+    let stale = store
+        .replace(
+            "SmokeUsers",
+            &u1,
+            json!({"id": "a", "userId": "u1"}),
+            Some(&etag),
+        )
+        .await
+        .err()
+        .map(|e| e.status());
+    store
+        .upsert(
+            "SmokeUsers",
+            &u1,
+            json!({"id": "b", "userId": "u1", "score": 9}),
+        )
+        .await?;
+    store
+        .upsert(
+            "SmokeUsers",
+            &PartitionKey::from("u2"),
+            json!({"id": "c", "userId": "u2", "score": 1}),
+        )
+        .await?;
+    let read = store
+        .read("SmokeUsers", &u1, "a")
+        .await?
+        .context("item a missing")?;
+    let missing = store.read("SmokeUsers", &u1, "zzz").await?.is_none();
+    let ordered: Vec<Value> = store
+        .query(
+            "SmokeUsers",
+            Some(&u1),
+            &Query::new()
+                .filter("/score", CmpOp::Gt, 0)
+                .order_by("/score", SortOrder::Desc),
+        )
+        .await?
+        .into_iter()
+        .map(|d| d["id"].clone())
+        .collect();
+    let count = store.count("SmokeUsers", Some(&u1), &Query::new()).await?;
+    let batch = store
+        .batch(
+            "SmokeChats",
+            &PartitionKey::from("c1"),
+            vec![
+                BatchOp::Create(json!({"id": "m1", "chat": {"id": "c1"}, "text": "Hi-CosmosPark"})),
+                BatchOp::Create(json!({"id": "m2", "chat": {"id": "c1"}, "text": "hello"})),
+            ],
+        )
+        .await?;
+    let page = consumer.next_page().await?;
+    consumer.checkpoint(&page).await?;
+    let feed: Vec<Value> = page.items.iter().map(|d| d["id"].clone()).collect();
+    store.delete("SmokeUsers", &u1, "b", None).await?;
+    let summary = json!({
+        "created": created["id"],
+        "conflict": conflict,
+        "staleReplace": stale,
+        "readScore": read["score"],
+        "missingIsNone": missing,
+        "query": ordered,
+        "count": count,
+        "batch": batch.results.iter().map(|r| r.status).collect::<Vec<_>>(),
+        "changeFeed": feed,
+    });
+    if conflict != Some(409) || stale != Some(412) || !missing || !batch.is_success() {
+        bail!("smoke test found unexpected behaviour: {summary}");
+    }
+    Ok(summary)
+}
+
+async fn crash_writer(dir: PathBuf, start: u64) -> anyhow::Result<()> {
+    let store: Store = Arc::new(EmbeddedStore::open(&dir).await?);
+    store
+        .ensure_container(&ContainerSpec::parse(CRASH_CONTAINER, "/pk")?)
+        .await?;
+    let consumer = ChangeFeedConsumer::open(
+        store.clone(),
+        CRASH_CONTAINER,
+        CRASH_LEASES,
+        CRASH_CONSUMER,
+        ChangeFeedStart::Beginning,
+    )
+    .await?
+    .with_max_items(7);
+    let mut out = std::io::stdout().lock();
+    for n in start.. {
+        let id = format!("item-{n:08}");
+        let pk = PartitionKey::from(format!("p{}", n % 3));
+        store
+            .create(
+                CRASH_CONTAINER,
+                &pk,
+                json!({"id": id, "pk": pk.value(), "n": n}),
+            )
+            .await?;
+        writeln!(out, "ack {id}")?;
+        out.flush()?;
+        if n % 5 == 4 {
+            let page = consumer.next_page().await?;
+            let ids: Vec<&str> = page.items.iter().filter_map(|d| d["id"].as_str()).collect();
+            writeln!(out, "processing {}", ids.join(","))?;
+            out.flush()?;
+            consumer.checkpoint(&page).await?;
+            writeln!(out, "checkpoint")?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,678 @@
+//! The embedded backend: every container in one redb database file inside a directory.
+//!
+//! redb gives ACID transactions with a durable (fsync'd) commit before `commit()` returns, so an
+//! acknowledged write survives `kill -9`; readers see MVCC snapshots and never block the
+//! single writer. Engine calls run on tokio's blocking pool.
+//!
+//! Tables: `containers` (name → spec), `items` ((container, pk, id) → JSON), `feed`
+//! ((container, lsn) → (pk, id, ms)) holding only each item's latest change, and `lsn`
+//! (container → last LSN). The change feed is a range scan of `feed` after the continuation's LSN.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::DocumentStore;
+use super::error::{StoreError, StoreResult};
+use super::model::{
+    BatchOp, BatchOpResult, BatchResponse, ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart,
+    ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, check_partition_key, id_of, validate_id,
+};
+use super::query::Query;
+use super::system::{check_item_ttl, check_size, is_expired, now_millis};
+
+const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+const ITEMS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("items");
+const FEED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("feed");
+const LSN: TableDefinition<&str, u64> = TableDefinition::new("lsn");
+
+/// File name of the database inside the store directory.
+pub const DB_FILE: &str = "store.redb";
+/// How often expired items are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(30);
+
+fn engine(e: impl Display) -> StoreError {
+    StoreError::Other(format!("embedded store: {e}"))
+}
+
+/// Where an item's latest change sits in the feed.
+#[derive(Serialize, Deserialize)]
+struct FeedEntry {
+    pk: String,
+    id: String,
+    ms: i64,
+}
+
+struct Inner {
+    db: Database,
+    specs: RwLock<HashMap<String, ContainerSpec>>,
+    dir: PathBuf,
+}
+
+/// The embedded store: a cheap-clone handle.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir`, and starts purging expired items in the background
+    /// while a handle is alive.
+    pub async fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let inner = tokio::task::spawn_blocking(move || Inner::open(dir))
+            .await
+            .map_err(engine)??;
+        let store = Self {
+            inner: Arc::new(inner),
+        };
+        let weak = Arc::downgrade(&store.inner);
+        tokio::spawn(purge_loop(weak));
+        Ok(store)
+    }
+
+    /// The directory holding the database.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(engine)?
+    }
+
+    /// Deletes every expired item now; returns how many were removed.
+    pub async fn purge_expired(&self) -> StoreResult<usize> {
+        self.run(Inner::purge_expired).await
+    }
+}
+
+async fn purge_loop(weak: Weak<Inner>) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let result = tokio::task::spawn_blocking(move || inner.purge_expired()).await;
+        if let Ok(Err(e)) = result {
+            tracing::warn!(error = %e, "purging expired items failed");
+        }
+    }
+}
+
+/// How a single write treats an existing item.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Create,
+    Upsert,
+    Replace,
+}
+
+fn parse_doc(bytes: &[u8]) -> StoreResult<Value> {
+    serde_json::from_slice(bytes).map_err(engine)
+}
+
+fn parse_continuation(token: &str) -> StoreResult<u64> {
+    token
+        .strip_prefix("lsn:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            StoreError::BadRequest(format!(
+                "continuation `{token}` is not an embedded-store continuation"
+            ))
+        })
+}
+
+impl Inner {
+    fn open(dir: PathBuf) -> StoreResult<Self> {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StoreError::Other(format!(
+                "cannot create store directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let db = Database::create(dir.join(DB_FILE)).map_err(engine)?;
+        let txn = db.begin_write().map_err(engine)?;
+        let mut specs = HashMap::new();
+        {
+            txn.open_table(ITEMS).map_err(engine)?;
+            txn.open_table(FEED).map_err(engine)?;
+            txn.open_table(LSN).map_err(engine)?;
+            let containers = txn.open_table(CONTAINERS).map_err(engine)?;
+            for entry in containers.iter().map_err(engine)? {
+                let (name, spec) = entry.map_err(engine)?;
+                let spec: ContainerSpec = serde_json::from_slice(spec.value()).map_err(engine)?;
+                specs.insert(name.value().to_owned(), spec);
+            }
+        }
+        txn.commit().map_err(engine)?;
+        Ok(Self {
+            db,
+            specs: RwLock::new(specs),
+            dir,
+        })
+    }
+
+    fn spec(&self, container: &str) -> StoreResult<ContainerSpec> {
+        self.specs
+            .read()
+            .map_err(engine)?
+            .get(container)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(format!("container `{container}` does not exist")))
+    }
+
+    fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {
+        if self.specs.read().map_err(engine)?.contains_key(&spec.name) {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(engine)?;
+        {
+            let mut containers = txn.open_table(CONTAINERS).map_err(engine)?;
+            if containers
+                .get(spec.name.as_str())
+                .map_err(engine)?
+                .is_none()
+            {
+                let bytes = serde_json::to_vec(spec).map_err(engine)?;
+                containers
+                    .insert(spec.name.as_str(), bytes.as_slice())
+                    .map_err(engine)?;
+            }
+        }
+        txn.commit().map_err(engine)?;
+        self.specs
+            .write()
+            .map_err(engine)?
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
+        Ok(())
+    }
+
+    fn read(&self, container: &str, pk: &PartitionKey, id: &str) -> StoreResult<Option<Value>> {
+        let spec = self.spec(container)?;
+        validate_id(id)?;
+        let txn = self.db.begin_read().map_err(engine)?;
+        let items = txn.open_table(ITEMS).map_err(engine)?;
+        let key = pk.canonical();
+        let Some(bytes) = items.get((container, key.as_str(), id)).map_err(engine)? else {
+            return Ok(None);
+        };
+        let doc = parse_doc(bytes.value())?;
+        Ok((!is_expired(&spec, &doc, now_millis())).then_some(doc))
+    }
+
+    fn write_one(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        op: BatchOp,
+    ) -> StoreResult<Option<Value>> {
+        let spec = self.spec(container)?;
+        let txn = self.db.begin_write().map_err(engine)?;
+        let result = apply(&txn, &spec, pk, op, now_millis())?;
+        txn.commit().map_err(engine)?;
+        Ok(result)
+    }
+
+    fn query(
+        &self,
+        container: &str,
+        pk: Option<&PartitionKey>,
+        query: &Query,
+    ) -> StoreResult<Vec<Value>> {
+        let spec = self.spec(container)?;
+        let plan = query.plan()?;
+        let docs = self.scan(&spec, pk, |doc| plan.matches(doc))?;
+        Ok(plan.finish(docs))
+    }
+
+    fn count(&self, container: &str, pk: Option<&PartitionKey>, query: &Query) -> StoreResult<u64> {
+        let spec = self.spec(container)?;
+        let plan = query.plan()?;
+        plan.check_countable()?;
+        Ok(self.scan(&spec, pk, |doc| plan.matches(doc))?.len() as u64)
+    }
+
+    /// Live documents of one partition or the whole container that pass `keep`.
+    fn scan(
+        &self,
+        spec: &ContainerSpec,
+        pk: Option<&PartitionKey>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> StoreResult<Vec<Value>> {
+        let now = now_millis();
+        let name = spec.name.as_str();
+        let pk_key = pk.map(PartitionKey::canonical);
+        let txn = self.db.begin_read().map_err(engine)?;
+        let items = txn.open_table(ITEMS).map_err(engine)?;
+        let start = (name, pk_key.as_deref().unwrap_or(""), "");
+        let mut out = Vec::new();
+        for entry in items.range(start..).map_err(engine)? {
+            let (key, bytes) = entry.map_err(engine)?;
+            let (c, p, _) = key.value();
+            if c != name || pk_key.as_deref().is_some_and(|k| k != p) {
+                break;
+            }
+            let doc = parse_doc(bytes.value())?;
+            if !is_expired(spec, &doc, now) && keep(&doc) {
+                out.push(doc);
+            }
+        }
+        Ok(out)
+    }
+
+    fn batch(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        ops: Vec<BatchOp>,
+    ) -> StoreResult<BatchResponse> {
+        let spec = self.spec(container)?;
+        if ops.is_empty() || ops.len() > MAX_BATCH_OPS {
+            return Err(StoreError::BadRequest(format!(
+                "a batch needs 1 to {MAX_BATCH_OPS} operations, got {}",
+                ops.len()
+            )));
+        }
+        let count = ops.len();
+        let now = now_millis();
+        let txn = self.db.begin_write().map_err(engine)?;
+        let mut results = Vec::with_capacity(count);
+        for (index, op) in ops.into_iter().enumerate() {
+            let status = success_status(&op);
+            match apply(&txn, &spec, pk, op, now) {
+                Ok(item) => results.push(BatchOpResult { status, item }),
+                Err(StoreError::Other(e)) => return Err(StoreError::Other(e)),
+                Err(e) => {
+                    txn.abort().map_err(engine)?;
+                    let mut failed: Vec<BatchOpResult> = (0..count)
+                        .map(|_| BatchOpResult {
+                            status: 424,
+                            item: None,
+                        })
+                        .collect();
+                    failed[index].status = e.status();
+                    return Ok(BatchResponse { results: failed });
+                }
+            }
+        }
+        txn.commit().map_err(engine)?;
+        Ok(BatchResponse { results })
+    }
+
+    fn change_feed(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<ChangeFeedPage> {
+        let spec = self.spec(container)?;
+        if request.max_items == 0 {
+            return Err(StoreError::BadRequest(
+                "max_items must be at least 1".into(),
+            ));
+        }
+        let txn = self.db.begin_read().map_err(engine)?;
+        let last = txn
+            .open_table(LSN)
+            .map_err(engine)?
+            .get(container)
+            .map_err(engine)?
+            .map_or(0, |v| v.value());
+        let (after, since_ms) = match &request.start {
+            ChangeFeedStart::Beginning => (0, None),
+            ChangeFeedStart::Now => (last, None),
+            ChangeFeedStart::Time(t) => (0, Some(t.timestamp_millis())),
+            ChangeFeedStart::Continuation(token) => (parse_continuation(token)?, None),
+        };
+        let pk_key = request.partition_key.as_ref().map(PartitionKey::canonical);
+        let feed = txn.open_table(FEED).map_err(engine)?;
+        let items = txn.open_table(ITEMS).map_err(engine)?;
+        let now = now_millis();
+        let mut out = Vec::new();
+        let mut position = last.max(after);
+        for entry in feed.range((container, after + 1)..).map_err(engine)? {
+            let (key, value) = entry.map_err(engine)?;
+            let (c, lsn) = key.value();
+            if c != container {
+                break;
+            }
+            if out.len() >= request.max_items as usize {
+                position = lsn - 1;
+                break;
+            }
+            let e: FeedEntry = serde_json::from_slice(value.value()).map_err(engine)?;
+            if pk_key.as_deref().is_some_and(|k| k != e.pk) || since_ms.is_some_and(|s| e.ms < s) {
+                continue;
+            }
+            let Some(bytes) = items
+                .get((container, e.pk.as_str(), e.id.as_str()))
+                .map_err(engine)?
+            else {
+                continue;
+            };
+            let doc = parse_doc(bytes.value())?;
+            if !is_expired(&spec, &doc, now) {
+                out.push(doc);
+            }
+        }
+        Ok(ChangeFeedPage {
+            items: out,
+            continuation: format!("lsn:{position}"),
+        })
+    }
+
+    fn purge_expired(&self) -> StoreResult<usize> {
+        let specs: Vec<ContainerSpec> = self
+            .specs
+            .read()
+            .map_err(engine)?
+            .values()
+            .filter(|s| s.default_ttl.is_some())
+            .cloned()
+            .collect();
+        let now = now_millis();
+        let mut removed = 0;
+        for spec in specs {
+            let expired: Vec<(String, String, u64)> = {
+                let txn = self.db.begin_read().map_err(engine)?;
+                let items = txn.open_table(ITEMS).map_err(engine)?;
+                let mut found = Vec::new();
+                for entry in items
+                    .range((spec.name.as_str(), "", "")..)
+                    .map_err(engine)?
+                {
+                    let (key, bytes) = entry.map_err(engine)?;
+                    let (c, p, id) = key.value();
+                    if c != spec.name {
+                        break;
+                    }
+                    let doc = parse_doc(bytes.value())?;
+                    if is_expired(&spec, &doc, now) {
+                        found.push((p.to_owned(), id.to_owned(), lsn_of(&doc)));
+                    }
+                }
+                found
+            };
+            if expired.is_empty() {
+                continue;
+            }
+            let txn = self.db.begin_write().map_err(engine)?;
+            {
+                let mut items = txn.open_table(ITEMS).map_err(engine)?;
+                let mut feed = txn.open_table(FEED).map_err(engine)?;
+                for (pk, id, lsn) in &expired {
+                    // Re-check inside the write transaction: the item may have been rewritten.
+                    let still = match items
+                        .get((spec.name.as_str(), pk.as_str(), id.as_str()))
+                        .map_err(engine)?
+                    {
+                        Some(b) => is_expired(&spec, &parse_doc(b.value())?, now),
+                        None => false,
+                    };
+                    if still {
+                        items
+                            .remove((spec.name.as_str(), pk.as_str(), id.as_str()))
+                            .map_err(engine)?;
+                        feed.remove((spec.name.as_str(), *lsn)).map_err(engine)?;
+                        removed += 1;
+                    }
+                }
+            }
+            txn.commit().map_err(engine)?;
+        }
+        Ok(removed)
+    }
+}
+
+fn lsn_of(doc: &Value) -> u64 {
+    doc.get("_lsn").and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn success_status(op: &BatchOp) -> u16 {
+    match op {
+        BatchOp::Create(_) => 201,
+        BatchOp::Upsert(_) | BatchOp::Replace { .. } | BatchOp::Read { .. } => 200,
+        BatchOp::Delete { .. } => 204,
+    }
+}
+
+fn etag_matches(existing: &Value, if_match: Option<&ETag>) -> bool {
+    if_match.is_none_or(|tag| ETag::of(existing).as_ref() == Some(tag))
+}
+
+/// Applies one operation inside `txn`. Reads return the item; deletes return `None`.
+fn apply(
+    txn: &WriteTransaction,
+    spec: &ContainerSpec,
+    pk: &PartitionKey,
+    op: BatchOp,
+    now: i64,
+) -> StoreResult<Option<Value>> {
+    let mut items = txn.open_table(ITEMS).map_err(engine)?;
+    let name = spec.name.as_str();
+    let pk_key = pk.canonical();
+    let live = |items: &Table<(&str, &str, &str), &[u8]>, id: &str| -> StoreResult<Option<Value>> {
+        match items.get((name, pk_key.as_str(), id)).map_err(engine)? {
+            Some(bytes) => {
+                let doc = parse_doc(bytes.value())?;
+                Ok((!is_expired(spec, &doc, now)).then_some(doc))
+            }
+            None => Ok(None),
+        }
+    };
+    let (mode, mut doc, if_match) = match op {
+        BatchOp::Read { id } => {
+            validate_id(&id)?;
+            return live(&items, &id)?
+                .map(Some)
+                .ok_or_else(|| StoreError::NotFound(format!("item `{id}` does not exist")));
+        }
+        BatchOp::Delete { id, if_match } => {
+            validate_id(&id)?;
+            let existing = live(&items, &id)?
+                .ok_or_else(|| StoreError::NotFound(format!("item `{id}` does not exist")))?;
+            if !etag_matches(&existing, if_match.as_ref()) {
+                return Err(StoreError::PreconditionFailed(format!(
+                    "item `{id}` has changed"
+                )));
+            }
+            items
+                .remove((name, pk_key.as_str(), id.as_str()))
+                .map_err(engine)?;
+            txn.open_table(FEED)
+                .map_err(engine)?
+                .remove((name, lsn_of(&existing)))
+                .map_err(engine)?;
+            return Ok(None);
+        }
+        BatchOp::Create(doc) => (Mode::Create, doc, None),
+        BatchOp::Upsert(doc) => (Mode::Upsert, doc, None),
+        BatchOp::Replace { doc, if_match } => (Mode::Replace, doc, if_match),
+    };
+    let id = id_of(&doc)?.to_owned();
+    check_partition_key(spec, pk, &doc)?;
+    check_item_ttl(&doc)?;
+    let existing = live(&items, &id)?;
+    match (&existing, mode) {
+        (Some(_), Mode::Create) => {
+            return Err(StoreError::Conflict(format!("item `{id}` already exists")));
+        }
+        (None, Mode::Replace) => {
+            return Err(StoreError::NotFound(format!("item `{id}` does not exist")));
+        }
+        (Some(e), Mode::Replace) if !etag_matches(e, if_match.as_ref()) => {
+            return Err(StoreError::PreconditionFailed(format!(
+                "item `{id}` has changed"
+            )));
+        }
+        _ => {}
+    }
+    let mut lsns = txn.open_table(LSN).map_err(engine)?;
+    let lsn = lsns.get(name).map_err(engine)?.map_or(0, |v| v.value()) + 1;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("_ts".into(), Value::from(now.div_euclid(1000)));
+        obj.insert(
+            "_etag".into(),
+            Value::from(format!("\"{}\"", uuid::Uuid::new_v4())),
+        );
+        obj.insert("_lsn".into(), Value::from(lsn));
+    }
+    let bytes = check_size(&doc)?;
+    lsns.insert(name, lsn).map_err(engine)?;
+    // A stale item of the same id (e.g. expired but not purged) also has a feed entry.
+    let previous = items
+        .get((name, pk_key.as_str(), id.as_str()))
+        .map_err(engine)?
+        .map(|b| b.value().to_vec());
+    items
+        .insert((name, pk_key.as_str(), id.as_str()), bytes.as_slice())
+        .map_err(engine)?;
+    let mut feed = txn.open_table(FEED).map_err(engine)?;
+    if let Some(old) = previous {
+        feed.remove((name, lsn_of(&parse_doc(&old)?)))
+            .map_err(engine)?;
+    }
+    let entry = serde_json::to_vec(&FeedEntry {
+        pk: pk_key,
+        id,
+        ms: now,
+    })
+    .map_err(engine)?;
+    feed.insert((name, lsn), entry.as_slice()).map_err(engine)?;
+    Ok(Some(doc))
+}
+
+#[async_trait]
+impl DocumentStore for EmbeddedStore {
+    async fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {
+        let spec = spec.clone();
+        self.run(move |inner| inner.ensure_container(&spec)).await
+    }
+
+    async fn create(&self, container: &str, pk: &PartitionKey, doc: Value) -> StoreResult<Value> {
+        self.write(container, pk, BatchOp::Create(doc)).await
+    }
+
+    async fn upsert(&self, container: &str, pk: &PartitionKey, doc: Value) -> StoreResult<Value> {
+        self.write(container, pk, BatchOp::Upsert(doc)).await
+    }
+
+    async fn replace(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        doc: Value,
+        if_match: Option<&ETag>,
+    ) -> StoreResult<Value> {
+        self.write(
+            container,
+            pk,
+            BatchOp::Replace {
+                doc,
+                if_match: if_match.cloned(),
+            },
+        )
+        .await
+    }
+
+    async fn delete(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        id: &str,
+        if_match: Option<&ETag>,
+    ) -> StoreResult<()> {
+        let (c, pk, op) = (
+            container.to_owned(),
+            pk.clone(),
+            BatchOp::Delete {
+                id: id.to_owned(),
+                if_match: if_match.cloned(),
+            },
+        );
+        self.run(move |inner| inner.write_one(&c, &pk, op))
+            .await
+            .map(|_| ())
+    }
+
+    async fn read(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        id: &str,
+    ) -> StoreResult<Option<Value>> {
+        let (c, pk, id) = (container.to_owned(), pk.clone(), id.to_owned());
+        self.run(move |inner| inner.read(&c, &pk, &id)).await
+    }
+
+    async fn query(
+        &self,
+        container: &str,
+        pk: Option<&PartitionKey>,
+        query: &Query,
+    ) -> StoreResult<Vec<Value>> {
+        let (c, pk, q) = (container.to_owned(), pk.cloned(), query.clone());
+        self.run(move |inner| inner.query(&c, pk.as_ref(), &q))
+            .await
+    }
+
+    async fn count(
+        &self,
+        container: &str,
+        pk: Option<&PartitionKey>,
+        query: &Query,
+    ) -> StoreResult<u64> {
+        let (c, pk, q) = (container.to_owned(), pk.cloned(), query.clone());
+        self.run(move |inner| inner.count(&c, pk.as_ref(), &q))
+            .await
+    }
+
+    async fn batch(
+        &self,
+        container: &str,
+        pk: &PartitionKey,
+        ops: Vec<BatchOp>,
+    ) -> StoreResult<BatchResponse> {
+        let (c, pk) = (container.to_owned(), pk.clone());
+        self.run(move |inner| inner.batch(&c, &pk, ops)).await
+    }
+
+    async fn read_change_feed(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<ChangeFeedPage> {
+        let (c, r) = (container.to_owned(), request.clone());
+        self.run(move |inner| inner.change_feed(&c, &r)).await
+    }
+}
+
+impl EmbeddedStore {
+    async fn write(&self, container: &str, pk: &PartitionKey, op: BatchOp) -> StoreResult<Value> {
+        let (c, pk) = (container.to_owned(), pk.clone());
+        self.run(move |inner| inner.write_one(&c, &pk, op))
+            .await?
+            .ok_or_else(|| StoreError::Other("write returned no document".into()))
+    }
+}
