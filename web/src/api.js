@@ -26,7 +26,7 @@ export function onSignedOut(callback) {
   return () => listeners.delete(callback);
 }
 
-async function request(method, path, body) {
+async function request(method, path, body, { withHeaders = false } = {}) {
   const init = {
     method,
     headers: { accept: 'application/json' },
@@ -43,13 +43,13 @@ async function request(method, path, body) {
     for (const listener of listeners) listener();
     throw new SignedOut();
   }
-  if (response.status === 204) return null;
+  if (response.status === 204) return withHeaders ? { data: null, headers: response.headers } : null;
   const text = await response.text();
   const data = parseJson(text);
   if (!response.ok) {
     throw new ApiError(response.status, errorMessage(response.status, data, text));
   }
-  return data;
+  return withHeaders ? { data, headers: response.headers } : data;
 }
 
 function parseJson(text) {
@@ -86,10 +86,15 @@ export const api = {
   sendMessage: (toUserId, content, messageId) =>
     request('POST', '/api/chat', { toUserId, content, messageId }),
   chats: (userId) => request('GET', `/api/chats/user/${seg(userId)}`),
-  messages: (chatId, before, limit = 30) => {
+  /** One page of a chat, oldest first; `before` is the cursor of the next older page. */
+  messages: async (chatId, before, limit = 30) => {
     const query = new URLSearchParams({ limit: String(limit) });
     if (before) query.set('before', before);
-    return request('GET', `/api/chats/${seg(chatId)}?${query}`);
+    const { data, headers } = await request('GET', `/api/chats/${seg(chatId)}?${query}`, undefined, {
+      withHeaders: true,
+    });
+    const cursor = headers.get('x-next-before') ?? data?.before ?? data?.nextBefore ?? null;
+    return { messages: listOf(data, 'messages'), before: cursor || null };
   },
   markRead: (chatId) => request('POST', `/api/chats/${seg(chatId)}/read`, {}),
   typing: (chatId) => request('POST', `/api/chats/${seg(chatId)}/typing`, {}),

@@ -199,16 +199,9 @@ export class Chats {
     }
   }
 
-  addPage(convo, data) {
-    const raw = listOf(data, 'messages');
-    const page = raw.map(normaliseMessage).filter(Boolean);
-    for (const message of page) convo.messages.set(message.id, message);
-    const cursor = Array.isArray(data) ? null : (data?.before ?? data?.nextBefore ?? data?.next ?? data?.cursor);
-    if (typeof cursor === 'string' && cursor) convo.older = cursor;
-    else if (Array.isArray(data) && page.length >= PAGE) {
-      const first = page.reduce((a, b) => (b.timestamp < a.timestamp ? b : a));
-      convo.older = `${first.timestamp}:${first.id}`;
-    } else convo.older = null;
+  addPage(convo, { messages, before }) {
+    this.addMessages(convo, messages.map(normaliseMessage));
+    convo.older = before;
   }
 
   markRead(convo) {
