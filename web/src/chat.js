@@ -39,6 +39,7 @@ export class Chats {
     this.lastTypingSent = 0;
     this.sending = false;
     this.readPending = new Set();
+    this.readAgain = new Set();
     this.nodes.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.send();
@@ -96,6 +97,7 @@ export class Chats {
       convo.lastTimestamp = stamp;
     }
     if (Number.isFinite(Number(summary.unreadCount))) convo.unread = Number(summary.unreadCount);
+    // The open chat is being read: a count computed before my last read is already stale.
     if (this.active === convo.toUserId && convo.unread > 0) this.markRead(convo);
     return convo;
   }
@@ -204,15 +206,24 @@ export class Chats {
     convo.older = before;
   }
 
+  /** Marks the chat read now, or once more after a mark already in flight. */
   markRead(convo) {
-    if (!convo.chatId || this.readPending.has(convo.chatId)) return;
-    this.readPending.add(convo.chatId);
     convo.unread = 0;
     this.renderList();
+    const chatId = convo.chatId;
+    if (!chatId) return;
+    if (this.readPending.has(chatId)) {
+      this.readAgain.add(chatId);
+      return;
+    }
+    this.readPending.add(chatId);
     api
-      .markRead(convo.chatId)
+      .markRead(chatId)
       .catch(() => {})
-      .finally(() => this.readPending.delete(convo.chatId));
+      .finally(() => {
+        this.readPending.delete(chatId);
+        if (this.readAgain.delete(chatId)) this.markRead(convo);
+      });
   }
 
   typed() {
