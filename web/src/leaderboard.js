@@ -91,18 +91,17 @@ export class Leaderboard {
   }
 }
 
-/** Labels for the stats the server reports; unknown numeric fields are shown by name. */
-const STAT_LABELS = {
-  score: 'Total score',
-  totalScore: 'Total score',
-  rank: 'Rank',
-  tasksCompleted: 'Tasks completed',
-  completedTasks: 'Tasks completed',
-  messagesSent: 'Messages sent',
-  chats: 'Conversations',
-  score7d: 'Last 7 days',
-  score30d: 'Last 30 days',
-};
+/** The stats shown, in order, with their labels (`GET /api/stats/{me}` field names). */
+const STATS = [
+  ['score', 'Total score'],
+  ['rank', 'Rank (all time)'],
+  ['score7d', 'Last 7 days'],
+  ['score30d', 'Last 30 days'],
+  ['tasksCompleted', 'Tasks completed'],
+  ['messagesSent', 'Messages sent'],
+  ['messagesReceived', 'Messages received'],
+  ['countriesGreeted', 'Countries greeted'],
+];
 
 export class Stats {
   constructor({ nodes, me }) {
@@ -120,13 +119,7 @@ export class Stats {
   }
 
   render(stats) {
-    const rows = [];
-    for (const [key, value] of Object.entries(stats ?? {})) {
-      if (typeof value === 'number' || (value && typeof value === 'object' && typeof value.score === 'number')) {
-        const label = STAT_LABELS[key] ?? key.replace(/([A-Z])/g, ' $1').replace(/^./, (c) => c.toUpperCase());
-        rows.push([label, typeof value === 'number' ? value : value.score]);
-      }
-    }
+    const rows = STATS.filter(([key]) => typeof stats?.[key] === 'number').map(([key, label]) => [label, stats[key]]);
     this.nodes.status.textContent = rows.length ? '' : 'No stats yet: complete a task to score.';
     replaceChildren(
       this.nodes.list,
