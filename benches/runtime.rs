@@ -15,8 +15,9 @@ use axum::routing::{get, post};
 use chrono::{DurationRound, TimeDelta, Utc};
 
 const CONNECTIONS: usize = 32;
-const LOAD_SECONDS: u64 = 4;
+const LOAD_SECONDS: u64 = 3;
 const STARTS: usize = 15;
+const ROUNDS: usize = 3;
 
 /// The same work GetRound does through the runtime: parse the envelope, compute the round,
 /// answer a response envelope.
@@ -225,8 +226,21 @@ fn main() {
         let _ = load(runtime_server.port, Arc::clone(&envelope)).await;
         let _ = load(bare_server.port, Arc::clone(&envelope)).await;
     });
-    let runtime_load = tokio.block_on(load(runtime_server.port, Arc::clone(&envelope)));
-    let bare_load = tokio.block_on(load(bare_server.port, Arc::clone(&envelope)));
+    // Interleave rounds so both servers see the same background load; keep each one's best round.
+    let mut runtime_rounds = Vec::new();
+    let mut bare_rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        runtime_rounds.push(tokio.block_on(load(runtime_server.port, Arc::clone(&envelope))));
+        bare_rounds.push(tokio.block_on(load(bare_server.port, Arc::clone(&envelope))));
+    }
+    let best = |rounds: Vec<Load>| {
+        rounds
+            .into_iter()
+            .max_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second))
+            .expect("at least one round")
+    };
+    let runtime_load = best(runtime_rounds);
+    let bare_load = best(bare_rounds);
     let runtime_loaded = rss_kib(runtime_server.child.id());
 
     println!("| metric | cosmospark serve | bare axum | ratio | goal |");
@@ -238,7 +252,7 @@ fn main() {
         runtime_start.as_secs_f64() / bare_start.as_secs_f64()
     );
     println!(
-        "| throughput, `POST /GetRound`, {CONNECTIONS} connections, {LOAD_SECONDS} s | {:.0} req/s | {:.0} req/s | {:.2}× | ≥ 0.8× |",
+        "| throughput, `POST /GetRound`, {CONNECTIONS} connections, best of {ROUNDS} × {LOAD_SECONDS} s | {:.0} req/s | {:.0} req/s | {:.2}× | ≥ 0.8× |",
         runtime_load.requests_per_second,
         bare_load.requests_per_second,
         runtime_load.requests_per_second / bare_load.requests_per_second

@@ -6,7 +6,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query};
 use axum::http::{Request, StatusCode};
 use cosmospark::runtime::outputs::{EventHubEvents, Outputs};
-use cosmospark::runtime::triggers::{EventGridEvent, EventHubBatch, TimerInfo};
+use cosmospark::runtime::triggers::{
+    EventGridEvent, EventHubBatch, TimerInfo, WebPubSubConnectionInfo,
+};
 use cosmospark::runtime::{
     ClientPrincipal, Context, Function, FunctionApp, FunctionError, InvocationResponse,
 };
@@ -29,6 +31,21 @@ async fn echo(
     Json(
         json!({ "id": id, "query": query, "body": String::from_utf8_lossy(&body), "len": body.len() }),
     )
+}
+
+async fn trace(axum::Extension(context): axum::Extension<Context>) -> Json<Value> {
+    Json(
+        json!({ "invocationId": context.invocation_id, "traceparent": context.traceparent,
+                 "function": context.function_name }),
+    )
+}
+
+async fn negotiate(axum::Extension(context): axum::Extension<Context>) -> Json<Value> {
+    let connection: WebPubSubConnectionInfo = match context.input("connection") {
+        Ok(connection) => connection,
+        Err(error) => return Json(json!({ "error": error.to_string() })),
+    };
+    Json(json!({ "url": connection.url, "baseUrl": connection.base_url }))
 }
 
 async fn me(principal: ClientPrincipal) -> Json<Value> {
@@ -85,6 +102,16 @@ fn app() -> FunctionApp {
         .and_then(|app| app.register(Function::trigger("Panics", "timer", panics)))
         .and_then(|app| app.register(Function::http("Echo", &["POST", "GET"], "echo/{id}", echo)))
         .and_then(|app| app.register(Function::http("Me", &["GET"], "me", me)))
+        .and_then(|app| app.register(Function::http("Trace", &["GET"], "trace", trace)))
+        .and_then(|app| {
+            app.register(
+                Function::http("Negotiate", &["GET"], "negotiate", negotiate).binding(
+                    "connection",
+                    "webPubSubConnection",
+                    cosmospark::runtime::Direction::In,
+                ),
+            )
+        })
         .and_then(|app| {
             app.register(
                 Function::http("Accept", &["POST"], "accept", accept)
@@ -204,6 +231,16 @@ async fn http_functions_see_the_original_request() {
     );
     assert_eq!(echoed["query"]["color"], "red,green");
 
+    // Route values come from `Params` (decoded by the host) when present.
+    let mut with_params = http_envelope("http://h/API/Echo/a%20b?x=1", "GET", json!({}), None);
+    with_params["Data"]["req"]["Params"] = json!({ "id": "a b" });
+    let (_, body) = post("Echo", &with_params).await;
+    let (_, echoed) = res(&body);
+    assert_eq!(
+        (echoed["id"].as_str(), echoed["query"]["x"].as_str()),
+        (Some("a b"), Some("1"))
+    );
+
     let docs = fixture("http-trigger.default.docs-order.request.json");
     let mut req = docs["Data"]["req"].clone();
     req["Url"] = json!("http://localhost:7071/api/echo/order");
@@ -250,12 +287,13 @@ async fn client_errors_stay_inside_outputs() {
     let (_, body) = post("Me", &http_envelope(url, "GET", headers, None)).await;
     assert_eq!(res(&body), (200, json!({ "userId": "u-42" })));
 
+    // The host matched the route case-insensitively; the handler is reached whatever the casing.
     let (_, body) = post(
         "Me",
-        &http_envelope("http://h/api/nowhere", "GET", json!({}), None),
+        &http_envelope("http://h/API/Me", "GET", json!({}), None),
     )
     .await;
-    assert_eq!(res(&body).0, 404);
+    assert_eq!(res(&body).0, 401);
     let (_, body) = post("Me", &http_envelope(url, "DELETE", json!({}), None)).await;
     assert_eq!(res(&body).0, 405);
 }
@@ -327,4 +365,90 @@ async fn handler_failures_fail_the_invocation_and_logs_are_returned() {
             .as_str()
             .is_some_and(|e| e.contains("panicked"))
     );
+}
+
+#[tokio::test]
+async fn invocations_carry_their_id_and_trace_context() {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let envelope = http_envelope(
+        "http://h/api/trace",
+        "GET",
+        json!({ "traceparent": [traceparent] }),
+        None,
+    );
+    let (_, body) = post("Trace", &envelope).await;
+    assert_eq!(
+        res(&body),
+        (
+            200,
+            json!({ "invocationId": "11111111-2222-3333-4444-555555555555", "traceparent": traceparent,
+                      "function": "Trace" })
+        )
+    );
+}
+
+#[tokio::test]
+async fn one_path_may_serve_several_functions_by_method_but_never_twice() {
+    let app = FunctionApp::new()
+        .register(Function::http(
+            "ReadThing",
+            &["GET"],
+            "things/{id}",
+            || async { "read" },
+        ))
+        .and_then(|app| {
+            app.register(Function::http(
+                "WriteThing",
+                &["PUT"],
+                "things/{id}",
+                || async { "write" },
+            ))
+        })
+        .expect("distinct methods on one path");
+    for (method, expected) in [("GET", "read"), ("PUT", "write")] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/api/things/1")
+            .body(Body::empty())
+            .expect("request");
+        let response = app.router().oneshot(request).await.expect("infallible");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        assert_eq!(&bytes[..], expected.as_bytes());
+    }
+    let conflict = app.register(Function::http(
+        "AlsoRead",
+        &["GET", "POST"],
+        "Things/{thingId}",
+        || async { "" },
+    ));
+    assert!(
+        matches!(conflict, Err(cosmospark::runtime::RegistryError::RouteConflict(a, b)) if a == "AlsoRead" && b == "ReadThing")
+    );
+}
+
+#[tokio::test]
+async fn http_functions_read_other_inputs_from_the_context() {
+    let envelope = fixture("http-trigger.default.webpubsub-connection-input.DERIVED.request.json");
+    let (status, body) = post("Negotiate", &envelope).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (code, answer) = res(&body);
+    assert_eq!(code, 200);
+    assert_eq!(
+        answer["baseUrl"],
+        "wss://contoso-wps.webpubsub.azure.com/client/hubs/game"
+    );
+    assert!(
+        answer["url"]
+            .as_str()
+            .is_some_and(|url| url.contains("access_token="))
+    );
+
+    // The function has an input binding besides HTTP, so it is never forwarded.
+    let request = Request::get("/api/negotiate")
+        .body(Body::empty())
+        .expect("request");
+    let response = app().router().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

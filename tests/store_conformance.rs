@@ -278,6 +278,14 @@ pub async fn nested_partition_key_path(store: Store) {
         .ensure_container(&ContainerSpec::parse("chats", "/chat/id").unwrap())
         .await
         .unwrap();
+    let err = store
+        .ensure_container(&ContainerSpec::parse("chats", "/id").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_bad_request() && err.to_string().contains("/chat/id"),
+        "{err}"
+    );
     let doc = json!({"id": "m1", "chat": {"id": "c1"}, "text": "hi"});
     store.create("chats", &pk("c1"), doc).await.unwrap();
     assert_eq!(
@@ -607,6 +615,12 @@ pub async fn batch_is_atomic(store: Store) {
         .await
         .unwrap();
     assert_eq!(dup.failure(), Some((0, 409)));
+
+    let too_many = (0..101)
+        .map(|i| BatchOp::Upsert(json!({"id": format!("x{i}"), "userId": "u1"})))
+        .collect();
+    let err = store.batch(c, &pk("u1"), too_many).await.unwrap_err();
+    assert!(err.is_bad_request(), "{err}");
 }
 
 pub async fn change_feed_latest_version_in_pk_order(store: Store) {

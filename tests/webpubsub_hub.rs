@@ -403,7 +403,12 @@ async fn recovery_is_refused_with_1008_for_a_wrong_token_or_a_cleanly_closed_con
     })))
     .await
     .unwrap();
-    c.until_closed().await;
+    let (_, reply) = c.until_closed().await;
+    assert_eq!(
+        reply.unwrap().code,
+        CloseCode::Normal,
+        "the hub answers a close"
+    );
     let mut cleared = false;
     for _ in 0..1000 {
         if t.hub.connections(HUB).is_empty() {
@@ -481,4 +486,23 @@ async fn close_actions_send_disconnected_and_close_with_1008() {
     assert_eq!(b.until_closed().await.1.unwrap().code, CloseCode::Policy);
     assert!(t.hub.connections(HUB).is_empty());
     let _ = a_id;
+}
+
+#[tokio::test]
+async fn reliable_client_that_never_acks_is_closed_once_its_buffer_is_full() {
+    let t = start_with(HubConfig {
+        max_buffered: 3,
+        ..HubConfig::default()
+    })
+    .await;
+    let (mut c, _) = t.client(&grant(Some("slow"), &[], &[]), RELIABLE).await;
+    for n in 1..=4 {
+        t.apply_json(json!({"actionName":"sendToUser","userId":"slow","dataType":"text","data":n.to_string()}));
+    }
+    let (frames, close) = c.until_closed().await;
+    let data: Vec<_> = frames.iter().map(|f| f["data"].clone()).collect();
+    assert_eq!(data[..4], [json!("1"), json!("2"), json!("3"), json!("4")]);
+    assert_eq!(frames[4]["event"], "disconnected");
+    assert_eq!(close.unwrap().code, CloseCode::Policy);
+    assert!(t.hub.connections(HUB).is_empty());
 }

@@ -1,6 +1,83 @@
 //! The local platform: emulates the Functions host, Static Web Apps and every binding.
+//!
+//! - [`server`]: `cosmospark dev` — assembles everything on one port and owns every task.
+//! - [`http`]: HTTP functions served the way the host serves them (routes, methods, envelope).
+//! - [`invoke`] + [`envelope`] + [`outputs`]: one invocation through `FunctionApp::router()`
+//!   with the host's envelope, then its output bindings.
+//! - [`cosmos_trigger`], [`event_grid`], [`event_hubs`], [`timer`]: the triggers.
+//! - [`dead_letter`]: failed events on disk, listable and replayable; [`replay`] sends them back.
+//! - [`webpubsub`], [`swa`], [`retry`]: the embedded hub, Static Web Apps, retry policies.
 
+pub mod containers;
+pub mod cosmos_trigger;
+pub mod dead_letter;
+pub mod envelope;
+pub mod event_grid;
+pub mod event_hubs;
+pub mod http;
+pub mod invoke;
+pub mod notify;
+pub mod outputs;
+pub mod replay;
 pub mod retry;
+pub mod server;
 pub mod swa;
 pub mod timer;
 pub mod webpubsub;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+use crate::runtime::manifest::RetryPolicy as DeclaredRetry;
+
+/// The function.json `retry` policy in the form [`retry`] runs.
+pub fn retry_policy(declared: &DeclaredRetry) -> retry::RetryPolicy {
+    let count = |n: i32| u32::try_from(n).ok();
+    match declared {
+        DeclaredRetry::FixedDelay {
+            max_retry_count,
+            delay_interval,
+        } => retry::RetryPolicy {
+            max_retry_count: count(*max_retry_count),
+            strategy: retry::RetryStrategy::FixedDelay {
+                delay: *delay_interval,
+            },
+        },
+        DeclaredRetry::ExponentialBackoff {
+            max_retry_count,
+            minimum_interval,
+            maximum_interval,
+        } => retry::RetryPolicy {
+            max_retry_count: count(*max_retry_count),
+            strategy: retry::RetryStrategy::ExponentialBackoff {
+                minimum: *minimum_interval,
+                maximum: *maximum_interval,
+            },
+        },
+    }
+}
+
+/// Runs `attempt` once, or under `policy` with `Metadata.RetryContext` on each attempt.
+/// Returns the outcome and how many attempts were made.
+pub async fn run_with_policy<F, Fut, T, E>(
+    policy: Option<&retry::RetryPolicy>,
+    attempt: F,
+) -> (Result<T, E>, u32)
+where
+    F: Fn(Option<Value>) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let Some(policy) = policy else {
+        return (attempt(None).await, 1);
+    };
+    let attempts = AtomicU32::new(0);
+    let result = retry::run_with_retry(policy, |context| {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        attempt(Some(context.to_json()))
+    })
+    .await;
+    (result, attempts.load(Ordering::Relaxed))
+}

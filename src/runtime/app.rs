@@ -1,7 +1,6 @@
 //! The `FunctionApp` registry: every function of the app by name, with its declaration.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
@@ -27,7 +26,7 @@ pub(crate) struct Entry {
 
 /// All functions of an app. Build it once, then serve [`FunctionApp::router`].
 pub struct FunctionApp {
-    pub(crate) functions: BTreeMap<String, Arc<Entry>>,
+    pub(crate) functions: BTreeMap<String, Entry>,
     pub(crate) route_prefix: String,
     pub(crate) max_envelope_bytes: usize,
 }
@@ -39,6 +38,8 @@ pub enum RegistryError {
     Duplicate(String),
     #[error("function name `{0}` is not a valid function folder name (letters, digits, `-`, `_`)")]
     InvalidName(String),
+    #[error("HTTP function `{0}` has a route that conflicts with function `{1}`")]
+    RouteConflict(String, String),
 }
 
 impl Default for FunctionApp {
@@ -83,8 +84,34 @@ impl FunctionApp {
         if self.functions.contains_key(&key) {
             return Err(RegistryError::Duplicate(name));
         }
+        if let Some(http) = &function.decl.http {
+            let path = axum_path("", &http.route);
+            for other in self.functions.values() {
+                let Some(other_http) = &other.decl.http else {
+                    continue;
+                };
+                let same_shape = crate::runtime::manifest::routes_collide(
+                    &http.route,
+                    &[],
+                    &other_http.route,
+                    &[],
+                );
+                // axum refuses the same shape under different parameter names, and overlapping methods.
+                if same_shape
+                    && (axum_path("", &other_http.route) != path
+                        || crate::runtime::manifest::routes_collide(
+                            &http.route,
+                            &http.methods,
+                            &other_http.route,
+                            &other_http.methods,
+                        ))
+                {
+                    return Err(RegistryError::RouteConflict(name, other.decl.name.clone()));
+                }
+            }
+        }
         let entry = self.entry(function);
-        self.functions.insert(key, Arc::new(entry));
+        self.functions.insert(key, entry);
         Ok(self)
     }
 

@@ -262,11 +262,6 @@ impl Function {
     }
 }
 
-impl HttpRequestData {
-    /// The binding name HTTP functions use unless told otherwise.
-    pub const DEFAULT_BINDING: &'static str = "req";
-}
-
 /// Converts a Functions route template to an axum path under `prefix`: constraints
 /// (`{id:int}`) and optional markers (`{id?}`) are dropped; `{*rest}` stays a catch-all.
 pub fn axum_path(prefix: &str, route: &str) -> String {
@@ -300,9 +295,97 @@ pub fn axum_path(prefix: &str, route: &str) -> String {
     }
 }
 
+/// Characters escaped in one path segment (everything but RFC 3986 unreserved characters).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+/// As [`SEGMENT`], but keeping `/` for catch-all values.
+const CATCH_ALL: &percent_encoding::AsciiSet = &SEGMENT.remove(b'/');
+
+/// The request path for `route` under `prefix` with the host's route values substituted
+/// (`Data.<req>.Params`, matched case-insensitively). `None` when a required value is missing.
+/// Used in envelope mode because the host matched the route already (case-insensitively).
+pub fn route_path(
+    prefix: &str,
+    route: &str,
+    params: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    let lookup = |name: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    };
+    let mut path = String::new();
+    for segment in prefix
+        .split('/')
+        .chain(route.split('/'))
+        .filter(|segment| !segment.is_empty())
+    {
+        match segment
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            Some(inner) => {
+                let catch_all = inner.starts_with('*');
+                let name = inner.trim_start_matches('*');
+                let optional = name.ends_with('?');
+                let name = name
+                    .split([':', '='])
+                    .next()
+                    .unwrap_or(name)
+                    .trim_end_matches('?');
+                match lookup(name) {
+                    Some(value) => {
+                        let set = if catch_all { CATCH_ALL } else { SEGMENT };
+                        path.push('/');
+                        path.extend(percent_encoding::utf8_percent_encode(value, set));
+                    }
+                    None if optional => {}
+                    None => return None,
+                }
+            }
+            None => {
+                path.push('/');
+                path.push_str(segment);
+            }
+        }
+    }
+    Some(if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::axum_path;
+    use super::{axum_path, route_path};
+
+    #[test]
+    fn route_paths_from_params() {
+        let params = [
+            ("Id".to_owned(), "a b/c".to_owned()),
+            ("rest".to_owned(), "x/y".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            route_path("api", "users/{id:alpha}/files/{*rest}", &params).as_deref(),
+            Some("/api/users/a%20b%2Fc/files/x/y")
+        );
+        assert_eq!(
+            route_path("api", "round", &params).as_deref(),
+            Some("/api/round")
+        );
+        assert_eq!(route_path("api", "users/{missing}", &params), None);
+        assert_eq!(
+            route_path("api", "users/{missing?}", &params).as_deref(),
+            Some("/api/users")
+        );
+    }
 
     #[test]
     fn converts_route_templates() {

@@ -3,7 +3,7 @@
 //! - [`protocol`]: the host's request/response envelopes and lenient decoding.
 //! - [`triggers`] / [`outputs`]: typed trigger payloads and output values.
 //! - [`Function`] / [`FunctionApp`]: the registry; [`FunctionApp::router`] is the one API boundary.
-//! - [`manifest`]: `host.json` / `function.json` parsing and `check`.
+//! - [`manifest`]: `host.json` / `function.json` parsing and `check`; [`package`]: the deploy zip.
 //! - [`server`]: binding, serving and graceful shutdown; [`principal`]: the SWA client principal.
 
 mod app;
@@ -11,6 +11,7 @@ mod function;
 pub mod logs;
 pub mod manifest;
 pub mod outputs;
+pub mod package;
 pub mod principal;
 pub mod protocol;
 mod router;

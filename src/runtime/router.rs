@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::app::{FunctionApp, Registered};
-use super::function::{Context, InvokeError};
+use super::function::{Context, InvokeError, route_path};
 use super::logs::{INVOCATION_SPAN, take_span_logs};
 use super::outputs::{HttpResponseData, Outputs};
 use super::protocol::{InvocationRequest, InvocationResponse, ProtocolError};
@@ -35,6 +35,9 @@ enum Target {
         router: Router,
         binding: String,
         response: String,
+        /// Route prefix and template, to rebuild the path from the host's route values.
+        prefix: String,
+        route: String,
     },
 }
 
@@ -70,6 +73,13 @@ impl FunctionApp {
                         router: Router::new().route(&path, (**method_router).clone()),
                         binding: binding.clone(),
                         response: response.clone(),
+                        prefix: self.route_prefix.clone(),
+                        route: entry
+                            .decl
+                            .http
+                            .as_ref()
+                            .map(|http| http.route.clone())
+                            .unwrap_or_default(),
                     }
                 }
             };
@@ -236,33 +246,52 @@ fn traceparent_from_data(target: &Target, request: &InvocationRequest) -> Option
     let Target::Http { binding, .. } = target else {
         return None;
     };
-    let data = HttpRequestData::from_value(binding, request.data.get(binding)?).ok()?;
-    data.header(TRACEPARENT_HEADER).map(str::to_owned)
+    let headers = request.data.get(binding)?.get("Headers")?.as_object()?;
+    let (_, value) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(TRACEPARENT_HEADER))?;
+    match value {
+        Value::Array(values) => values.first()?.as_str().map(str::to_owned),
+        Value::String(text) => Some(text.clone()),
+        _ => None,
+    }
 }
 
 async fn run(target: &Target, context: Context) -> Result<Outputs, InvokeError> {
     match target {
         Target::Trigger(invoke) => invoke(context).await,
-        Target::Http {
-            router,
-            binding,
-            response,
-        } => run_http(router, binding, response, context).await,
+        Target::Http { .. } => run_http(target, context).await,
     }
 }
 
-async fn run_http(
-    router: &Router,
-    binding: &str,
-    response: &str,
-    context: Context,
-) -> Result<Outputs, InvokeError> {
+async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeError> {
+    let Target::Http {
+        router,
+        binding,
+        response,
+        prefix,
+        route,
+    } = target
+    else {
+        return Err(InvokeError::Handler(super::function::FunctionError::msg(
+            "not an HTTP function",
+        )));
+    };
     let data = HttpRequestData::from_invocation(binding, &context.request)
         .map_err(InvokeError::Protocol)?;
-    let mut request = data.to_http_request(binding).map_err(|error| {
-        let super::triggers::HttpTriggerError::Malformed { field, reason } = error;
-        InvokeError::Protocol(ProtocolError::Malformed { field, reason })
-    })?;
+    let mut request = data
+        .to_http_request(binding)
+        .map_err(InvokeError::Protocol)?;
+    // The host matched the route case-insensitively; route on the template it matched.
+    if let Some(path) = route_path(prefix, route, &data.params) {
+        let uri = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        if let Ok(uri) = uri.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
     request.extensions_mut().insert(context);
     let answer = router
         .clone()

@@ -71,8 +71,18 @@ pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
 
 /// Serves `router` on `listener` until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    serve_until(listener, router, shutdown_signal()).await
+}
+
+/// Serves `router` until `shutdown` resolves, then stops accepting and lets in-flight requests
+/// finish before returning.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
 }
 

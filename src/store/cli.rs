@@ -76,16 +76,23 @@ async fn smoke(store: &Store) -> anyhow::Result<Value> {
     )
     .await?;
 
-    let u1 = PartitionKey::from("u1");
+    // Fresh partition keys per run, so the smoke test can run again against the same account.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (user1, user2, chat) = (
+        format!("{run}-u1"),
+        format!("{run}-u2"),
+        format!("{run}-c1"),
+    );
+    let u1 = PartitionKey::from(user1.as_str());
     let created = store
         .create(
             "SmokeUsers",
             &u1,
-            json!({"id": "a", "userId": "u1", "score": 3}),
+            json!({"id": "a", "userId": user1, "score": 3}),
         )
         .await?;
     let conflict = store
-        .create("SmokeUsers", &u1, json!({"id": "a", "userId": "u1"}))
+        .create("SmokeUsers", &u1, json!({"id": "a", "userId": user1}))
         .await
         .err()
         .map(|e| e.status());
@@ -94,7 +101,7 @@ async fn smoke(store: &Store) -> anyhow::Result<Value> {
         .replace(
             "SmokeUsers",
             &u1,
-            json!({"id": "a", "userId": "u1", "score": 5}),
+            json!({"id": "a", "userId": user1, "score": 5}),
             Some(&etag),
         )
         .await?;
@@ -102,7 +109,7 @@ async fn smoke(store: &Store) -> anyhow::Result<Value> {
         .replace(
             "SmokeUsers",
             &u1,
-            json!({"id": "a", "userId": "u1"}),
+            json!({"id": "a", "userId": user1}),
             Some(&etag),
         )
         .await
@@ -112,14 +119,14 @@ async fn smoke(store: &Store) -> anyhow::Result<Value> {
         .upsert(
             "SmokeUsers",
             &u1,
-            json!({"id": "b", "userId": "u1", "score": 9}),
+            json!({"id": "b", "userId": user1, "score": 9}),
         )
         .await?;
     store
         .upsert(
             "SmokeUsers",
-            &PartitionKey::from("u2"),
-            json!({"id": "c", "userId": "u2", "score": 1}),
+            &PartitionKey::from(user2.as_str()),
+            json!({"id": "c", "userId": user2, "score": 1}),
         )
         .await?;
     let read = store
@@ -143,10 +150,10 @@ async fn smoke(store: &Store) -> anyhow::Result<Value> {
     let batch = store
         .batch(
             "SmokeChats",
-            &PartitionKey::from("c1"),
+            &PartitionKey::from(chat.as_str()),
             vec![
-                BatchOp::Create(json!({"id": "m1", "chat": {"id": "c1"}, "text": "Hi-CosmosPark"})),
-                BatchOp::Create(json!({"id": "m2", "chat": {"id": "c1"}, "text": "hello"})),
+                BatchOp::Create(json!({"id": "m1", "chat": {"id": chat}, "text": "Hi-CosmosPark"})),
+                BatchOp::Create(json!({"id": "m2", "chat": {"id": chat}, "text": "hello"})),
             ],
         )
         .await?;

@@ -54,6 +54,8 @@ struct Inner {
     db: Database,
     specs: RwLock<HashMap<String, ContainerSpec>>,
     dir: PathBuf,
+    /// Bumped after every committed item write, so feed readers can wait instead of polling.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// The embedded store: a cheap-clone handle.
@@ -99,6 +101,12 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || f(&inner))
             .await
             .map_err(engine)?
+    }
+
+    /// A receiver that changes after every committed item write (any container): a change-feed
+    /// reader that found an empty page can `changed().await` instead of sleeping.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.commits.subscribe()
     }
 
     /// Deletes every expired item now; returns how many were removed.
@@ -170,6 +178,7 @@ impl Inner {
             db,
             specs: RwLock::new(specs),
             dir,
+            commits: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -183,7 +192,13 @@ impl Inner {
     }
 
     fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {
-        if self.specs.read().map_err(engine)?.contains_key(&spec.name) {
+        if let Some(existing) = self.specs.read().map_err(engine)?.get(&spec.name) {
+            if existing.partition_key_path != spec.partition_key_path {
+                return Err(StoreError::BadRequest(format!(
+                    "container `{}` exists with partition key path `{}`, not `{}`",
+                    spec.name, existing.partition_key_path, spec.partition_key_path
+                )));
+            }
             return Ok(());
         }
         let txn = self.db.begin_write().map_err(engine)?;
@@ -232,6 +247,7 @@ impl Inner {
         let txn = self.db.begin_write().map_err(engine)?;
         let result = apply(&txn, &spec, pk, op, now_millis())?;
         txn.commit().map_err(engine)?;
+        self.commits.send_modify(|n| *n += 1);
         Ok(result)
     }
 
@@ -318,6 +334,7 @@ impl Inner {
             }
         }
         txn.commit().map_err(engine)?;
+        self.commits.send_modify(|n| *n += 1);
         Ok(BatchResponse { results })
     }
 
@@ -565,6 +582,10 @@ fn apply(
 
 #[async_trait]
 impl DocumentStore for EmbeddedStore {
+    fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.subscribe())
+    }
+
     async fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {
         let spec = spec.clone();
         self.run(move |inner| inner.ensure_container(&spec)).await

@@ -10,6 +10,7 @@
 //! - a projection of up to 16 paths, each returned under its last segment (a missing value is omitted);
 //! - `count` of the documents matching the filters.
 //!
+//! Without ORDER BY the result order is unspecified (as in Cosmos DB); ties in ORDER BY too.
 //! Anything else (OR, functions, joins, arrays or objects in filters) is not expressible; bad
 //! paths and inconsistent paging are rejected with a 400 naming the field.
 

@@ -64,8 +64,7 @@ impl TestHub {
     }
 
     pub fn apply_json(&self, action: Value) -> usize {
-        let actions = webpubsub::WebPubSubAction::parse_many(&action).unwrap();
-        actions.into_iter().map(|a| self.hub.apply(HUB, a)).sum()
+        self.hub.apply_output(HUB, &action).unwrap()
     }
 }
 

@@ -17,15 +17,9 @@ pub struct ClientPrincipal {
 }
 
 impl ClientPrincipal {
-    /// The value of `x-ms-client-principal`.
+    /// The value of `x-ms-client-principal`: base64 of the principal JSON without `claims`.
     pub fn to_header_value(&self) -> String {
-        let json = json!({
-            "identityProvider": self.identity_provider,
-            "userId": self.user_id,
-            "userDetails": self.user_details,
-            "userRoles": self.user_roles,
-        });
-        STANDARD.encode(json.to_string())
+        STANDARD.encode(self.to_json().to_string())
     }
 
     /// Decodes an `x-ms-client-principal` value; `None` when it is not one.
@@ -34,14 +28,19 @@ impl ClientPrincipal {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// The `clientPrincipal` object of `/.auth/me`.
+    /// The `clientPrincipal` object of `/.auth/me`: the principal with empty `claims`.
     pub fn to_me_json(&self) -> Value {
+        let mut json = self.to_json();
+        json["claims"] = json!([]);
+        json
+    }
+
+    fn to_json(&self) -> Value {
         json!({
             "identityProvider": self.identity_provider,
             "userId": self.user_id,
             "userDetails": self.user_details,
             "userRoles": self.user_roles,
-            "claims": [],
         })
     }
 

@@ -14,11 +14,12 @@ pub mod hub;
 pub mod protocol;
 pub mod router;
 mod session;
+mod state;
 pub mod token;
 
 pub use action::{ActionError, Permission, WebPubSubAction};
 pub use client_access::{ClientAccessError, ClientGrant, ConnectionInfo, client_access};
-pub use hub::{ConnectionSnapshot, Hub, HubConfig};
+pub use hub::{ConnectionSnapshot, Hub, HubConfig, ResumeError};
 pub use protocol::Payload;
 pub use router::{ConnectError, router};
 pub use token::{AccessKey, ConnectionString, KeyError, TokenError};

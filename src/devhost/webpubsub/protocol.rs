@@ -140,6 +140,17 @@ struct RawFrame {
 }
 
 impl ClientFrame {
+    /// The request's ackId, when it asked for an ack.
+    pub fn ack_id(&self) -> Option<u64> {
+        match self {
+            ClientFrame::JoinGroup { ack_id, .. }
+            | ClientFrame::LeaveGroup { ack_id, .. }
+            | ClientFrame::SendToGroup { ack_id, .. }
+            | ClientFrame::Event { ack_id, .. } => *ack_id,
+            ClientFrame::SequenceAck { .. } | ClientFrame::Ping => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Self, FrameError> {
         let raw: RawFrame = serde_json::from_str(text).map_err(|e| FrameError {
             ack_id: ack_id_of(text),

@@ -29,7 +29,7 @@ pub(crate) async fn run(
         Start::Resume {
             connection_id,
             reconnection_token,
-        } => match hub.resume(&hub_name, &connection_id, &reconnection_token) {
+        } => match hub.resume(&hub_name, &connection_id, &reconnection_token, protocol) {
             Ok(attached) => attached,
             Err(e) => {
                 tracing::debug!(hub = %hub_name, error = %e, "refused Web PubSub recovery");
@@ -51,17 +51,13 @@ pub(crate) async fn run(
         connection_id,
         epoch,
         outbound,
+        abort,
     } = attached;
     tracing::debug!(hub = %hub_name, connection = %connection_id, epoch, "Web PubSub socket attached");
-    let abnormal = pump(
-        &hub,
-        &hub_name,
-        &connection_id,
-        protocol,
-        outbound,
-        &mut socket,
-    )
-    .await;
+    let abnormal = tokio::select! {
+        abnormal = pump(&hub, &hub_name, &connection_id, protocol, outbound, &mut socket) => abnormal,
+        () = abort.notified() => true,
+    };
     hub.socket_ended(&hub_name, &connection_id, epoch, abnormal);
     tracing::debug!(hub = %hub_name, connection = %connection_id, abnormal, "Web PubSub socket ended");
 }
@@ -73,7 +69,7 @@ async fn pump(
     hub_name: &str,
     connection_id: &str,
     protocol: Protocol,
-    mut outbound: mpsc::UnboundedReceiver<Outbound>,
+    mut outbound: mpsc::Receiver<Outbound>,
     socket: &mut WebSocket,
 ) -> bool {
     loop {
@@ -95,7 +91,7 @@ async fn pump(
                         .await;
                     return false;
                 }
-                Some(Outbound::Abort) | None => return true,
+                None => return true,
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
@@ -112,6 +108,8 @@ async fn pump(
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
+                    // One more read flushes the close reply the library queued, then ends.
+                    let _ = socket.recv().await;
                     // 1000 and 1001 are deliberate; anything else may be retried by the client.
                     return !frame.is_none_or(|f| f.code == 1000 || f.code == 1001);
                 }

@@ -379,6 +379,23 @@ mod tests {
     }
 
     #[test]
+    fn generated_key_is_persisted_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("wps-key-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("nested").join("webpubsub.key");
+        let first = AccessKey::load_or_generate(&path).unwrap();
+        let second = AccessKey::load_or_generate(&path).unwrap();
+        assert_eq!(first.bytes(), second.bytes());
+        assert_ne!(first.bytes(), AccessKey::generate().bytes());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn key_debug_is_redacted() {
         let key = AccessKey::new("topsecret").unwrap();
         assert!(!format!("{key:?}").contains("topsecret"));

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::runtime::protocol::decode::{i64_from_value, unwrap_json_string};
+use crate::runtime::protocol::decode::{get_ci, i64_from_value, unwrap_json_string};
 use crate::runtime::protocol::{ProtocolError, kind};
 
 /// An HTTP response for an `http` output binding. The body is always text (the host does not
@@ -55,13 +55,7 @@ impl HttpResponseData {
                 format!("expected an object, got {}", kind(value)),
             ));
         };
-        let get = |name: &str| {
-            object
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value)
-                .filter(|value| !value.is_null())
-        };
+        let get = |name: &str| get_ci(&object, name);
         let status_code = match get("statusCode") {
             None => 200,
             Some(value) => i64_from_value(value)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// How many levels of JSON-in-a-string the host may wrap around a value.
 pub const MAX_STRING_LEVELS: usize = 2;
@@ -22,6 +22,28 @@ pub fn unwrap_json_string(value: &Value) -> Value {
         }
     }
     current
+}
+
+/// As [`unwrap_json_string`], taking ownership so that non-string values are not copied.
+pub fn unwrap_json_string_owned(value: Value) -> Value {
+    match value {
+        Value::String(_) => unwrap_json_string(&value),
+        other => other,
+    }
+}
+
+/// Member `name` of `object`, matched case-insensitively (as the host's Newtonsoft reader does);
+/// `None` when absent or null.
+pub fn get_ci<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object
+        .get(name)
+        .or_else(|| {
+            object
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value)
+        })
+        .filter(|value| !value.is_null())
 }
 
 /// Deserialises `T` from `value`, trying the value itself and then each level of

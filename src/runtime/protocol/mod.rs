@@ -98,7 +98,7 @@ impl InvocationRequest {
         };
         let data = match take_ci(&mut top, "Data") {
             None => return Err(ProtocolError::missing("Data")),
-            Some(value) => match decode::unwrap_json_string(&value) {
+            Some(value) => match decode::unwrap_json_string_owned(value) {
                 Value::Object(map) => map,
                 other => {
                     return Err(ProtocolError::malformed(
@@ -110,7 +110,7 @@ impl InvocationRequest {
         };
         let metadata = match take_ci(&mut top, "Metadata") {
             None | Some(Value::Null) => Map::new(),
-            Some(value) => match decode::unwrap_json_string(&value) {
+            Some(value) => match decode::unwrap_json_string_owned(value) {
                 Value::Object(map) => map,
                 other => {
                     return Err(ProtocolError::malformed(

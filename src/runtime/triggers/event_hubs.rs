@@ -54,6 +54,15 @@ impl EventHubEvent {
         }
     }
 
+    /// The body bytes for `dataType: binary` (a base64 string), or the text's UTF-8.
+    pub fn bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        use base64::Engine;
+        match &self.body {
+            Value::String(text) => base64::engine::general_purpose::STANDARD.decode(text),
+            other => Ok(other.to_string().into_bytes()),
+        }
+    }
+
     /// The dedupe key the host guarantees unique: (partition id, sequence number).
     pub fn dedupe_key(&self) -> Option<(String, i64)> {
         Some((self.partition_id.clone()?, self.sequence_number?))

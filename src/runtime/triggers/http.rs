@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::Trigger;
-use crate::runtime::protocol::decode::{string_from_value, unwrap_json_string};
+use crate::runtime::protocol::decode::{get_ci, string_from_value, unwrap_json_string};
 use crate::runtime::protocol::{InvocationRequest, ProtocolError, kind};
 
 /// The HTTP request as the host describes it in `Data.<req>`.
@@ -28,13 +28,6 @@ pub struct HttpRequestData {
     pub body: Option<String>,
 }
 
-/// A problem turning [`HttpRequestData`] into an `http::Request`.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpTriggerError {
-    #[error("field `{field}` is malformed: {reason}")]
-    Malformed { field: String, reason: String },
-}
-
 impl Trigger for HttpRequestData {
     const BINDING_TYPE: &'static str = "httpTrigger";
 
@@ -44,22 +37,27 @@ impl Trigger for HttpRequestData {
 }
 
 impl HttpRequestData {
+    /// The binding name HTTP functions use unless told otherwise.
+    pub const DEFAULT_BINDING: &'static str = "req";
+
     /// Reads `Data.<binding>` (an object, or a string holding one).
     pub fn from_value(binding: &str, value: &Value) -> Result<Self, ProtocolError> {
         let field = |name: &str| format!("Data.{binding}.{name}");
-        let Value::Object(object) = unwrap_json_string(value) else {
-            return Err(ProtocolError::malformed(
-                format!("Data.{binding}"),
-                format!("expected an HTTP request object, got {}", kind(value)),
-            ));
+        let decoded;
+        let object = match value {
+            Value::Object(object) => object,
+            other => {
+                decoded = unwrap_json_string(other);
+                let Value::Object(object) = &decoded else {
+                    return Err(ProtocolError::malformed(
+                        format!("Data.{binding}"),
+                        format!("expected an HTTP request object, got {}", kind(value)),
+                    ));
+                };
+                object
+            }
         };
-        let get = |name: &str| {
-            object
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value)
-                .filter(|value| !value.is_null())
-        };
+        let get = |name: &str| get_ci(object, name);
         let url = get("Url")
             .and_then(string_from_value)
             .ok_or_else(|| ProtocolError::missing(field("Url")))?;
@@ -106,7 +104,7 @@ impl HttpRequestData {
 
     /// The body bytes: base64-decoded for `application/octet-stream` and `multipart/*`,
     /// the text's UTF-8 otherwise.
-    pub fn body_bytes(&self, binding: &str) -> Result<Vec<u8>, HttpTriggerError> {
+    pub fn body_bytes(&self, binding: &str) -> Result<Vec<u8>, ProtocolError> {
         let Some(body) = &self.body else {
             return Ok(Vec::new());
         };
@@ -119,7 +117,7 @@ impl HttpRequestData {
         {
             base64::engine::general_purpose::STANDARD
                 .decode(body.trim())
-                .map_err(|error| HttpTriggerError::Malformed {
+                .map_err(|error| ProtocolError::Malformed {
                     field: format!("Data.{binding}.Body"),
                     reason: format!("binary body is not valid base64: {error}"),
                 })
@@ -129,8 +127,8 @@ impl HttpRequestData {
     }
 
     /// Rebuilds the original request: method, path and query of `Url`, headers, body.
-    pub fn to_http_request(&self, binding: &str) -> Result<Request<Body>, HttpTriggerError> {
-        let malformed = |name: &str, reason: String| HttpTriggerError::Malformed {
+    pub fn to_http_request(&self, binding: &str) -> Result<Request<Body>, ProtocolError> {
+        let malformed = |name: &str, reason: String| ProtocolError::Malformed {
             field: format!("Data.{binding}.{name}"),
             reason,
         };

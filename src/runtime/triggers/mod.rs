@@ -1,15 +1,18 @@
-//! Typed triggers: each kind turns `Data.<binding>` (and its Metadata) into a typed value.
+//! Typed triggers: each kind turns `Data.<binding>` (and its Metadata) into a typed value;
+//! plus the typed input bindings read alongside them.
 
 mod cosmos;
 mod event_grid;
 mod event_hubs;
 mod http;
+mod inputs;
 mod timer;
 
 pub use cosmos::CosmosDocuments;
 pub use event_grid::{CloudEvent, EventGridEvent, EventGridSchemaEvent};
 pub use event_hubs::{EventHubBatch, EventHubEvent, PartitionContext};
-pub use http::{HttpRequestData, HttpTriggerError};
+pub use http::HttpRequestData;
+pub use inputs::WebPubSubConnectionInfo;
 pub use timer::{ScheduleStatus, TimerInfo};
 
 use super::protocol::{InvocationRequest, ProtocolError};

@@ -1,0 +1,209 @@
+//! `cosmosDBTrigger`: one change-feed consumer per function on its container, with a lease
+//! named `leaseContainerPrefix` + function name in `leaseContainerName`. Honours
+//! `startFromBeginning`, `startFromTime` and `maxItemsPerInvocation`; wakes at once on writes
+//! (and polls every `feedPollDelay`, 50 ms by default locally). The lease moves only after the
+//! batch was handled: invoked successfully, or — after the retry policy is exhausted — written
+//! to the dead letter. Nothing is skipped silently.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::dead_letter::{DeadLetterKind, DeadLetters};
+use super::envelope::{self, Envelope};
+use super::invoke::Invoker;
+use super::notify::WriteSignal;
+use super::retry_policy;
+use crate::runtime::manifest::{BindingKind, CosmosDbTriggerOptions, FunctionJson};
+use crate::store::{ChangeFeedConsumer, ChangeFeedPage, ChangeFeedStart, Store, StoreError};
+
+/// Local poll interval when `feedPollDelay` is not set (the host's 5 s default is far too slow).
+pub const DEFAULT_POLL: Duration = Duration::from_millis(50);
+
+/// One function's change-feed settings.
+#[derive(Debug, Clone)]
+pub struct FeedTrigger {
+    pub function: String,
+    pub binding: String,
+    pub container: String,
+    pub lease_container: String,
+    pub lease_name: String,
+    pub start: ChangeFeedStart,
+    pub max_items: u32,
+    pub poll: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FeedTriggerError {
+    #[error("function `{function}`: cosmosDBTrigger.{field}: {message}")]
+    Binding {
+        function: String,
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl FeedTrigger {
+    /// Reads the trigger of `function`, if it is a `cosmosDBTrigger`.
+    pub fn of(function: &FunctionJson) -> Result<Option<Self>, FeedTriggerError> {
+        let Some(trigger) = function.trigger() else {
+            return Ok(None);
+        };
+        let BindingKind::CosmosDbTrigger(options) = &trigger.kind else {
+            return Ok(None);
+        };
+        Self::from_options(&function.name, &trigger.name, options).map(Some)
+    }
+
+    fn from_options(
+        function: &str,
+        binding: &str,
+        options: &CosmosDbTriggerOptions,
+    ) -> Result<Self, FeedTriggerError> {
+        let fail = |field, message: &str| FeedTriggerError::Binding {
+            function: function.to_owned(),
+            field,
+            message: message.to_owned(),
+        };
+        let container = options
+            .container_name
+            .clone()
+            .ok_or_else(|| fail("containerName", "missing"))?;
+        let start = match (&options.start_from_time, options.start_from_beginning) {
+            (Some(_), true) => {
+                return Err(fail(
+                    "startFromTime",
+                    "cannot be combined with startFromBeginning",
+                ));
+            }
+            (Some(text), false) => {
+                let time = DateTime::parse_from_rfc3339(text)
+                    .map_err(|e| fail("startFromTime", &format!("not an ISO 8601 time: {e}")))?;
+                ChangeFeedStart::Time(time.with_timezone(&Utc))
+            }
+            (None, true) => ChangeFeedStart::Beginning,
+            (None, false) => ChangeFeedStart::Now,
+        };
+        Ok(Self {
+            function: function.to_owned(),
+            binding: binding.to_owned(),
+            container,
+            lease_container: options
+                .lease_container_name
+                .clone()
+                .unwrap_or_else(|| "leases".to_owned()),
+            lease_name: format!(
+                "{}{function}",
+                options.lease_container_prefix.clone().unwrap_or_default()
+            ),
+            start,
+            max_items: options.max_items_per_invocation.unwrap_or(100).max(1),
+            poll: options
+                .feed_poll_delay
+                .map_or(DEFAULT_POLL, Duration::from_millis),
+        })
+    }
+}
+
+/// Opens the consumer. Starting "now" pins the position with a first checkpoint, so writes
+/// made after start-up are not lost if the process dies before the first batch; a first page
+/// that already holds changes is returned for [`follow`] to process before anything else.
+pub async fn open(
+    store: Store,
+    trigger: &FeedTrigger,
+) -> Result<(ChangeFeedConsumer, Option<ChangeFeedPage>), StoreError> {
+    let consumer = ChangeFeedConsumer::open(
+        store,
+        &trigger.container,
+        &trigger.lease_container,
+        &trigger.lease_name,
+        trigger.start.clone(),
+    )
+    .await?
+    .with_max_items(trigger.max_items);
+    if consumer.checkpointed().await.is_none() && matches!(trigger.start, ChangeFeedStart::Now) {
+        let page = consumer.next_page().await?;
+        if !page.items.is_empty() {
+            return Ok((consumer, Some(page)));
+        }
+        consumer.checkpoint(&page).await?;
+    }
+    Ok((consumer, None))
+}
+
+/// Follows the feed until `cancel`; the batch in flight completes first.
+pub async fn follow(
+    consumer: ChangeFeedConsumer,
+    mut pending: Option<ChangeFeedPage>,
+    trigger: FeedTrigger,
+    invoker: Invoker,
+    dead_letters: DeadLetters,
+    signal: WriteSignal,
+    cancel: CancellationToken,
+) {
+    let mut wake = signal.subscribe();
+    let policy = invoker
+        .manifest()
+        .function(&trigger.function)
+        .and_then(|f| f.retry.as_ref())
+        .map(retry_policy);
+    while !cancel.is_cancelled() {
+        wake.borrow_and_update();
+        let next = match pending.take() {
+            Some(page) => Ok(page),
+            None => consumer.next_page().await,
+        };
+        let page = match next {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(%error, function = %trigger.function, "cannot read the change feed");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+        };
+        if page.items.is_empty() {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = wake.changed() => {}
+                () = tokio::time::sleep(trigger.poll) => {}
+            }
+            continue;
+        }
+        let run = |retry: Option<Value>| {
+            let mut envelope = Envelope::new(&trigger.function)
+                .with_data(&trigger.binding, envelope::cosmos_documents(&page.items));
+            if let Some(retry) = retry {
+                envelope = envelope.with_retry_context(retry);
+            }
+            let invoker = invoker.clone();
+            let function = trigger.function.clone();
+            async move { invoker.invoke(&function, envelope, None).await }
+        };
+        let (result, attempts) = super::run_with_policy(policy.as_ref(), run).await;
+        if let Err(error) = result
+            && let Err(dead) = dead_letters.write(
+                DeadLetterKind::CosmosDb,
+                &trigger.container,
+                &trigger.function,
+                &error.to_string(),
+                attempts,
+                Value::Array(page.items.clone()),
+            )
+        {
+            tracing::error!(error = %dead, "cannot dead-letter the batch; it will be retried");
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        if let Err(error) = consumer.checkpoint(&page).await {
+            tracing::error!(%error, function = %trigger.function, "cannot checkpoint; the batch will be redelivered");
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Event Hubs: a durable partitioned log per hub name in the store, and the processors that
+//! feed `eventHubTrigger` functions. A partition is chosen by a stable hash of the partition
+//! key (round-robin without one); each partition numbers its events (sequence number, byte
+//! offset, enqueued time). Consumers checkpoint per (hub, consumer group, partition) after the
+//! invocation — after its retries under a retry policy — and a batch that still fails goes to
+//! the dead letter instead of being lost.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use super::containers::{CHECKPOINTS_CONTAINER, EVENT_HUBS_CONTAINER};
+use super::dead_letter::{DeadLetterKind, DeadLetters};
+use super::envelope::{self, HubEvent, HubPartition};
+use super::invoke::Invoker;
+use super::notify::WriteSignal;
+use super::retry_policy;
+use crate::runtime::manifest::{BindingKind, FunctionJson};
+use crate::store::{BatchOp, CmpOp, PartitionKey, Query, SortOrder, Store, StoreError};
+
+/// Partitions per hub (the hub in `infra/` has 4).
+pub const DEFAULT_PARTITIONS: u32 = 4;
+/// Events per invocation when host.json sets no `maxEventBatchSize`.
+pub const DEFAULT_MAX_BATCH: u32 = 100;
+/// The namespace reported in `PartitionContext`.
+pub const LOCAL_NAMESPACE: &str = "localhost";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("event hub name `{0}` is not valid (letters, digits, `.`, `-`, `_`)")]
+    HubName(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    pub body: String,
+    pub partition_key: Option<String>,
+    pub properties: Map<String, Value>,
+}
+
+impl OutgoingEvent {
+    /// An output-binding item: strings pass as-is, anything else becomes its JSON text.
+    pub fn from_output(item: Value, traceparent: &str) -> Self {
+        let body = match item {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        let mut properties = Map::new();
+        properties.insert("Diagnostic-Id".into(), json!(traceparent));
+        Self {
+            body,
+            partition_key: None,
+            properties,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    next_sequence: i64,
+    next_offset: i64,
+}
+
+/// The hub logs.
+#[derive(Clone)]
+pub struct EventHubs {
+    store: Store,
+    partitions: u32,
+    heads: Arc<Mutex<HashMap<String, Head>>>,
+    round_robin: Arc<AtomicU32>,
+}
+
+/// FNV-1a: stable across runs and platforms, so a key always lands in the same partition.
+fn stable_hash(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn stream(hub: &str, partition: u32) -> String {
+    format!("{}:{partition}", hub.to_ascii_lowercase())
+}
+
+fn valid_hub(hub: &str) -> bool {
+    !hub.is_empty()
+        && hub.len() <= 256
+        && hub
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+impl EventHubs {
+    pub fn new(store: Store, partitions: u32) -> Self {
+        Self {
+            store,
+            partitions: partitions.max(1),
+            heads: Arc::default(),
+            round_robin: Arc::default(),
+        }
+    }
+
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The partition an event goes to.
+    pub fn partition_for(&self, key: Option<&str>) -> u32 {
+        match key {
+            Some(key) => stable_hash(key) % self.partitions,
+            None => self.round_robin.fetch_add(1, Ordering::Relaxed) % self.partitions,
+        }
+    }
+
+    /// Appends `events` durably; returns `(partition, sequence number)` of each.
+    pub async fn send(
+        &self,
+        hub: &str,
+        events: Vec<OutgoingEvent>,
+    ) -> Result<Vec<(u32, i64)>, HubError> {
+        if !valid_hub(hub) {
+            return Err(HubError::HubName(hub.to_owned()));
+        }
+        let mut by_partition: HashMap<u32, Vec<OutgoingEvent>> = HashMap::new();
+        let mut order = Vec::new();
+        for event in events {
+            let partition = self.partition_for(event.partition_key.as_deref());
+            order.push(partition);
+            by_partition.entry(partition).or_default().push(event);
+        }
+        let mut assigned: HashMap<u32, Vec<i64>> = HashMap::new();
+        // One writer per partition at a time keeps sequence numbers dense and ordered.
+        let mut heads = self.heads.lock().await;
+        for (partition, events) in by_partition {
+            let stream = stream(hub, partition);
+            let pk = PartitionKey::from(stream.as_str());
+            let mut head = match heads.get(&stream) {
+                Some(head) => *head,
+                None => self.read_head(&stream, &pk).await?,
+            };
+            for chunk in events.chunks(99) {
+                let mut next = head;
+                let now = Utc::now();
+                let mut ops = Vec::with_capacity(chunk.len() + 1);
+                let mut numbers = Vec::with_capacity(chunk.len());
+                for event in chunk {
+                    ops.push(BatchOp::Create(json!({
+                        "id": format!("{:020}", next.next_sequence),
+                        "stream": stream,
+                        "kind": "event",
+                        "hub": hub,
+                        "partition": partition,
+                        "sequenceNumber": next.next_sequence,
+                        "offset": next.next_offset,
+                        "enqueuedTimeUtc": now.to_rfc3339(),
+                        "partitionKey": event.partition_key,
+                        "properties": event.properties,
+                        "body": event.body,
+                    })));
+                    numbers.push(next.next_sequence);
+                    next.next_sequence += 1;
+                    next.next_offset += event.body.len() as i64;
+                }
+                ops.push(BatchOp::Upsert(json!({
+                    "id": "head",
+                    "stream": stream,
+                    "kind": "head",
+                    "nextSequence": next.next_sequence,
+                    "nextOffset": next.next_offset,
+                })));
+                let response = self.store.batch(EVENT_HUBS_CONTAINER, &pk, ops).await?;
+                if let Some((index, status)) = response.failure() {
+                    heads.remove(&stream);
+                    return Err(HubError::Store(StoreError::Other(format!(
+                        "append to `{stream}` failed at operation {index} with status {status}"
+                    ))));
+                }
+                head = next;
+                assigned.entry(partition).or_default().extend(numbers);
+            }
+            heads.insert(stream, head);
+        }
+        let mut cursors: HashMap<u32, usize> = HashMap::new();
+        Ok(order
+            .into_iter()
+            .map(|partition| {
+                let cursor = cursors.entry(partition).or_default();
+                let sequence = assigned
+                    .get(&partition)
+                    .and_then(|s| s.get(*cursor))
+                    .copied();
+                *cursor += 1;
+                (partition, sequence.unwrap_or(-1))
+            })
+            .collect())
+    }
+
+    async fn read_head(&self, stream: &str, pk: &PartitionKey) -> Result<Head, HubError> {
+        let head = self.store.read(EVENT_HUBS_CONTAINER, pk, "head").await?;
+        Ok(match head {
+            Some(doc) => Head {
+                next_sequence: doc["nextSequence"].as_i64().unwrap_or(0),
+                next_offset: doc["nextOffset"].as_i64().unwrap_or(0),
+            },
+            None => {
+                tracing::debug!(stream, "new event hub partition");
+                Head {
+                    next_sequence: 0,
+                    next_offset: 0,
+                }
+            }
+        })
+    }
+
+    /// Up to `max` events of `hub`/`partition` after sequence number `after`.
+    pub async fn read(
+        &self,
+        hub: &str,
+        partition: u32,
+        after: i64,
+        max: u32,
+    ) -> Result<Vec<HubEvent>, HubError> {
+        let stream = stream(hub, partition);
+        let query = Query::new()
+            .eq("/kind", "event")
+            .filter("/sequenceNumber", CmpOp::Gt, after)
+            .order_by("/sequenceNumber", SortOrder::Asc)
+            .top(u64::from(max.max(1)));
+        let docs = self
+            .store
+            .query(
+                EVENT_HUBS_CONTAINER,
+                Some(&PartitionKey::from(stream.as_str())),
+                &query,
+            )
+            .await?;
+        Ok(docs.iter().map(hub_event).collect())
+    }
+
+    /// The last processed sequence number of a consumer, -1 when none.
+    pub async fn checkpoint(
+        &self,
+        hub: &str,
+        consumer_group: &str,
+        partition: u32,
+    ) -> Result<i64, HubError> {
+        let id = checkpoint_id(hub, consumer_group, partition);
+        let doc = self
+            .store
+            .read(CHECKPOINTS_CONTAINER, &PartitionKey::from(id.as_str()), &id)
+            .await?;
+        Ok(doc
+            .and_then(|doc| doc["sequenceNumber"].as_i64())
+            .unwrap_or(-1))
+    }
+
+    pub async fn set_checkpoint(
+        &self,
+        hub: &str,
+        consumer_group: &str,
+        partition: u32,
+        sequence_number: i64,
+    ) -> Result<(), HubError> {
+        let id = checkpoint_id(hub, consumer_group, partition);
+        self.store
+            .upsert(
+                CHECKPOINTS_CONTAINER,
+                &PartitionKey::from(id.as_str()),
+                json!({
+                    "id": id,
+                    "hub": hub,
+                    "consumerGroup": consumer_group,
+                    "partition": partition,
+                    "sequenceNumber": sequence_number,
+                    "updatedAt": Utc::now().to_rfc3339(),
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn checkpoint_id(hub: &str, consumer_group: &str, partition: u32) -> String {
+    format!(
+        "{}.{}.{partition}",
+        hub.to_ascii_lowercase(),
+        consumer_group.replace(['/', '\\', '?', '#'], "_")
+    )
+}
+
+fn hub_event(doc: &Value) -> HubEvent {
+    HubEvent {
+        body: doc["body"].as_str().unwrap_or_default().to_owned(),
+        partition_key: doc["partitionKey"].as_str().map(str::to_owned),
+        sequence_number: doc["sequenceNumber"].as_i64().unwrap_or(0),
+        offset: doc["offset"].as_i64().unwrap_or(0),
+        enqueued_time: doc["enqueuedTimeUtc"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc)),
+        properties: doc["properties"].as_object().cloned().unwrap_or_default(),
+    }
+}
+
+/// One `eventHubTrigger` function's settings.
+#[derive(Debug, Clone)]
+pub struct HubTrigger {
+    pub function: String,
+    pub binding: String,
+    pub hub: String,
+    pub consumer_group: String,
+    pub many: bool,
+    pub data_type: Option<String>,
+    pub max_batch: u32,
+}
+
+impl HubTrigger {
+    /// Reads the trigger of `function`, if it is an `eventHubTrigger`.
+    pub fn of(function: &FunctionJson, max_batch: u32) -> Option<Self> {
+        let trigger = function.trigger()?;
+        let BindingKind::EventHubTrigger(options) = &trigger.kind else {
+            return None;
+        };
+        Some(Self {
+            function: function.name.clone(),
+            binding: trigger.name.clone(),
+            hub: options.event_hub_name.clone()?,
+            consumer_group: options
+                .consumer_group
+                .clone()
+                .unwrap_or_else(|| "$Default".to_owned()),
+            many: options
+                .cardinality
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case("many")),
+            data_type: trigger.data_type.clone(),
+            max_batch,
+        })
+    }
+}
+
+/// Processes one partition for one trigger until `cancel`; the batch in flight completes.
+pub async fn process_partition(
+    hubs: EventHubs,
+    trigger: HubTrigger,
+    partition: u32,
+    invoker: Invoker,
+    dead_letters: DeadLetters,
+    signal: WriteSignal,
+    cancel: CancellationToken,
+) {
+    let mut wake = signal.subscribe();
+    let context = HubPartition {
+        namespace: LOCAL_NAMESPACE.to_owned(),
+        hub: trigger.hub.clone(),
+        consumer_group: trigger.consumer_group.clone(),
+        partition_id: partition.to_string(),
+    };
+    let policy = invoker
+        .manifest()
+        .function(&trigger.function)
+        .and_then(|f| f.retry.as_ref())
+        .map(retry_policy);
+    let mut after = loop {
+        match hubs
+            .checkpoint(&trigger.hub, &trigger.consumer_group, partition)
+            .await
+        {
+            Ok(sequence) => break sequence,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the Event Hubs checkpoint; retrying");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    while !cancel.is_cancelled() {
+        wake.borrow_and_update();
+        let events = match hubs
+            .read(&trigger.hub, partition, after, trigger.max_batch)
+            .await
+        {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::error!(%error, hub = %trigger.hub, partition, "cannot read the hub");
+                Vec::new()
+            }
+        };
+        let Some(last) = events.last().map(|e| e.sequence_number) else {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                _ = wake.changed() => {}
+                () = tokio::time::sleep(Duration::from_millis(25)) => {}
+            }
+            continue;
+        };
+        let batches: Vec<Vec<HubEvent>> = if trigger.many {
+            vec![events]
+        } else {
+            events.into_iter().map(|e| vec![e]).collect()
+        };
+        let mut processed = None;
+        for batch in batches {
+            let batch_last = batch.last().map_or(last, |e| e.sequence_number);
+            let run = |retry: Option<Value>| {
+                let envelope = if trigger.many {
+                    envelope::event_hubs_many(
+                        &trigger.function,
+                        &trigger.binding,
+                        trigger.data_type.as_deref(),
+                        &context,
+                        &batch,
+                    )
+                } else {
+                    envelope::event_hubs_one(
+                        &trigger.function,
+                        &trigger.binding,
+                        &context,
+                        &batch[0],
+                    )
+                };
+                let envelope = match retry {
+                    Some(retry) => envelope.with_retry_context(retry),
+                    None => envelope,
+                };
+                let invoker = invoker.clone();
+                let function = trigger.function.clone();
+                async move { invoker.invoke(&function, envelope, None).await }
+            };
+            let (result, attempts) = super::run_with_policy(policy.as_ref(), run).await;
+            if let Err(error) = result {
+                let payload = Value::Array(
+                    batch
+                        .iter()
+                        .map(|e| {
+                            json!({
+                                "body": e.body,
+                                "partitionKey": e.partition_key,
+                                "properties": e.properties,
+                                "sequenceNumber": e.sequence_number,
+                                "partition": partition,
+                            })
+                        })
+                        .collect(),
+                );
+                if let Err(dead) = dead_letters.write(
+                    DeadLetterKind::EventHubs,
+                    &trigger.hub,
+                    &trigger.function,
+                    &error.to_string(),
+                    attempts,
+                    payload,
+                ) {
+                    // Without a dead letter the batch must not be skipped: retry it later.
+                    tracing::error!(error = %dead, "cannot dead-letter the batch; not checkpointing it");
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    break;
+                }
+            }
+            processed = Some(batch_last);
+        }
+        let Some(last) = processed else {
+            continue;
+        };
+        match hubs
+            .set_checkpoint(&trigger.hub, &trigger.consumer_group, partition, last)
+            .await
+        {
+            Ok(()) => after = last,
+            Err(error) => {
+                tracing::error!(%error, "cannot checkpoint; the batch will be redelivered")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_hash_is_stable() {
+        assert_eq!(stable_hash("user-1"), stable_hash("user-1"));
+        assert_eq!(stable_hash(""), 0x811c_9dc5);
+    }
+}

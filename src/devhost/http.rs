@@ -1,0 +1,564 @@
+//! HTTP functions served the way the Functions host serves them: `routePrefix`, route
+//! templates with parameters, defaults, optional and catch-all segments and constraints,
+//! `methods`, 404 / 405; each request becomes the host's envelope, `webPubSubConnection`
+//! inputs are resolved, and `Outputs.<res>` becomes the response (a failed invocation is a
+//! bare 500, as the host answers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::envelope::{self, HttpParts};
+use super::invoke::{Invoker, new_traceparent};
+use super::swa::principal::ClientPrincipal;
+use super::webpubsub::{ClientGrant, Hub};
+use crate::runtime::Direction;
+use crate::runtime::TRACEPARENT_HEADER;
+use crate::runtime::manifest::{BindingKind, FunctionJson, Manifest};
+use crate::runtime::outputs::HttpResponseData;
+
+/// Largest request body accepted (the host's default limit is 100 MB).
+const MAX_BODY: usize = 100 * 1024 * 1024;
+/// Lifetime of client access tokens handed out by `webPubSubConnection`.
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Constraint {
+    Int,
+    Bool,
+    Guid,
+    Alpha,
+    Number,
+    DateTime,
+    MinLength(usize),
+    MaxLength(usize),
+    Length(usize, usize),
+    Min(i64),
+    Max(i64),
+    Range(i64, i64),
+    /// `regex(...)` and unknown constraints: accepted, logged once at start-up.
+    Any,
+}
+
+impl Constraint {
+    fn parse(text: &str) -> Self {
+        let (name, args) = match text.split_once('(') {
+            Some((name, rest)) => (name, rest.trim_end_matches(')')),
+            None => (text, ""),
+        };
+        let numbers: Vec<i64> = args
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let first = numbers.first().copied();
+        let second = numbers.get(1).copied();
+        let size = |n: Option<i64>| n.and_then(|n| usize::try_from(n).ok());
+        match (name.to_ascii_lowercase().as_str(), first, second) {
+            ("int" | "long", ..) => Self::Int,
+            ("bool", ..) => Self::Bool,
+            ("guid", ..) => Self::Guid,
+            ("alpha", ..) => Self::Alpha,
+            ("double" | "float" | "decimal", ..) => Self::Number,
+            ("datetime", ..) => Self::DateTime,
+            ("minlength", Some(_), _) => Self::MinLength(size(first).unwrap_or(0)),
+            ("maxlength", Some(_), _) => Self::MaxLength(size(first).unwrap_or(usize::MAX)),
+            ("length", Some(_), None) => {
+                let n = size(first).unwrap_or(0);
+                Self::Length(n, n)
+            }
+            ("length", Some(_), Some(_)) => {
+                Self::Length(size(first).unwrap_or(0), size(second).unwrap_or(usize::MAX))
+            }
+            ("min", Some(n), _) => Self::Min(n),
+            ("max", Some(n), _) => Self::Max(n),
+            ("range", Some(a), Some(b)) => Self::Range(a, b),
+            _ => Self::Any,
+        }
+    }
+
+    fn accepts(&self, value: &str) -> bool {
+        let int = || value.parse::<i64>().ok();
+        let chars = value.chars().count();
+        match self {
+            Self::Int => int().is_some(),
+            Self::Bool => value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false"),
+            Self::Guid => uuid::Uuid::parse_str(value).is_ok(),
+            Self::Alpha => !value.is_empty() && value.chars().all(|c| c.is_ascii_alphabetic()),
+            Self::Number => value.parse::<f64>().is_ok_and(f64::is_finite),
+            Self::DateTime => {
+                chrono::DateTime::parse_from_rfc3339(value).is_ok()
+                    || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+            }
+            Self::MinLength(n) => chars >= *n,
+            Self::MaxLength(n) => chars <= *n,
+            Self::Length(a, b) => (*a..=*b).contains(&chars),
+            Self::Min(n) => int().is_some_and(|v| v >= *n),
+            Self::Max(n) => int().is_some_and(|v| v <= *n),
+            Self::Range(a, b) => int().is_some_and(|v| (*a..=*b).contains(&v)),
+            Self::Any => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Literal(String),
+    Param {
+        name: String,
+        constraints: Vec<Constraint>,
+        optional: bool,
+        default: Option<String>,
+        catch_all: bool,
+    },
+}
+
+/// A parsed route template, prefix included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+impl Template {
+    /// Parses `prefix` + `route` (ASP.NET route template syntax).
+    pub fn parse(prefix: &str, route: &str) -> Self {
+        let mut segments = Vec::new();
+        for part in prefix
+            .split('/')
+            .chain(route.split('/'))
+            .filter(|part| !part.is_empty())
+        {
+            let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+                segments.push(Segment::Literal(part.to_owned()));
+                continue;
+            };
+            let catch_all = inner.starts_with('*');
+            let inner = inner.trim_start_matches('*');
+            let (inner, default) = match inner.split_once('=') {
+                Some((left, default)) => (left, Some(default.to_owned())),
+                None => (inner, None),
+            };
+            let optional = inner.ends_with('?');
+            let inner = inner.trim_end_matches('?');
+            let mut pieces = inner.split(':');
+            let name = pieces.next().unwrap_or_default().to_owned();
+            let constraints = pieces.map(Constraint::parse).collect();
+            segments.push(Segment::Param {
+                name,
+                constraints,
+                optional,
+                default,
+                catch_all,
+            });
+        }
+        Self { segments }
+    }
+
+    /// The route values when `path` matches.
+    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let parts: Vec<String> = path
+            .split('/')
+            .filter(|part| !part.is_empty())
+            .map(|part| {
+                percent_encoding::percent_decode_str(part)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let mut values = Vec::new();
+        let mut index = 0;
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => {
+                    if !parts
+                        .get(index)
+                        .is_some_and(|p| p.eq_ignore_ascii_case(text))
+                    {
+                        return None;
+                    }
+                    index += 1;
+                }
+                Segment::Param {
+                    name,
+                    constraints,
+                    optional,
+                    default,
+                    catch_all,
+                } => {
+                    let value = if *catch_all {
+                        let rest = parts[index.min(parts.len())..].join("/");
+                        index = parts.len();
+                        (!rest.is_empty()).then_some(rest)
+                    } else {
+                        let value = parts.get(index).cloned();
+                        if value.is_some() {
+                            index += 1;
+                        }
+                        value
+                    };
+                    match value.or_else(|| default.clone()) {
+                        Some(value) => {
+                            if !constraints.iter().all(|c| c.accepts(&value)) {
+                                return None;
+                            }
+                            values.push((name.clone(), value));
+                        }
+                        None if *optional || *catch_all => {}
+                        None => return None,
+                    }
+                }
+            }
+        }
+        (index == parts.len()).then_some(values)
+    }
+
+    /// Literal segments first: `users/me` wins over `users/{id}`.
+    fn precedence(&self) -> (usize, usize) {
+        let literals = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        (literals, usize::MAX - self.segments.len())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Input {
+    WebPubSubConnection {
+        name: String,
+        hub: String,
+        user_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    function: String,
+    binding: String,
+    response: Option<String>,
+    methods: Vec<String>,
+    template: Template,
+    inputs: Vec<Input>,
+}
+
+impl Route {
+    fn of(function: &FunctionJson, prefix: &str) -> Option<Self> {
+        let trigger = function.trigger()?;
+        let BindingKind::HttpTrigger { methods, route, .. } = &trigger.kind else {
+            return None;
+        };
+        let route = route.clone().unwrap_or_else(|| function.name.clone());
+        let response = function
+            .bindings
+            .iter()
+            .find(|b| b.direction == Direction::Out && matches!(b.kind, BindingKind::Http))
+            .map(|b| b.name.clone());
+        let inputs = function
+            .bindings
+            .iter()
+            .filter_map(|b| match &b.kind {
+                BindingKind::WebPubSubConnection { hub, user_id, .. } => {
+                    Some(Input::WebPubSubConnection {
+                        name: b.name.clone(),
+                        hub: hub.clone().unwrap_or_default(),
+                        user_id: user_id.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        Some(Self {
+            function: function.name.clone(),
+            binding: trigger.name.clone(),
+            response,
+            methods: methods.clone(),
+            template: Template::parse(prefix, &route),
+            inputs,
+        })
+    }
+}
+
+struct HttpHost {
+    routes: Vec<Route>,
+    invoker: Invoker,
+    pubsub: Hub,
+}
+
+/// The router serving every HTTP function of `manifest` (mount it as a fallback).
+pub fn router(manifest: &Manifest, invoker: Invoker, pubsub: Hub) -> Router {
+    let prefix = manifest.host.route_prefix.clone();
+    let mut routes: Vec<Route> = manifest
+        .functions
+        .iter()
+        .filter(|f| !f.disabled)
+        .filter_map(|f| Route::of(f, &prefix))
+        .collect();
+    routes.sort_by_key(|route| std::cmp::Reverse(route.template.precedence()));
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(HttpHost {
+            routes,
+            invoker,
+            pubsub,
+        }))
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text.to_owned(),
+    )
+        .into_response()
+}
+
+async fn handle(State(host): State<Arc<HttpHost>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().as_str().to_ascii_uppercase();
+    let mut allowed: Vec<String> = Vec::new();
+    let mut found = None;
+    for route in &host.routes {
+        let Some(params) = route.template.matches(&path) else {
+            continue;
+        };
+        if route.methods.is_empty() || route.methods.contains(&method) {
+            found = Some((route, params));
+            break;
+        }
+        allowed.extend(route.methods.iter().cloned());
+    }
+    let Some((route, params)) = found else {
+        if allowed.is_empty() {
+            return plain(StatusCode::NOT_FOUND, "no function serves this path");
+        }
+        allowed.sort();
+        allowed.dedup();
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        return response;
+    };
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+    };
+    let host_header = header_text(&parts.headers, "host").unwrap_or_else(|| "127.0.0.1".into());
+    let scheme = header_text(&parts.headers, "x-forwarded-proto").unwrap_or_else(|| "http".into());
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let http_parts = HttpParts {
+        url: format!("{scheme}://{host_header}{path_and_query}"),
+        method: parts.method.as_str().to_owned(),
+        query: parse_query(parts.uri.query().unwrap_or_default()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    header_case(name),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        params,
+        body: body.to_vec(),
+    };
+    let mut envelope = envelope::http(&route.function, &route.binding, &http_parts);
+    for input in &route.inputs {
+        match input {
+            Input::WebPubSubConnection { name, hub, user_id } => {
+                let user_id = resolve_user(user_id.as_deref(), &http_parts);
+                let grant = ClientGrant {
+                    user_id,
+                    ..ClientGrant::default()
+                };
+                let base = format!("{scheme}://{host_header}");
+                match host.pubsub.client_connection(&base, hub, &grant, TOKEN_TTL) {
+                    Ok(info) => {
+                        let value = serde_json::to_value(info).unwrap_or(Value::Null);
+                        envelope = envelope.with_data(name, value);
+                    }
+                    Err(error) => {
+                        tracing::error!(function = %route.function, %error, "webPubSubConnection input failed");
+                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
+                }
+            }
+        }
+    }
+    let traceparent =
+        header_text(&parts.headers, TRACEPARENT_HEADER).unwrap_or_else(new_traceparent);
+    let response = match host
+        .invoker
+        .invoke(&route.function, envelope, Some(traceparent))
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let value = match route.response.as_deref() {
+        Some("$return") => response.return_value.clone(),
+        Some(name) => response.output(name).cloned(),
+        None => None,
+    };
+    let Some(value) = value else {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response();
+    };
+    let data = match HttpResponseData::from_value("res", &value) {
+        Ok(data) => data,
+        Err(error) => {
+            tracing::error!(function = %route.function, %error, "malformed http output");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let status =
+        StatusCode::from_u16(data.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut answer = Response::builder().status(status);
+    for (name, value) in &data.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            answer = answer.header(name, value);
+        }
+    }
+    answer
+        .body(Body::from(data.body.unwrap_or_default()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// HTTP/1 header names arrive lower-cased by the server; the host shows them as sent, which
+/// for browsers and most clients is Title-Case.
+fn header_case(name: &HeaderName) -> String {
+    name.as_str()
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(&text.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => (decode(name), decode(value)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// Resolves a binding expression such as `{headers.x-ms-client-principal-id}`; when it gives
+/// nothing, the user comes from the `x-ms-client-principal` header.
+fn resolve_user(expression: Option<&str>, request: &HttpParts) -> Option<String> {
+    let lookup = |key: &str| -> Option<String> {
+        let (scope, name) = key.split_once('.').unwrap_or(("", key));
+        let find = |pairs: &[(String, String)], name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        match scope.to_ascii_lowercase().as_str() {
+            "headers" => find(&request.headers, name),
+            "query" => find(&request.query, name),
+            _ => find(&request.params, key).or_else(|| find(&request.query, key)),
+        }
+    };
+    let resolved = expression.and_then(|expression| {
+        let mut out = String::new();
+        let mut rest = expression;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 1..];
+            let end = after.find('}')?;
+            out.push_str(&lookup(&after[..end]).unwrap_or_default());
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        (!out.trim().is_empty()).then_some(out)
+    });
+    resolved.or_else(|| {
+        request
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-ms-client-principal"))
+            .and_then(|(_, v)| ClientPrincipal::from_header_value(v))
+            .map(|p| p.user_id)
+            .filter(|id| !id.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_params_constraints_and_optional() {
+        let t = Template::parse("api", "users/{id:int}/items/{name?}");
+        assert_eq!(
+            t.matches("/api/users/7/items/x"),
+            Some(vec![("id".into(), "7".into()), ("name".into(), "x".into())])
+        );
+        assert_eq!(
+            t.matches("/api/users/7/items"),
+            Some(vec![("id".into(), "7".into())])
+        );
+        assert_eq!(t.matches("/api/users/seven/items"), None);
+        assert_eq!(t.matches("/API/Users/7/items/x/y"), None);
+        let c = Template::parse("api", "files/{*rest}");
+        assert_eq!(
+            c.matches("/api/files/a/b"),
+            Some(vec![("rest".into(), "a/b".into())])
+        );
+        let d = Template::parse("", "round/{n:range(1,3)=2}");
+        assert_eq!(d.matches("/round"), Some(vec![("n".into(), "2".into())]));
+        assert_eq!(d.matches("/round/4"), None);
+    }
+
+    #[test]
+    fn user_from_expression_or_principal() {
+        let request = HttpParts {
+            headers: vec![("X-MS-CLIENT-PRINCIPAL-ID".into(), "u-1".into())],
+            ..HttpParts::default()
+        };
+        assert_eq!(
+            resolve_user(Some("{headers.x-ms-client-principal-id}"), &request).as_deref(),
+            Some("u-1")
+        );
+        assert_eq!(resolve_user(Some("{query.user}"), &request), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! The platform in-process against a `FunctionApp` with test functions registered in the test
+//! (the app has no HTTP function with route parameters and no `eventHubTrigger` yet): HTTP
+//! routing through the envelope, and the Event Hubs log → processor path with retries, dead
+//! letter and replay. Functions are still reached only through `FunctionApp::router()`.
+
+mod devhost_support;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::body::Body;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::IntoResponse;
+use cosmospark::devhost::event_grid::Redelivery;
+use cosmospark::devhost::event_hubs::OutgoingEvent;
+use cosmospark::devhost::server::{DevOptions, Platform};
+use cosmospark::runtime::outputs::Outputs;
+use cosmospark::runtime::triggers::EventHubBatch;
+use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
+use devhost_support::{app_root, eventually, write_function};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+async fn echo(
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let greeting = headers
+        .get("x-greeting")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::HeaderName::from_static("x-item"), id.clone()),
+        ],
+        json!({"id": id, "query": query, "greeting": greeting, "body": body}).to_string(),
+    )
+}
+
+async fn boom() -> &'static str {
+    panic!("the handler crashed")
+}
+
+static BATCHES: Mutex<Vec<(Map<String, Value>, EventHubBatch)>> = Mutex::new(Vec::new());
+static FAIL: AtomicBool = AtomicBool::new(true);
+static FLAKY_ATTEMPTS: Mutex<Vec<(Option<i64>, Vec<String>)>> = Mutex::new(Vec::new());
+
+async fn processor(batch: EventHubBatch, context: Context) -> Result<Outputs, FunctionError> {
+    BATCHES
+        .lock()
+        .unwrap()
+        .push((context.request.metadata.clone(), batch));
+    Ok(Outputs::new())
+}
+
+async fn flaky(batch: EventHubBatch, context: Context) -> Result<Outputs, FunctionError> {
+    let bodies = batch
+        .events
+        .iter()
+        .map(|e| e.text().unwrap_or_default().to_owned())
+        .collect();
+    let retry = context.retry_context().and_then(|r| r.retry_count);
+    FLAKY_ATTEMPTS.lock().unwrap().push((retry, bodies));
+    if FAIL.load(Ordering::SeqCst) {
+        return Err(FunctionError::msg("downstream unavailable"));
+    }
+    Ok(Outputs::new())
+}
+
+fn app() -> FunctionApp {
+    FunctionApp::new()
+        .register(Function::http(
+            "Echo",
+            &["GET", "POST"],
+            "items/{id:int}",
+            echo,
+        ))
+        .unwrap()
+        .register(Function::http("Boom", &["GET"], "boom", boom))
+        .unwrap()
+        .register(Function::trigger("Processor", "events", processor))
+        .unwrap()
+        .register(Function::trigger("Flaky", "events", flaky))
+        .unwrap()
+}
+
+fn hub_trigger(hub: &str, group: &str) -> Value {
+    json!({"type": "eventHubTrigger", "direction": "in", "name": "events", "eventHubName": hub,
+           "consumerGroup": group, "cardinality": "many", "dataType": "string",
+           "connection": "EventHubConnection"})
+}
+
+struct Running {
+    platform: Platform,
+    router: axum::Router,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    _root: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+async fn start() -> Running {
+    let root = app_root(&[], None);
+    write_function(
+        root.path(),
+        "Echo",
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "authLevel": "anonymous",
+             "methods": ["get", "post"], "route": "items/{id:int}"},
+            {"type": "http", "direction": "out", "name": "res"}]}),
+    );
+    write_function(
+        root.path(),
+        "Boom",
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "boom"},
+            {"type": "http", "direction": "out", "name": "res"}]}),
+    );
+    write_function(
+        root.path(),
+        "Processor",
+        &json!({"bindings": [hub_trigger("updates", "$Default")]}),
+    );
+    write_function(
+        root.path(),
+        "Flaky",
+        &json!({"bindings": [hub_trigger("flaky", "flaky-group")],
+                "retry": {"strategy": "fixedDelay", "maxRetryCount": 2, "delayInterval": "00:00:00.01"}}),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let options = DevOptions {
+        root: root.path().to_owned(),
+        data_dir: data.path().to_owned(),
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        reset: false,
+        redelivery: Redelivery::default(),
+        hub_partitions: 4,
+    };
+    let platform = Platform::open(&options, app()).await.unwrap();
+    let router = platform.router().unwrap();
+    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+    platform.start_triggers(&tracker, &cancel).await.unwrap();
+    Running {
+        platform,
+        router,
+        cancel,
+        tracker,
+        _root: root,
+        _data: data,
+    }
+}
+
+impl Running {
+    async fn call(&self, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+#[tokio::test]
+async fn http_routes_params_methods_and_outputs_follow_the_host() {
+    let running = start().await;
+    let request = Request::post("/api/items/42?tag=a&tag=b")
+        .header("host", "127.0.0.1:7071")
+        .header("x-greeting", "hi")
+        .body(Body::from("payload"))
+        .unwrap();
+    let (status, headers, body) = running.call(request).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(headers["x-item"], "42");
+    assert_eq!(headers["content-type"], "application/json");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["id"], "42");
+    assert_eq!(body["greeting"], "hi");
+    assert_eq!(body["body"], "payload");
+    let not_an_int = Request::get("/api/items/forty-two")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(running.call(not_an_int).await.0, StatusCode::NOT_FOUND);
+    let wrong_method = Request::delete("/api/items/42")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = running.call(wrong_method).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "GET, POST");
+    let crashed = Request::get("/api/boom").body(Body::empty()).unwrap();
+    let (status, _, body) = running.call(crashed).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.is_empty(), "the host answers a bare 500: {body}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn event_hub_batches_carry_the_metadata_arrays_of_their_partition() {
+    let running = start().await;
+    let hubs = running.platform.invoker.sinks().hubs.clone();
+    let events = (0..3)
+        .map(|n| OutgoingEvent {
+            body: json!({"n": n}).to_string(),
+            partition_key: Some("user-7".to_owned()),
+            properties: Map::from_iter([("source".to_owned(), json!("test"))]),
+        })
+        .collect();
+    let placed = hubs.send("updates", events).await.unwrap();
+    let partition = placed[0].0;
+    assert!(placed.iter().all(|(p, _)| *p == partition));
+    assert_eq!(
+        placed.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    let seen = eventually(|| async {
+        let batches = BATCHES.lock().unwrap();
+        let count: usize = batches.iter().map(|(_, b)| b.events.len()).sum();
+        (count >= 3).then(|| batches.clone())
+    })
+    .await;
+    let events: Vec<_> = seen.iter().flat_map(|(_, b)| b.events.clone()).collect();
+    assert_eq!(events.len(), 3);
+    for (n, event) in events.iter().enumerate() {
+        assert_eq!(event.sequence_number, Some(n as i64));
+        assert_eq!(event.partition_key.as_deref(), Some("user-7"));
+        assert_eq!(
+            event.partition_id.as_deref(),
+            Some(partition.to_string().as_str())
+        );
+        assert_eq!(event.properties["source"], "test");
+        assert_eq!(event.json::<Value>().unwrap(), json!({"n": n}));
+        assert!(event.enqueued_time.is_some());
+    }
+    let offsets: Vec<i64> = events
+        .iter()
+        .map(|e| e.offset.as_deref().unwrap().parse().unwrap())
+        .collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    let (metadata, batch) = &seen[0];
+    assert_eq!(batch.partition.event_hub_name.as_deref(), Some("updates"));
+    assert_eq!(batch.partition.consumer_group.as_deref(), Some("$Default"));
+    for name in [
+        "PartitionKeyArray",
+        "OffsetArray",
+        "SequenceNumberArray",
+        "EnqueuedTimeUtcArray",
+        "PropertiesArray",
+        "SystemPropertiesArray",
+    ] {
+        assert!(
+            metadata[name].is_string(),
+            "{name} must be JSON text: {metadata:?}"
+        );
+    }
+    assert!(metadata["PartitionContext"].is_object());
+    assert_eq!(metadata["sys"]["MethodName"], "Processor");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn event_hub_failures_retry_then_dead_letter_then_replay() {
+    let running = start().await;
+    let platform = running.platform.clone();
+    let hubs = platform.invoker.sinks().hubs.clone();
+    let one = |body: &str| OutgoingEvent {
+        body: body.to_owned(),
+        partition_key: Some("k".to_owned()),
+        properties: Map::new(),
+    };
+    hubs.send("flaky", vec![one("first")]).await.unwrap();
+    let letter =
+        eventually(|| async { platform.dead_letters.list().unwrap().into_iter().next() }).await;
+    assert_eq!(letter.source, "flaky");
+    assert_eq!(letter.function, "Flaky");
+    assert_eq!(letter.attempts, 3);
+    assert_eq!(letter.payload[0]["body"], "first");
+    let retries: Vec<Option<i64>> = FLAKY_ATTEMPTS.lock().unwrap().iter().map(|a| a.0).collect();
+    assert_eq!(retries, [Some(0), Some(1), Some(2)]);
+    // The checkpoint moved past the dead-lettered batch: the next event is processed.
+    FAIL.store(false, Ordering::SeqCst);
+    hubs.send("flaky", vec![one("second")]).await.unwrap();
+    eventually(|| async {
+        let attempts = FLAKY_ATTEMPTS.lock().unwrap();
+        attempts.iter().any(|a| a.1 == ["second"]).then_some(())
+    })
+    .await;
+    assert!(
+        !FLAKY_ATTEMPTS.lock().unwrap()[3..]
+            .iter()
+            .any(|a| a.1 == ["first"]),
+        "a dead-lettered batch must not be redelivered by itself"
+    );
+    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+        .await
+        .unwrap();
+    eventually(|| async {
+        let attempts = FLAKY_ATTEMPTS.lock().unwrap();
+        attempts[3..].iter().any(|a| a.1 == ["first"]).then_some(())
+    })
+    .await;
+    assert!(platform.dead_letters.list().unwrap().is_empty());
+    running.stop().await;
+}

@@ -1,0 +1,227 @@
+//! Embedded-backend specifics beyond the shared conformance suite: persistence across reopen,
+//! purging of expired items, and correctness under many concurrent writers.
+
+mod store_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cosmospark::store::embedded::EmbeddedStore;
+use cosmospark::store::{
+    ChangeFeedRequest, ChangeFeedStart, ContainerSpec, ETag, PartitionKey, Query, Store,
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn data_and_containers_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).await.unwrap();
+        let store: Store = Arc::new(store);
+        store
+            .ensure_container(&ContainerSpec::parse("chats", "/chat/id").unwrap())
+            .await
+            .unwrap();
+        store
+            .create(
+                "chats",
+                &PartitionKey::from("c1"),
+                json!({"id": "m1", "chat": {"id": "c1"}}),
+            )
+            .await
+            .unwrap();
+    }
+    // The first handle is gone; its purge task holds only a weak reference.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    let read = store_read(&store, "chats", "c1", "m1").await;
+    assert_eq!(read["chat"]["id"], "c1");
+    let page = cosmospark::store::DocumentStore::read_change_feed(
+        &store,
+        "chats",
+        &ChangeFeedRequest::new(ChangeFeedStart::Beginning),
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+async fn store_read(store: &EmbeddedStore, c: &str, pk: &str, id: &str) -> serde_json::Value {
+    cosmospark::store::DocumentStore::read(store, c, &PartitionKey::from(pk), id)
+        .await
+        .unwrap()
+        .expect("item present")
+}
+
+#[tokio::test]
+async fn purge_removes_expired_items_and_their_feed_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = EmbeddedStore::open(dir.path()).await.unwrap();
+    let store: Store = Arc::new(embedded.clone());
+    let spec = ContainerSpec::parse("sessions", "/userId")
+        .unwrap()
+        .with_default_ttl(1)
+        .unwrap();
+    store.ensure_container(&spec).await.unwrap();
+    let pk = PartitionKey::from("u1");
+    store
+        .create("sessions", &pk, json!({"id": "a", "userId": "u1"}))
+        .await
+        .unwrap();
+    store
+        .create(
+            "sessions",
+            &pk,
+            json!({"id": "b", "userId": "u1", "ttl": -1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        embedded.purge_expired().await.unwrap(),
+        0,
+        "nothing has expired yet"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(embedded.purge_expired().await.unwrap(), 1);
+    let feed = store
+        .read_change_feed(
+            "sessions",
+            &ChangeFeedRequest::new(ChangeFeedStart::Beginning),
+        )
+        .await
+        .unwrap();
+    assert_eq!(feed.items.len(), 1);
+    assert_eq!(feed.items[0]["id"], "b");
+    assert_eq!(
+        store.count("sessions", None, &Query::new()).await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_etag_guarded_increments_lose_nothing() {
+    let fixture = store_support::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("counters", "/id").unwrap())
+        .await
+        .unwrap();
+    let pk = PartitionKey::from("hits");
+    store
+        .create("counters", &pk, json!({"id": "hits", "n": 0}))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let pk = pk.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                loop {
+                    let current = store.read("counters", &pk, "hits").await.unwrap().unwrap();
+                    let n = current["n"].as_i64().unwrap();
+                    let next = json!({"id": "hits", "n": n + 1});
+                    match store
+                        .replace("counters", &pk, next, ETag::of(&current).as_ref())
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if e.is_precondition_failed() => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        store.read("counters", &pk, "hits").await.unwrap().unwrap()["n"],
+        80
+    );
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Score {
+    id: String,
+    #[serde(rename = "userId")]
+    user_id: String,
+    points: i64,
+}
+
+#[tokio::test]
+async fn typed_helpers_round_trip_models() {
+    use cosmospark::store::DocumentStoreExt;
+    let fixture = store_support::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("scores", "/userId").unwrap())
+        .await
+        .unwrap();
+    let pk = PartitionKey::from("u1");
+    let score = Score {
+        id: "s1".into(),
+        user_id: "u1".into(),
+        points: 4,
+    };
+    assert_eq!(store.create_as("scores", &pk, &score).await.unwrap(), score);
+    let read: Option<Score> = store.read_as("scores", &pk, "s1").await.unwrap();
+    assert_eq!(read, Some(score));
+    let found: Vec<Score> = store
+        .query_as("scores", None, &Query::new().eq("/points", 4))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    store
+        .upsert(
+            "scores",
+            &pk,
+            json!({"id": "bad", "userId": "u1", "points": "four"}),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .read_as::<Score>("scores", &pk, "bad")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`bad`"), "{err}");
+}
+
+#[tokio::test]
+async fn feed_readers_are_woken_by_commits() {
+    let fixture = store_support::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("events", "/id").unwrap())
+        .await
+        .unwrap();
+    let mut commits = store
+        .commit_notifications()
+        .expect("embedded store notifies");
+    commits.borrow_and_update();
+    let empty = store
+        .read_change_feed("events", &ChangeFeedRequest::new(ChangeFeedStart::Now))
+        .await
+        .unwrap();
+    assert!(empty.items.is_empty());
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .create("events", &PartitionKey::from("e1"), json!({"id": "e1"}))
+                .await
+                .unwrap();
+        })
+    };
+    commits.changed().await.expect("a commit wakes the reader");
+    writer.await.unwrap();
+    let page = store
+        .read_change_feed(
+            "events",
+            &ChangeFeedRequest::new(ChangeFeedStart::Continuation(empty.continuation)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+}
