@@ -51,6 +51,7 @@ async function start() {
   }
   showScreen('game');
   runGame(principal, profile ?? {}, config);
+  byId('main').focus({ preventScroll: true });
 }
 
 function runGame(principal, profile, config) {
