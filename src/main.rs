@@ -1,12 +1,14 @@
 //! The `cosmospark` binary: `serve` (the custom handler the Functions host starts), `dev` (the
 //! local platform), `deadletters` (list / replay), `check` (validate the manifest against the
-//! registered handlers) and `store` tools.
+//! registered handlers), `seed` (demo users) and `store` tools.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use cosmospark::app::AppServices;
+use cosmospark::app::services::Settings;
 use cosmospark::devhost;
 use cosmospark::devhost::dead_letter::DeadLetters;
 use cosmospark::devhost::event_grid::Redelivery;
@@ -16,6 +18,7 @@ use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::runtime::manifest::{Manifest, check};
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
 use cosmospark::store::cli::{StoreArgs, run_store_command};
+use cosmospark::store::{Store, StoreConfig};
 
 /// The executable name host.json must point at.
 const EXECUTABLE: &str = env!("CARGO_PKG_NAME");
@@ -46,6 +49,15 @@ enum Command {
     Check {
         #[arg(long, default_value = ".")]
         root: PathBuf,
+    },
+    /// Create N demo users around the world through the store (the change feed fires for them).
+    /// Stop `cosmospark dev` first, or start it with `--seed N`.
+    Seed {
+        #[arg(long, default_value_t = 20)]
+        users: usize,
+        /// The `dev` data directory (store in `<DIR>/store`); default: the app settings' store.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Document store tools (smoke test, crash-test writer).
     Store(StoreArgs),
@@ -86,6 +98,9 @@ struct DevArgs {
     /// First Event Grid redelivery delay in milliseconds (doubles per attempt).
     #[arg(long, default_value_t = 1000)]
     redelivery_ms: u64,
+    /// When the store has no users, create this many demo users at start.
+    #[arg(long, default_value_t = 0)]
+    seed: usize,
 }
 
 impl Default for DevArgs {
@@ -97,6 +112,7 @@ impl Default for DevArgs {
             reset: false,
             root: PathBuf::from("."),
             redelivery_ms: 1000,
+            seed: 0,
         }
     }
 }
@@ -144,6 +160,7 @@ fn main() -> ExitCode {
         Command::Serve => run_async(serve()),
         Command::Dev(args) => run_async(dev(args)),
         Command::Deadletters { action } => run_async(dead_letters(action)),
+        Command::Seed { users, data_dir } => run_async(seed(users, data_dir)),
         Command::Store(args) => run_async(async {
             init_tracing();
             run_store_command(args).await
@@ -169,12 +186,25 @@ fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn build_app() -> anyhow::Result<FunctionApp> {
-    let mut app = cosmospark::app::function_app().context("function registry")?;
+/// The app over `services`, with the host's envelope limit.
+fn build_app(services: AppServices) -> anyhow::Result<FunctionApp> {
+    let mut app = cosmospark::app::function_app(services).context("function registry")?;
     if let Some(bytes) = server::max_envelope_from_env()? {
         app = app.with_max_envelope_bytes(bytes);
     }
     Ok(app)
+}
+
+fn settings() -> anyhow::Result<Settings> {
+    Ok(Settings::from_lookup(|name| std::env::var(name).ok())?)
+}
+
+/// For the local platform: the app over the platform's own store.
+fn app_over(store: Store) -> Result<FunctionApp, String> {
+    let services = settings()
+        .and_then(|settings| Ok(AppServices::with_store(store, settings)?))
+        .map_err(|e| format!("{e:#}"))?;
+    build_app(services).map_err(|e| format!("{e:#}"))
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -184,7 +214,10 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
     init_tracing();
-    let app = build_app()?;
+    let services = AppServices::from_env()
+        .await
+        .context("cannot open the app's services")?;
+    let app = build_app(services)?;
     tracing::info!(port, "custom handler listening");
     server::serve(listener, app.router())
         .await
@@ -208,10 +241,42 @@ fn dev_options(args: &DevArgs) -> DevOptions {
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
-    let app = build_app()?;
-    devhost::server::run(dev_options(&args), app)
+    let options = dev_options(&args);
+    let platform = Platform::open_with(&options, app_over)
+        .await
+        .context("cosmospark dev")?;
+    let services = AppServices::with_store(platform.store.clone(), settings()?)?;
+    if args.seed > 0 {
+        let written = cosmospark::app::seed::seed_if_empty(&services, args.seed)
+            .await
+            .context("seeding demo users")?;
+        if written > 0 {
+            println!("seeded {written} demo users");
+        }
+    } else if cosmospark::app::seed::is_empty(&services).await? {
+        println!("The store has no users yet: restart with `--seed 20` for a lively demo map.");
+    }
+    devhost::server::run_platform(options, platform)
         .await
         .context("cosmospark dev")
+}
+
+async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    init_tracing();
+    let config = match data_dir {
+        Some(dir) => StoreConfig::Embedded {
+            dir: dir.join("store"),
+        },
+        None => StoreConfig::from_env()?,
+    };
+    let services = AppServices::open(&config, settings()?)
+        .await
+        .context("cannot open the store (stop `cosmospark dev` first)")?;
+    let written = cosmospark::app::seed::seed(&services, users)
+        .await
+        .context("seeding failed")?;
+    println!("seed: wrote {written} users");
+    Ok(())
 }
 
 async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
@@ -247,7 +312,7 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
                 root,
                 ..DevArgs::default()
             };
-            let platform = Platform::open(&dev_options(&args), build_app()?)
+            let platform = Platform::open_with(&dev_options(&args), app_over)
                 .await
                 .context("opening the data directory (stop `cosmospark dev` first)")?;
             let letters = match (id, all) {
@@ -315,7 +380,8 @@ fn run_package(
 }
 
 fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let app = cosmospark::app::function_app().context("function registry")?;
+    let app = cosmospark::app::function_app(AppServices::declarations_only())
+        .context("function registry")?;
     let problems = match Manifest::load(root) {
         Ok(manifest) => check(&manifest, &app, EXECUTABLE),
         Err(problems) => problems,

@@ -1,11 +1,20 @@
-//! The CosmosPark domain and its functions. [`function_app`] registers every function with the
-//! runtime; `main` serves it.
+//! The CosmosPark domain and its functions.
+//!
+//! - [`domain`]: the game rules as plain Rust (no HTTP, no database).
+//! - [`services`]: [`AppServices`] (store, settings, HTTP client, clock) and [`function_app`],
+//!   which registers every function.
+//! - [`functions`]: the functions, by area, each next to its `functions/<Name>/function.json`.
+//! - [`progress`]: task assignment, completion and exactly-once awards against the store.
+//! - [`maps`]: reverse geocoding (Azure Maps or offline) and Azure Maps tokens.
+//! - [`seed`]: demo users for `cosmospark seed` and an empty `dev` store.
+//! - [`store_io`]: typed document reads and writes.
 
+pub mod domain;
 pub mod functions;
+pub mod maps;
+pub mod progress;
+pub mod seed;
+pub mod services;
+pub mod store_io;
 
-use crate::runtime::{FunctionApp, RegistryError};
-
-/// Every CosmosPark function, registered by name.
-pub fn function_app() -> Result<FunctionApp, RegistryError> {
-    functions::register(FunctionApp::new())
-}
+pub use services::{AppServices, function_app};

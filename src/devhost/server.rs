@@ -81,6 +81,8 @@ pub enum DevError {
     DeadLetter(#[from] DeadLetterError),
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    #[error("the app: {0}")]
+    App(String),
 }
 
 /// The platform's parts, shared by the server, the background tasks and the CLI tools.
@@ -101,6 +103,15 @@ impl Platform {
     /// Opens the data directory and builds every part; `app` is the app's registry, the same
     /// one `serve` uses.
     pub async fn open(options: &DevOptions, app: FunctionApp) -> Result<Self, DevError> {
+        Self::open_with(options, |_| Ok(app)).await
+    }
+
+    /// As [`Platform::open`], building the app over the platform's store, so the app's
+    /// functions write where the change feed, topic and hubs look.
+    pub async fn open_with(
+        options: &DevOptions,
+        make_app: impl FnOnce(Store) -> Result<FunctionApp, String>,
+    ) -> Result<Self, DevError> {
         let data_dir = options.data_dir.clone();
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -111,16 +122,18 @@ impl Platform {
         }
         std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
         let manifest = Arc::new(Manifest::load(&options.root).map_err(DevError::Manifest)?);
-        let app = app.with_route_prefix(&manifest.host.route_prefix);
-        let problems = crate::runtime::manifest::check(&manifest, &app, env!("CARGO_PKG_NAME"));
-        for problem in &problems {
-            tracing::warn!("check: {problem}");
-        }
         let store = open_store(&StoreConfig::Embedded {
             dir: data_dir.join("store"),
         })
         .await?;
         let signal = WriteSignal::of(&store);
+        let app = make_app(store.clone())
+            .map_err(DevError::App)?
+            .with_route_prefix(&manifest.host.route_prefix);
+        let problems = crate::runtime::manifest::check(&manifest, &app, env!("CARGO_PKG_NAME"));
+        for problem in &problems {
+            tracing::warn!("check: {problem}");
+        }
         let containers = Containers::load(&options.root)?;
         containers.ensure_all(&store).await?;
         let topic = Topic::load(&options.root, &manifest, store.clone())?;
@@ -443,6 +456,11 @@ async fn read_item(
 /// Runs `cosmospark dev` until SIGTERM / Ctrl-C.
 pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> {
     let platform = Platform::open(&options, app).await?;
+    run_platform(options, platform).await
+}
+
+/// Serves an opened platform until SIGTERM / Ctrl-C.
+pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(), DevError> {
     let router = platform.router()?;
     let addr = SocketAddr::from((options.host, options.port));
     let listener = tokio::net::TcpListener::bind(addr)

@@ -1,15 +1,15 @@
-//! `GetRound` — `GET /api/round`: the current round.
+//! `GetRound` — `GET /api/round`: the current round and the next, in unix seconds (public).
 
 use axum::Json;
-use chrono::Utc;
 
-use super::round::Round;
+use crate::app::domain::round::RoundInfo;
+use crate::app::services::AppServices;
 use crate::runtime::Function;
 
-pub fn function() -> Function {
-    Function::http("GetRound", &["GET"], "round", get_round)
-}
-
-async fn get_round() -> Json<Round> {
-    Json(Round::containing(Utc::now()))
+pub fn function(services: &AppServices) -> Function {
+    let services = services.clone();
+    Function::http("GetRound", &["GET"], "round", move || {
+        let now = services.now();
+        async move { Json(RoundInfo::at(now)) }
+    })
 }

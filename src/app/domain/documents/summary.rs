@@ -1,0 +1,199 @@
+//! `CosmicUserChats` documents: one conversation summary per participant, partition `/userId`.
+//!
+//! The summary is a function of the *set* of messages applied (plus read marks), so applying
+//! messages twice or in any order gives the same document: the last message is the greatest
+//! by (timestamp, id), and the unread count counts distinct message ids.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::chat::ChatMessage;
+use crate::app::domain::ids::ChatId;
+use crate::app::domain::values::{DisplayName, UserId};
+
+/// One participant's view of a conversation (original fields plus unread tracking).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserChatSummary {
+    /// Equal to `chatId`: one summary per (userId, chatId).
+    pub id: String,
+    pub chat_id: ChatId,
+    pub user_id: UserId,
+    pub to_user_id: UserId,
+    /// The other participant's name.
+    pub chat_name: DisplayName,
+    pub sender_id: UserId,
+    pub last_message: String,
+    pub last_message_id: String,
+    /// The message's own time (the original used the subscriber's clock: §11.2 item 18).
+    pub last_message_timestamp: i64,
+    /// Unread messages from the other participant, capped at [`UserChatSummary::UNREAD_CAP`].
+    pub unread_count: usize,
+    /// Messages at or before this time (unix seconds) count as read.
+    #[serde(default)]
+    pub last_read_timestamp: i64,
+    /// The unread messages behind `unreadCount` (newest first, capped).
+    #[serde(default)]
+    pub unread_messages: Vec<UnreadMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UnreadMessage {
+    pub timestamp: i64,
+    pub id: String,
+}
+
+impl UserChatSummary {
+    /// The unread count shows at most this many ("99+").
+    pub const UNREAD_CAP: usize = 99;
+
+    /// `owner`'s summary after `message`; `None` if `owner` is not in the conversation.
+    pub fn apply(current: Option<&Self>, owner: &UserId, message: &ChatMessage) -> Option<Self> {
+        let view = message.view_of(owner)?;
+        let mut next = match current {
+            Some(c) => c.clone(),
+            None => Self {
+                id: message.chat.id.as_str().to_owned(),
+                chat_id: message.chat.id.clone(),
+                user_id: owner.clone(),
+                to_user_id: view.to_user.id.clone(),
+                chat_name: view.to_user.name.clone(),
+                sender_id: message.message.sender_id.clone(),
+                last_message: message.message.content.as_str().to_owned(),
+                last_message_id: message.id.clone(),
+                last_message_timestamp: message.message.timestamp,
+                unread_count: 0,
+                last_read_timestamp: 0,
+                unread_messages: Vec::new(),
+            },
+        };
+        let key = (message.message.timestamp, message.id.as_str());
+        if key >= (next.last_message_timestamp, next.last_message_id.as_str()) {
+            next.to_user_id = view.to_user.id.clone();
+            next.chat_name = view.to_user.name.clone();
+            next.sender_id = message.message.sender_id.clone();
+            next.last_message = message.message.content.as_str().to_owned();
+            next.last_message_id = message.id.clone();
+            next.last_message_timestamp = message.message.timestamp;
+        }
+        if message.message.sender_id == *owner {
+            // Writing in a conversation means having read it up to then.
+            next.mark_read(message.message.timestamp);
+        } else if message.message.timestamp > next.last_read_timestamp {
+            next.unread_messages.push(UnreadMessage {
+                timestamp: message.message.timestamp,
+                id: message.id.clone(),
+            });
+            next.normalise_unread();
+        }
+        Some(next)
+    }
+
+    /// Marks everything up to `at` (unix seconds) as read; never moves the mark backwards.
+    pub fn mark_read(&mut self, at: i64) {
+        self.last_read_timestamp = self.last_read_timestamp.max(at);
+        let mark = self.last_read_timestamp;
+        self.unread_messages.retain(|m| m.timestamp > mark);
+        self.normalise_unread();
+    }
+
+    /// Marks the conversation read at `now`.
+    pub fn mark_read_at(&mut self, now: DateTime<Utc>) {
+        self.mark_read(now.timestamp());
+    }
+
+    fn normalise_unread(&mut self) {
+        self.unread_messages.sort_by(|a, b| b.cmp(a));
+        self.unread_messages.dedup();
+        self.unread_messages.truncate(Self::UNREAD_CAP);
+        self.unread_count = self.unread_messages.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::domain::documents::UserRef;
+    use crate::app::domain::values::MessageContent;
+    use proptest::prelude::*;
+
+    fn user(id: &str, name: &str) -> UserRef {
+        UserRef {
+            id: UserId::parse(id).unwrap(),
+            name: DisplayName::parse(name).unwrap(),
+        }
+    }
+
+    fn msg(id: u32, from_alice: bool, at: i64) -> ChatMessage {
+        let (a, b) = (user("alice", "Alice"), user("bob", "Bob"));
+        let (from, to) = if from_alice { (a, b) } else { (b, a) };
+        ChatMessage::new(
+            format!("m{id:03}"),
+            from,
+            to,
+            MessageContent::parse(&format!("text {id}")).unwrap(),
+            DateTime::from_timestamp(at, 0).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn fold(owner: &str, messages: &[ChatMessage]) -> Option<UserChatSummary> {
+        let owner = UserId::parse(owner).unwrap();
+        messages
+            .iter()
+            .fold(None, |s, m| UserChatSummary::apply(s.as_ref(), &owner, m))
+    }
+
+    #[test]
+    fn tracks_last_message_and_unread() {
+        let s = fold("bob", &[msg(1, true, 100), msg(2, true, 110)]).unwrap();
+        assert_eq!(s.last_message, "text 2");
+        assert_eq!(s.chat_name.as_str(), "Alice");
+        assert_eq!(s.to_user_id.as_str(), "alice");
+        assert_eq!(s.unread_count, 2);
+        assert_eq!(s.id, s.chat_id.as_str());
+        let s = fold(
+            "bob",
+            &[msg(1, true, 100), msg(2, true, 110), msg(3, false, 120)],
+        )
+        .unwrap();
+        assert_eq!(s.unread_count, 0, "replying reads the chat");
+        assert_eq!(s.sender_id.as_str(), "bob");
+        let alice = fold("alice", &[msg(1, true, 100)]).unwrap();
+        assert_eq!((alice.unread_count, alice.chat_name.as_str()), (0, "Bob"));
+        assert!(fold("carol", &[msg(1, true, 100)]).is_none());
+    }
+
+    #[test]
+    fn mark_read_clears_and_caps() {
+        let many: Vec<_> = (0..150)
+            .map(|i| msg(i, true, 1000 + i64::from(i)))
+            .collect();
+        let mut s = fold("bob", &many).unwrap();
+        assert_eq!(s.unread_count, UserChatSummary::UNREAD_CAP);
+        s.mark_read(1100);
+        assert_eq!(s.unread_count, 49);
+        s.mark_read(50);
+        assert_eq!(s.last_read_timestamp, 1100, "the read mark never goes back");
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_and_duplicates_give_the_same_summary(
+            specs in proptest::collection::vec((proptest::bool::ANY, 0i64..20), 1..12),
+            shuffle_seed in proptest::collection::vec(0usize..1000, 0..30),
+        ) {
+            let messages: Vec<_> = specs.iter().enumerate()
+                .map(|(i, (a, t))| msg(i as u32, *a, *t)).collect();
+            let mut replayed = messages.clone();
+            for (i, j) in shuffle_seed.iter().enumerate() {
+                let len = replayed.len();
+                replayed.swap(i % len, j % len);
+                if j % 3 == 0 { replayed.push(messages[j % messages.len()].clone()); }
+            }
+            for owner in ["alice", "bob"] {
+                prop_assert_eq!(fold(owner, &messages), fold(owner, &replayed));
+            }
+        }
+    }
+}
