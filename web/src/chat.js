@@ -40,6 +40,7 @@ export class Chats {
     this.sending = false;
     this.readPending = new Set();
     this.readAgain = new Set();
+    this.nextSeq = 0;
     this.nodes.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.send();
@@ -145,7 +146,9 @@ export class Chats {
     for (const message of messages) {
       if (!message) continue;
       this.bindChatId(convo, message.chatId);
-      convo.messages.set(message.id, message);
+      // Stamps have one-second resolution: within a second, keep the order messages arrived in.
+      const known = convo.messages.get(message.id);
+      convo.messages.set(message.id, { ...message, seq: known?.seq ?? this.nextSeq++ });
       if (message.timestamp >= convo.lastTimestamp) {
         convo.lastTimestamp = message.timestamp;
         convo.lastMessage = message.content;
@@ -336,5 +339,5 @@ export class Chats {
 }
 
 function byTime(a, b) {
-  return a.timestamp - b.timestamp || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return a.timestamp - b.timestamp || a.seq - b.seq;
 }

@@ -47,6 +47,10 @@ export class PlayerMap {
     this.cluster.clearLayers();
     for (const user of users) this.put(user, false);
     this.renderList();
+    if (!this.framed && this.markers.size > 0) {
+      this.framed = true;
+      this.map.fitBounds(this.cluster.getBounds(), { padding: [30, 30], maxZoom: 4 });
+    }
   }
 
   /** Adds or moves one player (a `UserCreatedEvent` or a refreshed profile). */
