@@ -6,6 +6,7 @@
 
 use std::fs::{self, File};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
@@ -88,7 +89,8 @@ pub fn npm_install(dir: &Path, marker: &str, extra: &[&str]) {
     }
 }
 
-/// A child process killed when dropped, with its output in a log file.
+/// A child process in its own process group, killed with everything it started when
+/// dropped; its output goes to a log file.
 pub struct Process {
     child: Child,
     pub log: PathBuf,
@@ -99,6 +101,7 @@ impl Process {
         let out = File::create(&log).expect("create the process log");
         let err = out.try_clone().expect("clone the log handle");
         let child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -139,6 +142,11 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // The group id is the child's pid (process_group(0)); the SWA CLI, for one, runs its
+        // server in a grandchild that killing the child alone would leave behind.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
