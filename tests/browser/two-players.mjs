@@ -56,6 +56,15 @@ run(async () => {
     await mallory.click('#chat-send');
     await bubble(mallory, 'Hi-CosmosPark').waitFor();
 
+    // The marker popup offers the same: alice's marker on mallory's map, name as text.
+    await mallory.locator('.leaflet-marker-icon[title="alice"]').click();
+    const popup = mallory.locator('.leaflet-popup .popup');
+    check((await popup.locator('.popup-name').textContent()) === 'alice', 'popup names the player');
+    await popup.locator('button.say-hi').click();
+    await mallory.locator('.leaflet-popup').waitFor({ state: 'detached' });
+    check((await mallory.textContent('#chat-title')) === 'To: alice', 'popup Say Hi opens the chat');
+    await screenshot(mallory, 'popup-say-hi');
+
     // Alice's chat list gets the conversation live, with an unread count and the name as text.
     const entry = alice.locator(`#chat-list li[data-user-id="${malloryId}"]`);
     await entry.locator('.unread').waitFor();

@@ -77,7 +77,8 @@ export class PlayerMap {
       popupAnchor: [0, -20],
     });
     const marker = L.marker(at, { icon, title: user.name, alt: user.name, keyboard: true });
-    marker.bindPopup(() => this.popup(user));
+    // Keep an opened popup clear of the zoom buttons in the top-left corner.
+    marker.bindPopup(() => this.popup(user), { autoPanPaddingTopLeft: [60, 20] });
     this.markers.set(user.id, marker);
     this.cluster.addLayer(marker);
   }
