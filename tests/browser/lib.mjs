@@ -34,6 +34,17 @@ export async function launch() {
 export async function watchedPage(context, label, problems) {
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
+  // Lets a scenario drop the page's WebSocket the way a network failure would.
+  await page.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__sockets.push(this);
+      }
+    };
+  });
   page.on('pageerror', (error) => problems.push(`${label}: uncaught ${error.message}`));
   page.on('dialog', async (dialog) => {
     problems.push(`${label}: unexpected dialog ${JSON.stringify(dialog.message())}`);

@@ -86,6 +86,22 @@ run(async () => {
     await screenshot(alice, 'chat-alice');
     await screenshot(mallory, 'chat-mallory');
 
+    // A dropped connection recovers, and what was sent meanwhile still arrives.
+    const dropped = await alice.evaluate(() => {
+      const open = window.__sockets.filter((socket) => socket.readyState === WebSocket.OPEN);
+      for (const socket of open) socket.close(4000, 'test: network dropped');
+      return open.length;
+    });
+    check(dropped === 1, `one live connection to drop (found ${dropped})`);
+    await mallory.fill('#chat-input', 'while you were away');
+    await mallory.click('#chat-send');
+    await bubble(mallory, 'while you were away').waitFor();
+    await bubble(alice, 'while you were away').waitFor({ timeout: 60000 });
+    await alice.locator('#live-status[data-state=online]').waitFor();
+    await mallory.fill('#chat-input', 'welcome back');
+    await mallory.click('#chat-send');
+    await bubble(alice, 'welcome back').waitFor();
+
     // The greeting completed mallory's task (pushed live).
     await mallory.locator('#tasks li.task.done', { hasText: 'alice' }).waitFor();
     await screenshot(mallory, 'task-done');

@@ -150,9 +150,10 @@ function runGame(principal, profile, config) {
       MessageSentEvent: (e) => chats.onMessage(e),
       ChatsBarUpdatedEvent: (e) => chats.onSummary(e),
       typingMessageEvent: (e) => chats.onTyping(e),
-      ScoreUpdatedEvent: (e) => {
+      // Anyone's score can move my rank: both views refresh (coalesced).
+      ScoreUpdatedEvent: () => {
         board.refresh();
-        if (e.userId === me.userId) stats.refresh();
+        stats.refresh();
       },
       RoundStartedEvent: (e) => round.onRoundStarted(e),
       TaskCompletedEvent: (e) => {
