@@ -78,9 +78,9 @@ async fn failed_deliveries_are_dead_lettered_then_replayed_after_the_fix() {
     let root = app_root(&[broken_subscriber()], Some(subscriptions));
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(root.path(), data.path()).await;
-    dev.write("CosmicUsers", json!({"id": "u-dl-1", "name": "Grace"}))
+    dev.write("CosmicUsers", json!({"id": "u-dl-1", "name": "Grace", "address": {"position": {"latitude": 1.0, "longitude": 2.0}}}))
         .await;
-    dev.write("CosmicUsers", json!({"id": "u-dl-2", "name": "Alan"}))
+    dev.write("CosmicUsers", json!({"id": "u-dl-2", "name": "Alan", "address": {"position": {"latitude": 1.0, "longitude": 2.0}}}))
         .await;
     let letters = eventually(|| async {
         let letters = dev.dead_letters().await;
@@ -91,7 +91,7 @@ async fn failed_deliveries_are_dead_lettered_then_replayed_after_the_fix() {
     let id_of = |user: &str| {
         let letter = letters
             .iter()
-            .find(|l| l["payload"]["subject"] == format!("users/{user}"))
+            .find(|l| l["payload"]["subject"] == format!("CosmosPark/Users/{user}"))
             .unwrap();
         assert_eq!(letter["kind"], "eventgrid");
         assert_eq!(letter["source"], "evgs-broken");
@@ -173,7 +173,7 @@ async fn kill_9_loses_no_committed_write() {
             .await
             .iter()
             .filter_map(|l| l["payload"]["subject"].as_str())
-            .map(|s| s.trim_start_matches("users/").to_owned())
+            .map(|s| s.trim_start_matches("CosmosPark/Users/").to_owned())
             .collect();
         subjects.is_superset(&users).then_some(subjects)
     })

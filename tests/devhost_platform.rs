@@ -17,8 +17,9 @@ use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::event_hubs::OutgoingEvent;
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::runtime::outputs::Outputs;
-use cosmospark::runtime::triggers::EventHubBatch;
+use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
+use cosmospark::store::PartitionKey;
 use devhost_support::{app_root, eventually, write_function};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -46,8 +47,45 @@ async fn echo(
     )
 }
 
+async fn negotiate(axum::Extension(context): axum::Extension<Context>) -> axum::Json<Value> {
+    axum::Json(context.input::<Value>("connection").unwrap_or(Value::Null))
+}
+
+async fn get_command(
+    axum::Extension(context): axum::Extension<Context>,
+) -> axum::response::Response {
+    match context.input::<Map<String, Value>>("command") {
+        Ok(doc) => axum::Json(doc).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn boom() -> &'static str {
     panic!("the handler crashed")
+}
+
+static FEED_SEEN: Mutex<Vec<(Option<i64>, Vec<String>)>> = Mutex::new(Vec::new());
+static FEED_HEALED: AtomicBool = AtomicBool::new(false);
+
+/// Fails every batch holding a `poison` document until healed.
+async fn feed(batch: CosmosDocuments<Value>, context: Context) -> Result<Outputs, FunctionError> {
+    let ids: Vec<String> = batch
+        .documents
+        .iter()
+        .map(|d| d["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    if !ids.iter().any(|id| id.starts_with("cmd-")) {
+        return Ok(Outputs::new()); // another test's documents
+    }
+    let poisoned = batch.documents.iter().any(|d| d["poison"] == true);
+    FEED_SEEN
+        .lock()
+        .unwrap()
+        .push((context.retry_context().and_then(|r| r.retry_count), ids));
+    if poisoned && !FEED_HEALED.load(Ordering::SeqCst) {
+        return Err(FunctionError::msg("cannot handle a poison document"));
+    }
+    Ok(Outputs::new())
 }
 
 static BATCHES: Mutex<Vec<(Map<String, Value>, EventHubBatch)>> = Mutex::new(Vec::new());
@@ -87,9 +125,27 @@ fn app() -> FunctionApp {
         .unwrap()
         .register(Function::http("Boom", &["GET"], "boom", boom))
         .unwrap()
+        .register(
+            Function::http("Negotiate", &["GET"], "negotiate", negotiate).binding(
+                "connection",
+                "webPubSubConnection",
+                cosmospark::runtime::Direction::In,
+            ),
+        )
+        .unwrap()
+        .register(
+            Function::http("GetCommand", &["GET"], "commands/{id}", get_command).binding(
+                "command",
+                "cosmosDB",
+                cosmospark::runtime::Direction::In,
+            ),
+        )
+        .unwrap()
         .register(Function::trigger("Processor", "events", processor))
         .unwrap()
         .register(Function::trigger("Flaky", "events", flaky))
+        .unwrap()
+        .register(Function::trigger("Feed", "documents", feed))
         .unwrap()
 }
 
@@ -127,6 +183,24 @@ async fn start() -> Running {
     );
     write_function(
         root.path(),
+        "GetCommand",
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "commands/{id}"},
+            {"type": "http", "direction": "out", "name": "res"},
+            {"type": "cosmosDB", "direction": "in", "name": "command", "databaseName": "CosmicDB",
+             "containerName": "Commands", "id": "{id}", "partitionKey": "{id}", "connection": "CosmosDBConnection"}]}),
+    );
+    write_function(
+        root.path(),
+        "Negotiate",
+        &json!({"bindings": [
+            {"type": "httpTrigger", "direction": "in", "name": "req", "methods": ["get"], "route": "negotiate"},
+            {"type": "http", "direction": "out", "name": "res"},
+            {"type": "webPubSubConnection", "direction": "in", "name": "connection", "hub": "CosmosPark",
+             "userId": "{headers.x-ms-client-principal-id}", "connection": "WebPubSubConnectionString"}]}),
+    );
+    write_function(
+        root.path(),
         "Processor",
         &json!({"bindings": [hub_trigger("updates", "$Default")]}),
     );
@@ -135,6 +209,16 @@ async fn start() -> Running {
         "Flaky",
         &json!({"bindings": [hub_trigger("flaky", "flaky-group")],
                 "retry": {"strategy": "fixedDelay", "maxRetryCount": 2, "delayInterval": "00:00:00.01"}}),
+    );
+    write_function(
+        root.path(),
+        "Feed",
+        &json!({"bindings": [
+            {"type": "cosmosDBTrigger", "direction": "in", "name": "documents", "connection": "CosmosDBConnection",
+             "databaseName": "CosmicDB", "containerName": "Commands", "leaseContainerName": "leases",
+             "leaseContainerPrefix": "feed-test-", "maxItemsPerInvocation": 10, "startFromBeginning": true}],
+                "retry": {"strategy": "exponentialBackoff", "maxRetryCount": 2,
+                          "minimumInterval": "00:00:00.01", "maximumInterval": "00:00:00.02"}}),
     );
     let data = tempfile::tempdir().unwrap();
     let options = DevOptions {
@@ -317,5 +401,139 @@ async fn event_hub_failures_retry_then_dead_letter_then_replay() {
     })
     .await;
     assert!(platform.dead_letters.list().unwrap().is_empty());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
+    let running = start().await;
+    let platform = running.platform.clone();
+    let write = |doc: Value| {
+        let store = platform.store.clone();
+        async move {
+            let id = doc["id"].as_str().unwrap().to_owned();
+            store
+                .upsert("Commands", &PartitionKey::from(id.as_str()), doc)
+                .await
+                .unwrap();
+        }
+    };
+    write(json!({"id": "cmd-poison", "poison": true})).await;
+    let letter = eventually(|| async {
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.function == "Feed")
+    })
+    .await;
+    assert_eq!(letter.source, "Commands");
+    assert_eq!(letter.attempts, 3);
+    assert_eq!(letter.payload[0]["id"], "cmd-poison");
+    let retries: Vec<Option<i64>> = FEED_SEEN.lock().unwrap().iter().map(|s| s.0).collect();
+    assert_eq!(retries, [Some(0), Some(1), Some(2)]);
+    // The lease moved past the dead-lettered batch: the next write is delivered, once.
+    write(json!({"id": "cmd-good"})).await;
+    eventually(|| async {
+        FEED_SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.1 == ["cmd-good"])
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !FEED_SEEN.lock().unwrap()[3..]
+            .iter()
+            .any(|s| s.1.contains(&"cmd-poison".to_owned()))
+    );
+    // After the fix, the replay hands the batch to the function again.
+    FEED_HEALED.store(true, Ordering::SeqCst);
+    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+        .await
+        .unwrap();
+    assert!(
+        FEED_SEEN.lock().unwrap()[3..]
+            .iter()
+            .any(|s| s.1 == ["cmd-poison"])
+    );
+    assert!(
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .iter()
+            .all(|l| l.function != "Feed")
+    );
+    running.stop().await;
+}
+
+/// What Static Web Apps forwards (and what `dev` accepts from a local client).
+fn principal(user: &str) -> String {
+    use base64::Engine as _;
+    let json = json!({"identityProvider": "github", "userId": user, "userDetails": user,
+                      "userRoles": ["anonymous", "authenticated"]});
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+#[tokio::test]
+async fn web_pubsub_connection_input_signs_a_token_for_the_caller() {
+    let running = start().await;
+    let request = Request::get("/api/negotiate")
+        .header("host", "127.0.0.1:7071")
+        .header("x-ms-client-principal", principal("user-42"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = running.call(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        info["baseUrl"],
+        "ws://127.0.0.1:7071/client/hubs/CosmosPark"
+    );
+    let token = info["accessToken"].as_str().unwrap();
+    assert_eq!(
+        info["url"],
+        format!("ws://127.0.0.1:7071/client/hubs/CosmosPark?access_token={token}")
+    );
+    let key = running.platform.pubsub.key().clone();
+    let identity = cosmospark::devhost::webpubsub::token::verify(
+        &key,
+        "http://127.0.0.1:7071/client/hubs/CosmosPark",
+        token,
+        true,
+    )
+    .unwrap();
+    assert_eq!(identity.user_id.as_deref(), Some("user-42"));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn cosmos_db_input_reads_the_document_named_by_the_route() {
+    let running = start().await;
+    running
+        .platform
+        .store
+        .upsert(
+            "Commands",
+            &PartitionKey::from("c-1"),
+            json!({"id": "c-1", "Data": "x"}),
+        )
+        .await
+        .unwrap();
+    let request = Request::get("/api/commands/c-1")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = running.call(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["id"], "c-1");
+    assert_eq!(doc["Data"], "x");
+    let missing = Request::get("/api/commands/c-2")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(running.call(missing).await.0, StatusCode::NOT_FOUND);
     running.stop().await;
 }

@@ -22,6 +22,7 @@ use crate::runtime::Direction;
 use crate::runtime::TRACEPARENT_HEADER;
 use crate::runtime::manifest::{BindingKind, FunctionJson, Manifest};
 use crate::runtime::outputs::HttpResponseData;
+use crate::store::PartitionKey;
 
 /// Largest request body accepted (the host's default limit is 100 MB).
 const MAX_BODY: usize = 100 * 1024 * 1024;
@@ -235,6 +236,48 @@ enum Input {
         hub: String,
         user_id: Option<String>,
     },
+    /// A `cosmosDB` input read by `id` (+ `partitionKey`), both binding expressions.
+    CosmosDb {
+        name: String,
+        container: String,
+        id: String,
+        partition_key: Option<String>,
+    },
+}
+
+/// `cosmosDB` inputs of `function`, read from the raw function.json (the typed manifest keeps
+/// only the output options). `sqlQuery` inputs are not emulated and are reported once.
+fn cosmos_inputs(root: &std::path::Path, function: &FunctionJson) -> Vec<Input> {
+    let Ok(text) = std::fs::read_to_string(root.join(&function.file)) else {
+        return Vec::new();
+    };
+    let Ok(raw) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    let text_of =
+        |binding: &Value, key: &str| binding.get(key).and_then(Value::as_str).map(str::to_owned);
+    raw["bindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| {
+            text_of(b, "type").is_some_and(|t| t.eq_ignore_ascii_case("cosmosDB"))
+                && text_of(b, "direction").is_some_and(|d| d.eq_ignore_ascii_case("in"))
+        })
+        .filter_map(|b| {
+            let name = text_of(b, "name")?;
+            if text_of(b, "sqlQuery").is_some() {
+                tracing::warn!(function = %function.name, binding = %name, "cosmosDB input with sqlQuery is not emulated; the binding stays empty");
+                return None;
+            }
+            Some(Input::CosmosDb {
+                container: text_of(b, "containerName")?,
+                id: text_of(b, "id")?,
+                partition_key: text_of(b, "partitionKey"),
+                name,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -248,7 +291,7 @@ struct Route {
 }
 
 impl Route {
-    fn of(function: &FunctionJson, prefix: &str) -> Option<Self> {
+    fn of(function: &FunctionJson, prefix: &str, root: &std::path::Path) -> Option<Self> {
         let trigger = function.trigger()?;
         let BindingKind::HttpTrigger { methods, route, .. } = &trigger.kind else {
             return None;
@@ -259,7 +302,7 @@ impl Route {
             .iter()
             .find(|b| b.direction == Direction::Out && matches!(b.kind, BindingKind::Http))
             .map(|b| b.name.clone());
-        let inputs = function
+        let mut inputs: Vec<Input> = function
             .bindings
             .iter()
             .filter_map(|b| match &b.kind {
@@ -273,6 +316,7 @@ impl Route {
                 _ => None,
             })
             .collect();
+        inputs.extend(cosmos_inputs(root, function));
         Some(Self {
             function: function.name.clone(),
             binding: trigger.name.clone(),
@@ -297,7 +341,7 @@ pub fn router(manifest: &Manifest, invoker: Invoker, pubsub: Hub) -> Router {
         .functions
         .iter()
         .filter(|f| !f.disabled)
-        .filter_map(|f| Route::of(f, &prefix))
+        .filter_map(|f| Route::of(f, &prefix, &manifest.root))
         .collect();
     routes.sort_by_key(|route| std::cmp::Reverse(route.template.precedence()));
     Router::new()
@@ -376,6 +420,34 @@ async fn handle(State(host): State<Arc<HttpHost>>, request: Request) -> Response
     let mut envelope = envelope::http(&route.function, &route.binding, &http_parts);
     for input in &route.inputs {
         match input {
+            Input::CosmosDb {
+                name,
+                container,
+                id,
+                partition_key,
+            } => {
+                let (Some(id), pk) = (
+                    expand(id, &http_parts),
+                    partition_key
+                        .as_deref()
+                        .and_then(|pk| expand(pk, &http_parts)),
+                ) else {
+                    continue;
+                };
+                let pk = PartitionKey::from(pk.unwrap_or_else(|| id.clone()));
+                match host.invoker.sinks().store.read(container, &pk, &id).await {
+                    // The host double-encodes a single document.
+                    Ok(Some(doc)) => {
+                        let once = Value::String(doc.to_string());
+                        envelope = envelope.with_data(name, Value::String(once.to_string()));
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(function = %route.function, %error, "cosmosDB input failed");
+                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
+                }
+            }
             Input::WebPubSubConnection { name, hub, user_id } => {
                 let user_id = resolve_user(user_id.as_deref(), &http_parts);
                 let grant = ClientGrant {
@@ -484,6 +556,22 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 /// Resolves a binding expression such as `{headers.x-ms-client-principal-id}`; when it gives
 /// nothing, the user comes from the `x-ms-client-principal` header.
 fn resolve_user(expression: Option<&str>, request: &HttpParts) -> Option<String> {
+    expression
+        .and_then(|expression| expand(expression, request))
+        .or_else(|| {
+            request
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-ms-client-principal"))
+                .and_then(|(_, v)| ClientPrincipal::from_header_value(v))
+                .map(|p| p.user_id)
+                .filter(|id| !id.is_empty())
+        })
+}
+
+/// Expands `{name}` (route value or query), `{query.name}` and `{headers.name}` in a binding
+/// expression; `None` when the result is empty.
+fn expand(expression: &str, request: &HttpParts) -> Option<String> {
     let lookup = |key: &str| -> Option<String> {
         let (scope, name) = key.split_once('.').unwrap_or(("", key));
         let find = |pairs: &[(String, String)], name: &str| {
@@ -498,28 +586,17 @@ fn resolve_user(expression: Option<&str>, request: &HttpParts) -> Option<String>
             _ => find(&request.params, key).or_else(|| find(&request.query, key)),
         }
     };
-    let resolved = expression.and_then(|expression| {
-        let mut out = String::new();
-        let mut rest = expression;
-        while let Some(start) = rest.find('{') {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 1..];
-            let end = after.find('}')?;
-            out.push_str(&lookup(&after[..end]).unwrap_or_default());
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        (!out.trim().is_empty()).then_some(out)
-    });
-    resolved.or_else(|| {
-        request
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("x-ms-client-principal"))
-            .and_then(|(_, v)| ClientPrincipal::from_header_value(v))
-            .map(|p| p.user_id)
-            .filter(|id| !id.is_empty())
-    })
+    let mut out = String::new();
+    let mut rest = expression;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after.find('}')?;
+        out.push_str(&lookup(&after[..end]).unwrap_or_default());
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    (!out.trim().is_empty()).then_some(out)
 }
 
 #[cfg(test)]

@@ -100,11 +100,16 @@ pub const RELAYS: [(&str, &str); 5] = [
 
 impl Game {
     pub async fn new() -> Arc<Self> {
+        Self::with_settings(Settings::default()).await
+    }
+
+    /// A game whose services read `settings` (e.g. an Azure Maps endpoint).
+    pub async fn with_settings(settings: Settings) -> Arc<Self> {
         cosmospark::runtime::init_tracing();
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Store = Arc::new(EmbeddedStore::open(dir.path()).await.expect("store"));
         ensure_containers(&store).await.expect("containers");
-        let services = AppServices::with_store(store.clone(), Settings::default())
+        let services = AppServices::with_store(store.clone(), settings)
             .expect("services")
             .with_clock(Arc::new(fixed_now));
         let router = function_app(services.clone()).expect("registry").router();

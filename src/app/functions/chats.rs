@@ -23,6 +23,7 @@ use crate::app::domain::documents::{
 use crate::app::domain::ids::{ChatId, ChatIdError};
 use crate::app::domain::realtime::{RealtimeMessage, TypingEvent};
 use crate::app::domain::values::{DisplayName, UserId};
+use crate::app::progress::WRITE_ATTEMPTS;
 use crate::app::services::AppServices;
 use crate::runtime::Function;
 use crate::runtime::outputs::{Outputs, WebPubSubAction, WebPubSubActions};
@@ -33,8 +34,6 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
 /// Header carrying the `before` cursor of the next (older) page.
 pub const NEXT_PAGE_HEADER: &str = "x-next-before";
-/// ETag-guarded read-modify-write attempts before giving up (the host then retries).
-pub const WRITE_ATTEMPTS: usize = 8;
 
 pub fn create_chat(services: &AppServices) -> Function {
     let services = services.clone();
