@@ -70,8 +70,11 @@ run(async () => {
     await entry.locator('.unread').waitFor();
     check((await entry.locator('.chat-name').textContent()) === HOSTILE, 'chat list name as text');
     await screenshot(alice, 'chat-list-unread');
-    await entry.locator('button').click();
+    // By keyboard: the conversation is a button, Enter opens it and focus lands in the input.
+    await entry.locator('button').focus();
+    await alice.keyboard.press('Enter');
     await bubble(alice, 'Hi-CosmosPark').waitFor();
+    check(await alice.evaluate(() => document.activeElement?.id === 'chat-input'), 'focus moves to the message input');
     check((await alice.textContent('#chat-title')) === `To: ${HOSTILE}`, 'chat title as text');
     await entry.locator('.unread').waitFor({ state: 'detached' });
 
@@ -112,8 +115,10 @@ run(async () => {
       const scored = (id) =>
         Number(document.querySelector(`#leaderboard-body tr[data-user-id="${id}"] td.score`)?.textContent) > 0;
       await alice.waitForFunction(scored, malloryId);
+      // The tabs follow the ARIA pattern: arrow keys move between 7 days, 30 days, all time.
+      await alice.focus('#tab-7d');
       for (const tab of ['#tab-30d', '#tab-all']) {
-        await alice.click(tab);
+        await alice.keyboard.press('ArrowRight');
         await alice.locator(`${tab}[aria-selected=true]`).waitFor();
         await alice.waitForFunction(scored, malloryId);
       }

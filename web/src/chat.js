@@ -173,6 +173,7 @@ export class Chats {
     this.active = toUserId;
     this.renderList();
     this.renderPanel();
+    this.nodes.input.focus();
     if (convo.chatId && !convo.loaded) await this.loadNewest(convo);
     if (convo.unread > 0) this.markRead(convo);
   }
