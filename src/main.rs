@@ -1,6 +1,6 @@
 //! The `cosmospark` binary: `serve` (the custom handler the Functions host starts), `dev` (the
 //! local platform), `deadletters` (list / replay), `check` (validate the manifest against the
-//! registered handlers), `seed` (demo users) and `store` tools.
+//! registered handlers), `seed` (demo users), `rebuild` (read models) and `store` tools.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +55,16 @@ enum Command {
     Seed {
         #[arg(long, default_value_t = 20)]
         users: usize,
+        /// The `dev` data directory (store in `<DIR>/store`); default: the app settings' store.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Rebuild a read model (leaderboard, stats, countries, records, or all) from the write
+    /// side into a new generation, then switch queries to it. With the embedded store, stop
+    /// `cosmospark dev` first (it locks the store).
+    Rebuild {
+        /// `leaderboard`, `stats`, `countries`, `records` or `all`.
+        model: String,
         /// The `dev` data directory (store in `<DIR>/store`); default: the app settings' store.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -161,6 +171,7 @@ fn main() -> ExitCode {
         Command::Dev(args) => run_async(dev(args)),
         Command::Deadletters { action } => run_async(dead_letters(action)),
         Command::Seed { users, data_dir } => run_async(seed(users, data_dir)),
+        Command::Rebuild { model, data_dir } => run_async(rebuild(model, data_dir)),
         Command::Store(args) => run_async(async {
             init_tracing();
             run_store_command(args).await
@@ -214,9 +225,7 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
     init_tracing();
-    let services = AppServices::from_env()
-        .await
-        .context("cannot open the app's services")?;
+    let services = AppServices::from_env().context("app settings")?;
     let app = build_app(services)?;
     tracing::info!(port, "custom handler listening");
     server::serve(listener, app.router())
@@ -276,6 +285,34 @@ async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
         .await
         .context("seeding failed")?;
     println!("seed: wrote {written} users");
+    Ok(())
+}
+
+async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all};
+    init_tracing();
+    let models = parse_target(&target).map_err(anyhow::Error::msg)?;
+    let config = match data_dir {
+        Some(dir) => StoreConfig::Embedded {
+            dir: dir.join("store"),
+        },
+        None => StoreConfig::from_env()?,
+    };
+    let store = cosmospark::store::open_store(&config)
+        .await
+        .context("cannot open the store (stop `cosmospark dev` first)")?;
+    cosmospark::app::services::ensure_containers(&store).await?;
+    for report in rebuild_all(&store, &models).await? {
+        println!(
+            "rebuilt {}: generation {}, {} source documents, {} written, {} skipped, {} old removed",
+            report.model.name(),
+            report.generation,
+            report.documents,
+            report.written,
+            report.skipped,
+            report.removed
+        );
+    }
     Ok(())
 }
 

@@ -59,6 +59,11 @@ async fn connect(dev: &Dev, user: &str) -> Socket {
 
 /// Reads server messages until one of `kind` arrives; returns its data.
 async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+    next_where(socket, kind, |_| true).await
+}
+
+/// Reads server messages until one of `kind` matching `wanted` arrives; returns its data.
+async fn next_where(socket: &mut Socket, kind: &str, wanted: impl Fn(&Value) -> bool) -> Value {
     loop {
         let frame = tokio::time::timeout(HANG, socket.next())
             .await
@@ -74,7 +79,7 @@ async fn next_of(socket: &mut Socket, kind: &str) -> Value {
             Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
             other => other.clone(),
         };
-        if data["type"] == kind {
+        if data["type"] == kind && wanted(&data) {
             return data;
         }
     }
@@ -109,8 +114,11 @@ async fn two_users_meet_chat_greet_and_score_once() {
     .await;
     assert_eq!(status, 200);
     // Ann sees Bob join (public broadcast, coarse position).
-    let joined = next_of(&mut ann_socket, "UserCreatedEvent").await;
-    assert_eq!(joined["userId"], "bob");
+    let joined = next_where(&mut ann_socket, "UserCreatedEvent", |d| {
+        d["userId"] == "bob"
+    })
+    .await;
+    assert_eq!(joined["userName"], "Bob");
 
     let (_, round) = api(&dev, "GET", "/api/round", "ann", None).await;
     let (start, end) = (
@@ -139,10 +147,16 @@ async fn two_users_meet_chat_greet_and_score_once() {
     )
     .await;
     assert_eq!(status, 200);
-    let message = next_of(&mut bob_socket, "MessageSentEvent").await;
+    let message = next_where(&mut bob_socket, "MessageSentEvent", |d| {
+        d["senderMessage"] == "hello"
+    })
+    .await;
     assert_eq!(message["senderId"], "ann");
     assert_eq!(message["senderMessage"], "hello");
-    let bar = next_of(&mut bob_socket, "ChatsBarUpdatedEvent").await;
+    let bar = next_where(&mut bob_socket, "ChatsBarUpdatedEvent", |d| {
+        d["lastMessage"] == "hello"
+    })
+    .await;
     assert_eq!(bar["toUserId"], "ann");
 
     let (status, _) = api(

@@ -3,12 +3,14 @@
 //! - [`domain`]: the game rules as plain Rust (no HTTP, no database).
 //! - [`services`]: [`AppServices`] (store, settings, HTTP client, clock) and [`function_app`],
 //!   which registers every function.
+//! - [`cqrs`]: the CQRS read side (relays, update processor, read models, queries, seed API).
 //! - [`functions`]: the functions, by area, each next to its `functions/<Name>/function.json`.
 //! - [`progress`]: task assignment, completion and exactly-once awards against the store.
 //! - [`maps`]: reverse geocoding (Azure Maps or offline) and Azure Maps tokens.
 //! - [`seed`]: demo users for `cosmospark seed` and an empty `dev` store.
 //! - [`store_io`]: typed document reads and writes.
 
+pub mod cqrs;
 pub mod domain;
 pub mod functions;
 pub mod maps;

@@ -46,7 +46,8 @@ pub async fn tasks_of(
 ) -> Result<Vec<UserTask>, ProgressError> {
     let query = Query::new().eq("/roundId", round.id().as_str());
     let docs = services
-        .store()?
+        .store()
+        .await?
         .query(containers::USER_TASKS, Some(&key(owner.as_str())?), &query)
         .await?;
     let mut found: Vec<UserTask> = parse_docs(containers::USER_TASKS, docs);
@@ -62,7 +63,7 @@ pub async fn tasks_for_round(
     owner: &UserId,
     round: Round,
 ) -> Result<Vec<UserTask>, ProgressError> {
-    let store = services.store()?;
+    let store = services.store().await?;
     let partition = key(owner.as_str())?;
     let marker = assignment_marker_id(&round);
     let assign = round == Round::containing(services.now())
@@ -115,7 +116,8 @@ pub async fn greetings_to(
 ) -> Result<Vec<Greeting>, ProgressError> {
     let query = Query::new().eq("/toUserId", target.as_str());
     let docs = services
-        .store()?
+        .store()
+        .await?
         .query(
             containers::TASK_VALIDATOR,
             Some(&key(owner.as_str())?),
@@ -132,7 +134,8 @@ pub async fn record_greeting(
 ) -> Result<(), ProgressError> {
     let partition = key(greeting.user_id.as_str())?;
     match services
-        .store()?
+        .store()
+        .await?
         .create(containers::TASK_VALIDATOR, &partition, to_doc(greeting)?)
         .await
     {
@@ -149,7 +152,7 @@ pub async fn recheck_task(
     owner: &UserId,
     task_id: &TaskId,
 ) -> Result<Option<Recheck>, ProgressError> {
-    let store = services.store()?;
+    let store = services.store().await?;
     let partition = key(owner.as_str())?;
     for _ in 0..WRITE_ATTEMPTS {
         let Some(doc) = store
@@ -201,7 +204,7 @@ async fn owner_position(
     owner: &UserId,
 ) -> Result<Option<crate::app::domain::values::Coordinates>, ProgressError> {
     let profile: Option<CosmosUser> = read_doc(
-        services.store()?,
+        services.store().await?,
         containers::USERS,
         owner.as_str(),
         owner.as_str(),
@@ -217,7 +220,8 @@ pub async fn award(services: &AppServices, task: &UserTask) -> Result<bool, Prog
     };
     let partition = key(entry.user.id.as_str())?;
     match services
-        .store()?
+        .store()
+        .await?
         .create(containers::LEADERBOARDS, &partition, to_doc(&entry)?)
         .await
     {

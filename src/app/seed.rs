@@ -23,7 +23,7 @@ pub enum SeedError {
 /// Writes `n` demo users (upserts: running twice writes the same users) and their zero-score
 /// ledger entries. Returns how many users were written.
 pub async fn seed(services: &AppServices, n: usize) -> Result<usize, SeedError> {
-    let store = services.store()?;
+    let store = services.store().await?;
     let users = seed_users(n, SEED);
     for user in &users {
         let key = PartitionKey::new(Value::String(user.id.as_str().to_owned()))?;
@@ -44,7 +44,8 @@ pub async fn seed(services: &AppServices, n: usize) -> Result<usize, SeedError> 
 /// True when the store has no user at all.
 pub async fn is_empty(services: &AppServices) -> Result<bool, SeedError> {
     let count = services
-        .store()?
+        .store()
+        .await?
         .count(containers::USERS, None, &Query::new())
         .await?;
     Ok(count == 0)

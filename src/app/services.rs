@@ -115,7 +115,11 @@ impl Settings {
 }
 
 struct Inner {
-    store: Option<Store>,
+    /// Opened on first use (so `serve` starts, and store-free functions run, without a
+    /// database), or given at construction.
+    store: Arc<tokio::sync::OnceCell<Store>>,
+    /// How to open the store; `None` for declarations-only services.
+    store_config: Option<StoreConfig>,
     settings: Settings,
     http: reqwest::Client,
     clock: Clock,
@@ -128,50 +132,56 @@ pub struct AppServices(Arc<Inner>);
 impl std::fmt::Debug for AppServices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppServices")
-            .field("store", &self.0.store.is_some())
+            .field("store_open", &self.0.store.initialized())
             .field("settings", &self.0.settings)
             .finish()
     }
 }
 
 impl AppServices {
-    /// Reads the settings and the store configuration from the environment, opens the store
-    /// and creates every container the app uses.
-    pub async fn from_env() -> Result<Self, ServiceError> {
+    /// Reads the settings and the store configuration from the environment. The store is
+    /// opened, and every container the app uses created, on first use.
+    pub fn from_env() -> Result<Self, ServiceError> {
         let settings = Settings::from_lookup(|name| std::env::var(name).ok())?;
-        Self::open(&StoreConfig::from_env()?, settings).await
+        Self::new(None, Some(StoreConfig::from_env()?), settings)
     }
 
-    /// Opens the store `config` names and creates every container the app uses.
+    /// Opens the store `config` names now and creates every container the app uses.
     pub async fn open(config: &StoreConfig, settings: Settings) -> Result<Self, ServiceError> {
-        let store = open_store(config).await?;
-        ensure_containers(&store).await?;
-        Self::new(Some(store), settings)
+        let services = Self::new(None, Some(config.clone()), settings)?;
+        services.store().await?;
+        Ok(services)
     }
 
     /// Services over an already opened store (tests, `seed`, the local platform). The caller
     /// ensures the containers ([`ensure_containers`]).
     pub fn with_store(store: Store, settings: Settings) -> Result<Self, ServiceError> {
-        Self::new(Some(store), settings)
+        Self::new(Some(store), None, settings)
     }
 
     /// Services without a store, for `check` and anything that only needs declarations.
     pub fn declarations_only() -> Self {
         Self(Arc::new(Inner {
-            store: None,
+            store: Arc::new(tokio::sync::OnceCell::new()),
+            store_config: None,
             settings: Settings::default(),
             http: reqwest::Client::new(),
             clock: Arc::new(Utc::now),
         }))
     }
 
-    fn new(store: Option<Store>, settings: Settings) -> Result<Self, ServiceError> {
+    fn new(
+        store: Option<Store>,
+        store_config: Option<StoreConfig>,
+        settings: Settings,
+    ) -> Result<Self, ServiceError> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| ServiceError::Http(e.to_string()))?;
         Ok(Self(Arc::new(Inner {
-            store,
+            store: Arc::new(tokio::sync::OnceCell::new_with(store)),
+            store_config,
             settings,
             http,
             clock: Arc::new(Utc::now),
@@ -181,16 +191,25 @@ impl AppServices {
     /// The same services with another clock (tests).
     pub fn with_clock(self, clock: Clock) -> Self {
         Self(Arc::new(Inner {
-            store: self.0.store.clone(),
+            store: Arc::clone(&self.0.store),
+            store_config: self.0.store_config.clone(),
             settings: self.0.settings.clone(),
             http: self.0.http.clone(),
             clock,
         }))
     }
 
-    /// The document store.
-    pub fn store(&self) -> Result<&Store, ServiceError> {
-        self.0.store.as_ref().ok_or(ServiceError::NoStore)
+    /// The document store, opened (and its containers created) on first use.
+    pub async fn store(&self) -> Result<&Store, ServiceError> {
+        self.0
+            .store
+            .get_or_try_init(|| async {
+                let config = self.0.store_config.as_ref().ok_or(ServiceError::NoStore)?;
+                let store = open_store(config).await?;
+                ensure_containers(&store).await?;
+                Ok(store)
+            })
+            .await
     }
 
     pub fn settings(&self) -> &Settings {
@@ -250,7 +269,8 @@ pub async fn ensure_containers(store: &Store) -> Result<(), ServiceError> {
 
 /// Every CosmosPark function, registered by name, sharing `services`.
 pub fn function_app(services: AppServices) -> Result<FunctionApp, RegistryError> {
-    crate::app::functions::register(FunctionApp::new(), &services)
+    let app = crate::app::functions::register(FunctionApp::new(), &services)?;
+    crate::app::cqrs::register(app, &services)
 }
 
 #[cfg(test)]
@@ -268,6 +288,38 @@ mod tests {
             .find(|s| s.name == "CosmicTaskValidator")
             .unwrap();
         assert_eq!(validator.default_ttl, Some(172800));
+    }
+
+    #[tokio::test]
+    async fn the_store_opens_on_first_use_with_every_container() {
+        assert!(matches!(
+            AppServices::declarations_only().store().await,
+            Err(ServiceError::NoStore)
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig::Embedded {
+            dir: dir.path().join("store"),
+        };
+        let services = AppServices::new(None, Some(config), Settings::default()).unwrap();
+        assert!(!dir.path().join("store").exists(), "nothing opened yet");
+        let store = services.store().await.unwrap();
+        let key = crate::store::PartitionKey::new(serde_json::json!("u1")).unwrap();
+        store
+            .create("CosmicUsers", &key, serde_json::json!({"id": "u1"}))
+            .await
+            .unwrap();
+        let again = services.clone().with_clock(Arc::new(Utc::now));
+        // Shares the opened store (a second open of the directory would fail on its lock).
+        assert!(
+            again
+                .store()
+                .await
+                .unwrap()
+                .read("CosmicUsers", &key, "u1")
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

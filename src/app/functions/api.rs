@@ -224,6 +224,6 @@ pub fn pk(value: &str) -> ApiResult<PartitionKey> {
 }
 
 /// The services' store as an API result.
-pub fn store(services: &AppServices) -> ApiResult<&Store> {
-    Ok(services.store()?)
+pub async fn store(services: &AppServices) -> ApiResult<&Store> {
+    Ok(services.store().await?)
 }

@@ -98,7 +98,7 @@ pub fn send_typing(services: &AppServices) -> Function {
 
 async fn profile(services: &AppServices, id: &UserId) -> ApiResult<Option<CosmosUser>> {
     Ok(read_doc(
-        store(services)?,
+        store(services).await?,
         containers::USERS,
         id.as_str(),
         id.as_str(),
@@ -142,7 +142,7 @@ async fn send_message(services: AppServices, caller: Caller, body: Body) -> ApiR
     )
     .map_err(|e| ApiError::bad_request("toUserId", e.to_string()))?;
     let key = pk(message.chat.id.as_str())?;
-    let store = store(&services)?;
+    let store = store(&services).await?;
     let stored = match store
         .create(containers::CHATS, &key, to_doc(&message)?)
         .await
@@ -166,7 +166,8 @@ async fn chat_summaries(
     let user_id = path_user_id(&raw_id)?;
     caller.authorize(Route::GetChatsByUserId, Some(&user_id))?;
     let query = Query::new().order_by("/lastMessageTimestamp", SortOrder::Desc);
-    let docs = store(&services)?
+    let docs = store(&services)
+        .await?
         .query(containers::USER_CHATS, Some(&pk(user_id.as_str())?), &query)
         .await?;
     let summaries: Vec<UserChatSummary> = parse_docs(containers::USER_CHATS, docs);
@@ -199,7 +200,8 @@ async fn messages(
         .get("before")
         .map(|raw| MessageCursor::parse(raw))
         .transpose()?;
-    let docs = store(&services)?
+    let docs = store(&services)
+        .await?
         .query(
             containers::CHATS,
             Some(&pk(chat_id.as_str())?),
@@ -233,7 +235,7 @@ async fn my_summary(
     owner: &UserId,
     chat_id: &ChatId,
 ) -> ApiResult<(UserChatSummary, Option<ETag>)> {
-    let store = store(services)?;
+    let store = store(services).await?;
     let doc = store
         .read(
             containers::USER_CHATS,
@@ -261,7 +263,7 @@ async fn mark_read(
     read_body(body).await?;
     let chat_id = ChatId::parse(&raw_id)?;
     let owner = caller.principal()?.user_id.clone();
-    let store = store(&services)?;
+    let store = store(&services).await?;
     for _ in 0..WRITE_ATTEMPTS {
         let (mut summary, etag) = my_summary(&services, &owner, &chat_id).await?;
         let before = summary.clone();

@@ -150,7 +150,7 @@ async fn apply_to_summary(
     owner: &crate::app::domain::values::UserId,
     message: &ChatMessage,
 ) -> Result<(), FunctionError> {
-    let store = services.store()?;
+    let store = services.store().await?;
     let partition = key(owner.as_str())?;
     for _ in 0..WRITE_ATTEMPTS {
         let doc = store

@@ -132,7 +132,8 @@ async fn complete(
 async fn admin_task(services: AppServices, caller: Caller, body: Body) -> ApiResult<Response> {
     caller.authorize(Route::CreateTask, None)?;
     let task: UserTask = typed_body(json_body(body).await?)?;
-    let stored = store(&services)?
+    let stored = store(&services)
+        .await?
         .upsert(
             containers::USER_TASKS,
             &pk(task.user_id.as_str())?,
@@ -146,7 +147,7 @@ async fn admin_score(services: AppServices, caller: Caller, body: Body) -> ApiRe
     caller.authorize(Route::CreateScore, None)?;
     let command = AdminScore::parse(&json_body(body).await?)?;
     let entry = command.into_entry(services.now());
-    let store = store(&services)?;
+    let store = store(&services).await?;
     let key = pk(entry.user.id.as_str())?;
     let stored = match store
         .create(containers::LEADERBOARDS, &key, to_doc(&entry)?)

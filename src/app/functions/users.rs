@@ -78,7 +78,7 @@ async fn upsert_profile(services: AppServices, caller: Caller, body: Body) -> Ap
                 "the address for this position could not be looked up: {other}"
             )),
         })?;
-    let store = store(&services)?;
+    let store = store(&services).await?;
     let existing: Option<CosmosUser> = read_doc(
         store,
         containers::USERS,
@@ -106,7 +106,8 @@ async fn upsert_profile(services: AppServices, caller: Caller, body: Body) -> Ap
 pub async fn put_on_leaderboard(services: &AppServices, user: &CosmosUser) -> ApiResult<()> {
     let entry = LedgerEntry::joined(user);
     let key = pk(entry.user.id.as_str())?;
-    match store(services)?
+    match store(services)
+        .await?
         .create(containers::LEADERBOARDS, &key, to_doc(&entry)?)
         .await
     {
@@ -120,7 +121,7 @@ async fn get_user(services: AppServices, caller: Caller, raw_id: String) -> ApiR
     caller.authorize(Route::GetUserById, None)?;
     let user_id = path_user_id(&raw_id)?;
     let user: Option<CosmosUser> = read_doc(
-        store(&services)?,
+        store(&services).await?,
         containers::USERS,
         user_id.as_str(),
         user_id.as_str(),
@@ -152,7 +153,8 @@ async fn list_users(
         let code = CountryCode::parse(&raw).map_err(|e| e.for_field("countryCode"))?;
         query = query.eq("/address/country/code", code.as_str());
     }
-    let docs = store(&services)?
+    let docs = store(&services)
+        .await?
         .query(containers::USERS, None, &query)
         .await?;
     let users: Vec<CosmosUser> = parse_docs(containers::USERS, docs);

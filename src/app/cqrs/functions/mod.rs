@@ -1,0 +1,77 @@
+//! The read side's functions and their shared HTTP error shape.
+
+mod commands;
+mod queries;
+mod relays;
+mod update_processor;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ReadSide;
+use crate::app::AppServices;
+use crate::runtime::{FunctionApp, RegistryError};
+
+pub use relays::RELAYS;
+
+/// Registers the relays, `UpdateProcessor`, the queries and the seed API.
+pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp, RegistryError> {
+    let read_side = ReadSide::new(services.clone());
+    let mut app = app;
+    for (name, container) in RELAYS {
+        app = app.register(relays::function(name, container))?;
+    }
+    app.register(update_processor::function(read_side.clone()))?
+        .register(queries::leaderboards(read_side.clone()))?
+        .register(queries::user_stats(read_side.clone()))?
+        .register(queries::users_by_country(read_side.clone()))?
+        .register(commands::insert(read_side.clone()))?
+        .register(commands::query_get(read_side))
+}
+
+/// An HTTP error answered as `{"error": …, "field": …}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub(crate) fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A server-side failure: logged here, answered without internals.
+    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "read side request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the read side is unavailable; try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.field {
+            Some(field) => json!({"error": self.message, "field": field}),
+            None => json!({"error": self.message}),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

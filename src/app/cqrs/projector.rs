@@ -1,0 +1,322 @@
+//! Applies batches of events to the read models in the store.
+//!
+//! Updates are grouped by read-model partition and document; each touched partition is read,
+//! changed in memory with [`Update::apply`] and written back in transactional batches whose
+//! replaces are ETag-guarded (`If-Match`). A 409 / 412 (another writer got there first) re-reads
+//! and re-applies; since updates are idempotent this converges. Poison events are written to
+//! [`DEAD_LETTERS`] with the reason and do not stop the rest of the batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use thiserror::Error;
+use uuid::Uuid;
+
+use super::layout::{
+    DEAD_LETTERS, Pointer, READ_MODELS, body, country_partition, partition, stored,
+};
+use super::model::{LocationDoc, Model, Poison, Update, apply_all, decode, updates};
+use crate::store::model::MAX_BATCH_OPS;
+use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
+
+/// Re-reads of one partition before giving up (the invocation then fails and is retried).
+const MAX_ATTEMPTS: usize = 10;
+/// Partitions written concurrently.
+const PARALLEL_PARTITIONS: usize = 8;
+/// Largest event body kept in a dead letter.
+const MAX_DEAD_LETTER_BODY: usize = 64 * 1024;
+
+const DEAD_LETTER_NAMESPACE: Uuid = Uuid::from_u128(0x51b2_e7c0_0d3a_4f6b_8e21_c9a4_7f10_2b6d);
+
+/// One event as delivered by the hub.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    /// The event body (JSON text of a [`super::event::DomainEvent`]).
+    pub body: String,
+    pub partition_id: Option<String>,
+    pub sequence_number: Option<i64>,
+    pub enqueued_time: Option<DateTime<Utc>>,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub events: usize,
+    pub dead_lettered: usize,
+    /// Read-model documents written.
+    pub written: usize,
+    /// Users whose ledger entries were in the batch.
+    pub awarded: BTreeSet<String>,
+}
+
+/// Why a batch could not be projected (the invocation fails; the host retries it).
+#[derive(Debug, Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("read-model document `{id}` in `{partition}` is not readable: {reason}")]
+    Corrupt {
+        partition: String,
+        id: String,
+        reason: String,
+    },
+    #[error("read-model partition `{0}` kept changing under the projection; giving up for a retry")]
+    Contention(String),
+}
+
+/// Projects one delivered batch into every generation the pointer says to write.
+pub async fn project(store: &Store, incoming: &[Incoming]) -> Result<Outcome, ProjectError> {
+    let pointer = Pointer::load(store).await?;
+    let mut outcome = Outcome {
+        events: incoming.len(),
+        ..Outcome::default()
+    };
+    let mut all = Vec::with_capacity(incoming.len() * 2);
+    for event in incoming {
+        match decode(&event.body).and_then(|e| updates(&e)) {
+            Ok(list) => all.extend(list),
+            Err(poison) => {
+                tracing::warn!(
+                    reason = %poison,
+                    partition = event.partition_id.as_deref().unwrap_or("?"),
+                    sequence = event.sequence_number.unwrap_or(-1),
+                    "dead-lettered an event"
+                );
+                dead_letter(store, event, &poison).await?;
+                outcome.dead_lettered += 1;
+            }
+        }
+    }
+    for update in &all {
+        if let Update::Award { user, .. } = update {
+            outcome.awarded.insert(user.clone());
+        }
+    }
+    outcome.written = apply_updates(store, &all, |model| pointer.of(model).written()).await?;
+    Ok(outcome)
+}
+
+/// One document's pending updates.
+struct Pending {
+    model: Model,
+    generation: u64,
+    updates: Vec<Update>,
+}
+
+/// Applies `updates` to the generations `generations(model)` returns; returns how many
+/// documents were written.
+pub async fn apply_updates(
+    store: &Store,
+    updates: &[Update],
+    generations: impl Fn(Model) -> Vec<u64>,
+) -> Result<usize, ProjectError> {
+    let mut groups: BTreeMap<String, BTreeMap<String, Pending>> = BTreeMap::new();
+    for update in updates {
+        let model = update.model();
+        for generation in generations(model) {
+            let pk = partition(model, generation, update.key());
+            groups
+                .entry(pk)
+                .or_default()
+                .entry(update.key().to_owned())
+                .or_insert_with(|| Pending {
+                    model,
+                    generation,
+                    updates: Vec::new(),
+                })
+                .updates
+                .push(update.clone());
+        }
+    }
+    let mut written = 0;
+    let work = groups.into_iter().map(|(pk, docs)| {
+        let store = store.clone();
+        async move { apply_partition(&store, &pk, &docs).await }
+    });
+    let mut results = futures::stream::iter(work).buffer_unordered(PARALLEL_PARTITIONS);
+    while let Some(result) = results.next().await {
+        written += result?;
+    }
+    Ok(written)
+}
+
+/// A user's move between countries, applied to the membership partitions.
+struct Move {
+    generation: u64,
+    location: LocationDoc,
+    left: Option<String>,
+}
+
+async fn apply_partition(
+    store: &Store,
+    pk: &str,
+    docs: &BTreeMap<String, Pending>,
+) -> Result<usize, ProjectError> {
+    let key = PartitionKey::from(pk);
+    let corrupt = |id: &str, reason: String| ProjectError::Corrupt {
+        partition: pk.to_owned(),
+        id: id.to_owned(),
+        reason,
+    };
+    for _ in 0..MAX_ATTEMPTS {
+        let reads = futures::future::join_all(
+            docs.keys()
+                .map(|id| store.read(READ_MODELS, &key, id.as_str())),
+        )
+        .await;
+        let mut ops = Vec::new();
+        let mut moves = Vec::new();
+        for ((id, pending), current) in docs.iter().zip(reads) {
+            let current = current?;
+            let before = current.as_ref().map(body);
+            let all: Vec<&Update> = pending.updates.iter().collect();
+            let Some(new) =
+                apply_all(&all, before.as_ref()).map_err(|e| corrupt(id, e.to_string()))?
+            else {
+                continue;
+            };
+            if pending.model == Model::Countries {
+                let location: LocationDoc =
+                    serde_json::from_value(new.clone()).map_err(|e| corrupt(id, e.to_string()))?;
+                let old = before
+                    .as_ref()
+                    .and_then(|b| serde_json::from_value::<LocationDoc>(b.clone()).ok());
+                let moved = old.as_ref().is_none_or(|old| {
+                    old.country != location.country || old.user_name != location.user_name
+                });
+                if moved {
+                    let left = old
+                        .and_then(|old| old.country)
+                        .filter(|old| location.country.as_ref() != Some(old));
+                    moves.push(Move {
+                        generation: pending.generation,
+                        location,
+                        left,
+                    });
+                }
+            }
+            let doc = stored(pending.model, pending.generation, pk, id, new);
+            ops.push(match current.as_ref().and_then(ETag::of) {
+                Some(etag) => BatchOp::Replace {
+                    doc,
+                    if_match: Some(etag),
+                },
+                None => BatchOp::Create(doc),
+            });
+        }
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        // Membership first: if the location write below loses a race or the process dies,
+        // the retry recomputes the same move (membership writes are idempotent).
+        for m in &moves {
+            apply_move(store, m).await?;
+        }
+        let mut written = 0;
+        let mut raced = false;
+        for chunk in ops.chunks(MAX_BATCH_OPS) {
+            match store.batch(READ_MODELS, &key, chunk.to_vec()).await {
+                Ok(response) if response.is_success() => written += chunk.len(),
+                Ok(response) => match response.failure() {
+                    Some((_, 404 | 409 | 412)) => {
+                        raced = true;
+                        break;
+                    }
+                    other => {
+                        return Err(ProjectError::Store(StoreError::Other(format!(
+                            "batch on `{pk}` failed: {other:?}"
+                        ))));
+                    }
+                },
+                Err(e) if e.is_conflict() || e.is_precondition_failed() || e.is_not_found() => {
+                    raced = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !raced {
+            return Ok(written);
+        }
+    }
+    Err(ProjectError::Contention(pk.to_owned()))
+}
+
+async fn apply_move(store: &Store, m: &Move) -> Result<(), ProjectError> {
+    let user = m.location.user_id.as_str();
+    if let Some(country) = &m.location.country {
+        let pk = country_partition(m.generation, country);
+        let doc = stored(
+            Model::Countries,
+            m.generation,
+            &pk,
+            user,
+            json!({"userId": user, "userName": m.location.user_name, "country": country, "member": true}),
+        );
+        store
+            .upsert(READ_MODELS, &PartitionKey::from(pk.as_str()), doc)
+            .await?;
+    }
+    if let Some(left) = &m.left {
+        let pk = country_partition(m.generation, left);
+        match store
+            .delete(READ_MODELS, &PartitionKey::from(pk.as_str()), user, None)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn dead_letter(store: &Store, event: &Incoming, poison: &Poison) -> Result<(), StoreError> {
+    let identity = match (&event.partition_id, event.sequence_number) {
+        (Some(partition), Some(sequence)) => format!("{partition}\n{sequence}"),
+        _ => event.body.clone(),
+    };
+    let id = Uuid::new_v5(&DEAD_LETTER_NAMESPACE, identity.as_bytes())
+        .simple()
+        .to_string();
+    let partition = event
+        .partition_id
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned());
+    let mut body = event.body.clone();
+    if body.len() > MAX_DEAD_LETTER_BODY {
+        let mut end = MAX_DEAD_LETTER_BODY;
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
+        body.truncate(end);
+    }
+    let doc = json!({
+        "id": id,
+        "partitionKey": partition,
+        "reason": poison.to_string(),
+        "body": body,
+        "partitionId": event.partition_id,
+        "sequenceNumber": event.sequence_number,
+        "enqueuedTimeUtc": event.enqueued_time,
+        "deadLetteredAt": Utc::now(),
+    });
+    store
+        .upsert(DEAD_LETTERS, &PartitionKey::from(partition.as_str()), doc)
+        .await?;
+    Ok(())
+}
+
+/// Every stored document of one model and generation (membership documents included).
+pub async fn documents_of(
+    store: &Store,
+    model: Model,
+    generation: u64,
+) -> Result<Vec<Value>, StoreError> {
+    let query = crate::store::Query::new()
+        .eq("/model", model.name())
+        .eq("/gen", generation);
+    store.query(READ_MODELS, None, &query).await
+}
