@@ -133,6 +133,8 @@ function runGame(principal, profile, config) {
     onResync: loadAll,
     handlers: {
       UserCreatedEvent: (e) => {
+        // Redelivered after a reconnect, or a profile update: announce newcomers only.
+        const known = map.players.has(e.userId);
         map.upsertPlayer({
           id: e.userId,
           name: e.userName,
@@ -142,7 +144,7 @@ function runGame(principal, profile, config) {
             country: { subDivision: e.state },
           },
         });
-        if (e.userId === me.userId) return;
+        if (e.userId === me.userId || known) return;
         notify(`${e.userName} joined${e.city ? ` from ${e.city}` : ''}`);
         // Tasks are assigned from the players present; a newcomer may fill an empty round.
         if (round.tasks.length < 3) round.load();
