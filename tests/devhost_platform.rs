@@ -20,7 +20,7 @@ use cosmospark::runtime::outputs::Outputs;
 use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
 use cosmospark::store::PartitionKey;
-use devhost_support::{app_root, eventually, write_function};
+use devhost_support::{bare_app_root, eventually, write_function};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -165,7 +165,7 @@ struct Running {
 }
 
 async fn start() -> Running {
-    let root = app_root(&[], None);
+    let root = bare_app_root();
     write_function(
         root.path(),
         "Echo",

@@ -58,6 +58,16 @@ pub fn app_root(
     dir
 }
 
+/// An app root with the repository's host.json and infra lists but none of its functions: for
+/// tests that register their own functions, so the app's triggers do not run beside them.
+#[allow(dead_code)]
+pub fn bare_app_root() -> tempfile::TempDir {
+    let root = app_root(&[], None);
+    std::fs::remove_dir_all(root.path().join("functions")).unwrap();
+    std::fs::create_dir_all(root.path().join("functions")).unwrap();
+    root
+}
+
 pub fn write_function(root: &Path, name: &str, function: &Value) {
     let folder = root.join("functions").join(name);
     std::fs::create_dir_all(&folder).unwrap();
