@@ -406,3 +406,51 @@ async fn cqrs_processor_dead_letters_poison_and_pushes_scores_then_queries_read_
         "code"
     );
 }
+
+fn admin_principal(user: &str) -> String {
+    let json = json!({"identityProvider": "github", "userId": user, "userDetails": user,
+        "userRoles": ["anonymous", "authenticated", "admin"]});
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+#[tokio::test]
+async fn cqrs_admin_rebuild_serves_the_write_side_and_guards_its_route() {
+    let app = app().await;
+    let doc = award("task-9", "dee", 6, NOW - DAY, 1);
+    app.store
+        .upsert("CosmicLeaderboards", &PartitionKey::from("dee"), doc)
+        .await
+        .unwrap();
+    let post = |principal: Option<String>, model: &str| {
+        let mut request = Request::post(format!("/api/admin/rebuild/{model}"));
+        if let Some(principal) = principal {
+            request = request.header("x-ms-client-principal", principal);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    assert_eq!(
+        app.send(post(None, "leaderboard")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.send(post(Some(principal("dee")), "leaderboard"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let bad = app.send(post(Some(admin_principal("root")), "nope")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json["field"], "model", "{}", bad.json);
+    // Nothing was projected incrementally: only the rebuild puts the award on the board.
+    let before = app.get("/api/leaderboards?window=all", None).await;
+    assert!(!before.json.to_string().contains("dee"), "{}", before.json);
+    let rebuilt = app
+        .send(post(Some(admin_principal("root")), "leaderboard"))
+        .await;
+    assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.json);
+    assert_eq!(rebuilt.json["rebuilt"][0]["model"], "leaderboard");
+    let board = app.get("/api/leaderboards?window=all", None).await;
+    assert_eq!(board.status, StatusCode::OK);
+    let rows = board.json.to_string();
+    assert!(rows.contains("dee"), "{rows}");
+}

@@ -1,5 +1,6 @@
 //! The read side's functions and their shared HTTP error shape.
 
+mod admin;
 mod commands;
 mod queries;
 mod relays;
@@ -16,7 +17,7 @@ use crate::runtime::{FunctionApp, RegistryError};
 
 pub use relays::RELAYS;
 
-/// Registers the relays, `UpdateProcessor`, the queries and the seed API.
+/// Registers the relays, `UpdateProcessor`, the queries, the seed API and the admin rebuild.
 pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp, RegistryError> {
     let read_side = ReadSide::new(services.clone());
     let mut app = app;
@@ -28,7 +29,8 @@ pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp,
         .register(queries::user_stats(read_side.clone()))?
         .register(queries::users_by_country(read_side.clone()))?
         .register(commands::insert(read_side.clone()))?
-        .register(commands::query_get(read_side))
+        .register(commands::query_get(read_side.clone()))?
+        .register(admin::rebuild(read_side))
 }
 
 /// An HTTP error answered as `{"error": …, "field": …}`.
