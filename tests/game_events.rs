@@ -279,6 +279,38 @@ async fn concurrent_first_requests_assign_one_set_of_tasks() {
 }
 
 #[tokio::test]
+async fn a_lonely_first_player_gets_tasks_once_others_join_the_round() {
+    let game = Game::new().await;
+    sign_up(&game, "first", "First", 10.0, 20.0).await;
+    assert!(
+        my_tasks(&game, "first").await.is_empty(),
+        "nobody to greet yet"
+    );
+    sign_up(&game, "second", "Second", 11.0, 21.0).await;
+    let one = my_tasks(&game, "first").await;
+    assert_eq!(one.len(), 1);
+    for (i, id) in ["third", "fourth", "fifth"].iter().enumerate() {
+        sign_up(&game, id, id, 30.0 + i as f64, 40.0).await;
+    }
+    let topped_up = my_tasks(&game, "first").await;
+    assert_eq!(topped_up.len(), 3, "{topped_up:?}");
+    assert!(topped_up.contains(&one[0]), "assigned tasks are kept");
+    let mut targets: Vec<&str> = topped_up
+        .iter()
+        .map(|t| t["taskDetail"]["userId"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    assert_eq!(targets.len(), 3, "no target twice");
+    sign_up(&game, "sixth", "Sixth", 50.0, 60.0).await;
+    assert_eq!(
+        my_tasks(&game, "first").await,
+        topped_up,
+        "a full set is final"
+    );
+}
+
+#[tokio::test]
 async fn subscribers_accept_original_event_names_and_ignore_others() {
     let game = Game::new().await;
     sign_up(&game, "ann", "Ann", 12.97, 77.59).await;

@@ -55,57 +55,101 @@ pub async fn tasks_of(
     Ok(found)
 }
 
-/// The tasks of `owner` in `round`, assigning them first if this is the first request for
-/// that round. A marker document and the tasks are created in one transactional batch on the
-/// owner's partition, so concurrent first requests assign exactly one set.
+/// The tasks of `owner` in `round`, assigning them on request while the round is current: the
+/// first request assigns up to [`tasks::TASKS_PER_ROUND`] tasks, and a later one tops the set up
+/// when too few other players were around at first. The assignment marker and the new tasks are
+/// written in one transactional batch on the owner's partition (create, or replace under the
+/// marker's ETag), so concurrent requests never assign more than one set.
 pub async fn tasks_for_round(
     services: &AppServices,
     owner: &UserId,
     round: Round,
 ) -> Result<Vec<UserTask>, ProgressError> {
-    let store = services.store().await?;
-    let partition = key(owner.as_str())?;
-    let marker = assignment_marker_id(&round);
-    let assign = round == Round::containing(services.now())
-        && store
-            .read(containers::USER_TASKS, &partition, &marker)
-            .await?
-            .is_none();
-    if assign {
-        let profile: Option<CosmosUser> =
-            read_doc(store, containers::USERS, owner.as_str(), owner.as_str()).await?;
-        // Without a profile (no name, no position yet) there is nothing to assign.
-        if let Some(profile) = profile {
-            let docs = store
-                .query(containers::USERS, None, &Query::new().limit(MAX_CANDIDATES))
-                .await?;
-            let candidates: Vec<CosmosUser> = parse_docs(containers::USERS, docs);
-            let now = services.now();
-            let assigned = tasks::assign_tasks(&profile, &candidates, round, now);
-            let mut ops = vec![BatchOp::Create(json!({
-                "id": marker,
-                "userId": owner.as_str(),
-                "assignedRound": round.id().as_str(),
-                "taskIds": assigned.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
-                "createdAt": now.timestamp(),
-            }))];
-            for task in &assigned {
-                ops.push(BatchOp::Create(to_doc(task)?));
-            }
-            let response = store.batch(containers::USER_TASKS, &partition, ops).await?;
-            if let Some((index, status)) = response.failure() {
-                // 409: another request assigned this round first; its tasks are read below.
-                if status != 409 {
-                    return Err(StoreError::from_status(
-                        status,
-                        format!("task assignment batch failed at operation {index}"),
-                    )
-                    .into());
-                }
-            }
-        }
+    if round == Round::containing(services.now()) {
+        assign_missing_tasks(services, owner, round).await?;
     }
     tasks_of(services, owner, &round).await
+}
+
+async fn assign_missing_tasks(
+    services: &AppServices,
+    owner: &UserId,
+    round: Round,
+) -> Result<(), ProgressError> {
+    let store = services.store().await?;
+    let partition = key(owner.as_str())?;
+    let marker_id = assignment_marker_id(&round);
+    let marker = store
+        .read(containers::USER_TASKS, &partition, &marker_id)
+        .await?;
+    let mut task_ids: Vec<String> = marker
+        .as_ref()
+        .and_then(|m| m.get("taskIds"))
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if task_ids.len() >= tasks::TASKS_PER_ROUND {
+        return Ok(());
+    }
+    // Without a profile (no name, no position yet) there is nothing to assign.
+    let Some(profile) =
+        read_doc::<CosmosUser>(store, containers::USERS, owner.as_str(), owner.as_str()).await?
+    else {
+        return Ok(());
+    };
+    let taken: Vec<String> = tasks_of(services, owner, &round)
+        .await?
+        .iter()
+        .map(|task| task.task_detail.user_id.as_str().to_owned())
+        .collect();
+    let docs = store
+        .query(containers::USERS, None, &Query::new().limit(MAX_CANDIDATES))
+        .await?;
+    let candidates: Vec<CosmosUser> = parse_docs::<CosmosUser>(containers::USERS, docs)
+        .into_iter()
+        .filter(|user| !taken.iter().any(|target| target == user.id.as_str()))
+        .collect();
+    let now = services.now();
+    let fresh: Vec<UserTask> = tasks::assign_tasks(&profile, &candidates, round, now)
+        .into_iter()
+        .take(tasks::TASKS_PER_ROUND - task_ids.len())
+        .collect();
+    if marker.is_some() && fresh.is_empty() {
+        return Ok(());
+    }
+    task_ids.extend(fresh.iter().map(|t| t.id.as_str().to_owned()));
+    let marker_doc = json!({
+        "id": marker_id,
+        "userId": owner.as_str(),
+        "assignedRound": round.id().as_str(),
+        "taskIds": task_ids,
+        "createdAt": now.timestamp(),
+    });
+    let mut ops = vec![match &marker {
+        None => BatchOp::Create(marker_doc),
+        Some(current) => BatchOp::Replace {
+            doc: marker_doc,
+            if_match: ETag::of(current),
+        },
+    }];
+    for task in &fresh {
+        ops.push(BatchOp::Create(to_doc(task)?));
+    }
+    let response = store.batch(containers::USER_TASKS, &partition, ops).await?;
+    match response.failure() {
+        // 409 / 412: another request assigned or topped up first; its tasks are read by the caller.
+        None | Some((_, 409 | 412)) => Ok(()),
+        Some((index, status)) => Err(StoreError::from_status(
+            status,
+            format!("task assignment batch failed at operation {index}"),
+        )
+        .into()),
+    }
 }
 
 /// The stored greeting proofs `owner` sent to `target`.

@@ -100,7 +100,7 @@ export class RoundPanel {
     const done = this.tasks.filter((t) => t.isCompleted).length;
     this.nodes.status.textContent = this.tasks.length
       ? `${done} of ${this.tasks.length} done`
-      : 'No tasks for you this round: they go to players present when it starts.';
+      : 'No tasks yet: they appear as other players join the map.';
     replaceChildren(
       this.nodes.list,
       this.tasks.map((task) => {
