@@ -9,6 +9,8 @@
 //! - `UserChatsPush`: a summary changed → `ChatsBarUpdatedEvent` to its owner.
 //! - `TaskCompletedAward`: a task completed → award (once) and `TaskCompletedEvent` to its owner.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -51,6 +53,26 @@ fn accept<T: DeserializeOwned>(event: &EventGridEvent, kind: EventKind) -> Optio
     }
 }
 
+/// An Event Grid subscriber `name` that hands the data of events of `kind` to `handle` and
+/// acknowledges every other event (see [`accept`]).
+fn subscriber<T, F, Fut>(name: &str, kind: EventKind, handle: F) -> Function
+where
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Outputs, FunctionError>> + Send + 'static,
+{
+    let handle = Arc::new(handle);
+    Function::trigger(name, "event", move |event: EventGridEvent, _: Context| {
+        let handle = Arc::clone(&handle);
+        async move {
+            match accept::<T>(&event, kind) {
+                Some(data) => handle(data).await,
+                None => Ok(Outputs::new()),
+            }
+        }
+    })
+}
+
 fn push(actions: Vec<WebPubSubAction>) -> Outputs {
     Outputs::new().set("actions", WebPubSubActions(actions))
 }
@@ -64,13 +86,10 @@ fn key(value: &str) -> Result<PartitionKey, FunctionError> {
 }
 
 pub fn user_created() -> Function {
-    Function::trigger(
+    subscriber(
         "UserCreated",
-        "event",
-        |event: EventGridEvent, _: Context| async move {
-            let Some(user) = accept::<CosmosUser>(&event, EventKind::UserUpserted) else {
-                return Ok(Outputs::new());
-            };
+        EventKind::UserUpserted,
+        |user: CosmosUser| async move {
             let Some(payload) = UserCreatedEvent::from_user(&user) else {
                 return Ok(Outputs::new());
             };
@@ -82,13 +101,10 @@ pub fn user_created() -> Function {
 }
 
 pub fn message_sent_push() -> Function {
-    Function::trigger(
+    subscriber(
         "MessageSentPush",
-        "event",
-        |event: EventGridEvent, _: Context| async move {
-            let Some(message) = accept::<ChatMessage>(&event, EventKind::ChatMessageSent) else {
-                return Ok(Outputs::new());
-            };
+        EventKind::ChatMessageSent,
+        |message: ChatMessage| async move {
             let payload =
                 RealtimeMessage::MessageSentEvent(MessageSentEvent::from_message(&message));
             let mut members: Vec<&str> = message.participants().map(|p| p.as_str()).collect();
@@ -105,14 +121,10 @@ pub fn message_sent_push() -> Function {
 }
 
 pub fn user_chats_push() -> Function {
-    Function::trigger(
+    subscriber(
         "UserChatsPush",
-        "event",
-        |event: EventGridEvent, _: Context| async move {
-            let Some(summary) = accept::<UserChatSummary>(&event, EventKind::UserChatsUpdated)
-            else {
-                return Ok(Outputs::new());
-            };
+        EventKind::UserChatsUpdated,
+        |summary: UserChatSummary| async move {
             let payload =
                 RealtimeMessage::ChatsBarUpdatedEvent(ChatsBarUpdatedEvent::from_summary(&summary));
             Ok(push(vec![to_user(summary.user_id.as_str(), &payload)?]))
@@ -123,16 +135,12 @@ pub fn user_chats_push() -> Function {
 
 pub fn user_chats_create(services: &AppServices) -> Function {
     let services = services.clone();
-    Function::trigger(
+    subscriber(
         "UserChatsCreate",
-        "event",
-        move |event: EventGridEvent, _: Context| {
+        EventKind::ChatMessageSent,
+        move |message: ChatMessage| {
             let services = services.clone();
             async move {
-                let Some(message) = accept::<ChatMessage>(&event, EventKind::ChatMessageSent)
-                else {
-                    return Ok(Outputs::new());
-                };
                 let owners: Vec<_> = message.participants().cloned().collect();
                 for owner in owners {
                     apply_to_summary(&services, &owner, &message).await?;
@@ -204,16 +212,12 @@ async fn apply_to_summary(
 
 pub fn task_greeting_validator(services: &AppServices) -> Function {
     let services = services.clone();
-    Function::trigger(
+    subscriber(
         "TaskGreetingValidator",
-        "event",
-        move |event: EventGridEvent, _: Context| {
+        EventKind::ChatMessageSent,
+        move |message: ChatMessage| {
             let services = services.clone();
             async move {
-                let Some(message) = accept::<ChatMessage>(&event, EventKind::ChatMessageSent)
-                else {
-                    return Ok(Outputs::new());
-                };
                 let Some(greeting) = Greeting::from_message(&message) else {
                     return Ok(Outputs::new());
                 };
@@ -237,15 +241,12 @@ pub fn task_greeting_validator(services: &AppServices) -> Function {
 
 pub fn task_completed_award(services: &AppServices) -> Function {
     let services = services.clone();
-    Function::trigger(
+    subscriber(
         "TaskCompletedAward",
-        "event",
-        move |event: EventGridEvent, _: Context| {
+        EventKind::TaskCompleted,
+        move |task: UserTask| {
             let services = services.clone();
             async move {
-                let Some(task) = accept::<UserTask>(&event, EventKind::TaskCompleted) else {
-                    return Ok(Outputs::new());
-                };
                 if !task.is_completed {
                     return Ok(Outputs::new());
                 }
