@@ -419,14 +419,18 @@ fn run_package(
 fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
     let app = cosmospark::app::function_app(AppServices::declarations_only())
         .context("function registry")?;
-    let problems = match Manifest::load(root) {
-        Ok(manifest) => check(&manifest, &app, EXECUTABLE),
-        Err(problems) => problems,
+    let (problems, warnings) = match Manifest::load(root) {
+        Ok(manifest) => (check(&manifest, &app, EXECUTABLE), manifest.warnings),
+        Err(problems) => (problems, Vec::new()),
     };
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     if problems.is_empty() {
         println!(
-            "check: {} functions match their handlers",
-            app.declarations().len()
+            "check: {} functions match their handlers ({} warning(s))",
+            app.declarations().len(),
+            warnings.len()
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -422,7 +422,7 @@ async fn cqrs_admin_rebuild_serves_the_write_side_and_guards_its_route() {
         .await
         .unwrap();
     let post = |principal: Option<String>, model: &str| {
-        let mut request = Request::post(format!("/api/admin/rebuild/{model}"));
+        let mut request = Request::post(format!("/api/manage/rebuild/{model}"));
         if let Some(principal) = principal {
             request = request.header("x-ms-client-principal", principal);
         }

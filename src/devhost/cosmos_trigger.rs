@@ -15,7 +15,6 @@ use super::dead_letter::{DeadLetterKind, DeadLetters};
 use super::envelope::{self, Envelope};
 use super::invoke::Invoker;
 use super::notify::WriteSignal;
-use super::retry_policy;
 use crate::runtime::manifest::{BindingKind, CosmosDbTriggerOptions, FunctionJson};
 use crate::store::{ChangeFeedConsumer, ChangeFeedPage, ChangeFeedStart, Store, StoreError};
 
@@ -148,7 +147,7 @@ pub async fn follow(
         .manifest()
         .function(&trigger.function)
         .and_then(|f| f.retry.as_ref())
-        .map(retry_policy);
+        .cloned();
     while !cancel.is_cancelled() {
         wake.borrow_and_update();
         let next = match pending.take() {

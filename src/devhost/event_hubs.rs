@@ -20,14 +20,11 @@ use super::dead_letter::{DeadLetterKind, DeadLetters};
 use super::envelope::{self, HubEvent, HubPartition};
 use super::invoke::Invoker;
 use super::notify::WriteSignal;
-use super::retry_policy;
 use crate::runtime::manifest::{BindingKind, FunctionJson};
 use crate::store::{BatchOp, PartitionKey, Store, StoreError};
 
 /// Partitions per hub (the hub in `infra/` has 4).
 pub const DEFAULT_PARTITIONS: u32 = 4;
-/// Events per invocation when host.json sets no `maxEventBatchSize`.
-pub const DEFAULT_MAX_BATCH: u32 = 100;
 /// The namespace reported in `PartitionContext`.
 pub const LOCAL_NAMESPACE: &str = "localhost";
 
@@ -365,7 +362,7 @@ pub async fn process_partition(
         .manifest()
         .function(&trigger.function)
         .and_then(|f| f.retry.as_ref())
-        .map(retry_policy);
+        .cloned();
     let mut after = loop {
         match hubs
             .checkpoint(&trigger.hub, &trigger.consumer_group, partition)

@@ -1,6 +1,6 @@
-//! HTTP functions served the way the Functions host serves them: `routePrefix`, route
-//! templates with parameters, defaults, optional and catch-all segments and constraints,
-//! `methods`, 404 / 405; each request becomes the host's envelope, `webPubSubConnection`
+//! HTTP functions served the way the Functions host serves them: `routePrefix`, the
+//! manifest's route templates (matched case-insensitively with constraints, most specific
+//! first), `methods`, 404 / 405; each request becomes the host's envelope, `webPubSubConnection`
 //! inputs are resolved, and `Outputs.<res>` becomes the response (a failed invocation is a
 //! bare 500, as the host answers).
 
@@ -20,7 +20,7 @@ use super::swa::principal::ClientPrincipal;
 use super::webpubsub::{ClientGrant, Hub};
 use crate::runtime::Direction;
 use crate::runtime::TRACEPARENT_HEADER;
-use crate::runtime::manifest::{BindingKind, FunctionJson, Manifest};
+use crate::runtime::manifest::{BindingKind, FunctionJson, Manifest, RouteTemplate};
 use crate::runtime::outputs::HttpResponseData;
 use crate::store::PartitionKey;
 
@@ -28,206 +28,6 @@ use crate::store::PartitionKey;
 const MAX_BODY: usize = 100 * 1024 * 1024;
 /// Lifetime of client access tokens handed out by `webPubSubConnection`.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
-
-#[derive(Debug, Clone, PartialEq)]
-enum Constraint {
-    Int,
-    Bool,
-    Guid,
-    Alpha,
-    Number,
-    DateTime,
-    MinLength(usize),
-    MaxLength(usize),
-    Length(usize, usize),
-    Min(i64),
-    Max(i64),
-    Range(i64, i64),
-    /// `regex(...)` and unknown constraints: accepted, logged once at start-up.
-    Any,
-}
-
-impl Constraint {
-    fn parse(text: &str) -> Self {
-        let (name, args) = match text.split_once('(') {
-            Some((name, rest)) => (name, rest.trim_end_matches(')')),
-            None => (text, ""),
-        };
-        let numbers: Vec<i64> = args
-            .split(',')
-            .filter_map(|a| a.trim().parse().ok())
-            .collect();
-        let first = numbers.first().copied();
-        let second = numbers.get(1).copied();
-        let size = |n: Option<i64>| n.and_then(|n| usize::try_from(n).ok());
-        match (name.to_ascii_lowercase().as_str(), first, second) {
-            ("int" | "long", ..) => Self::Int,
-            ("bool", ..) => Self::Bool,
-            ("guid", ..) => Self::Guid,
-            ("alpha", ..) => Self::Alpha,
-            ("double" | "float" | "decimal", ..) => Self::Number,
-            ("datetime", ..) => Self::DateTime,
-            ("minlength", Some(_), _) => Self::MinLength(size(first).unwrap_or(0)),
-            ("maxlength", Some(_), _) => Self::MaxLength(size(first).unwrap_or(usize::MAX)),
-            ("length", Some(_), None) => {
-                let n = size(first).unwrap_or(0);
-                Self::Length(n, n)
-            }
-            ("length", Some(_), Some(_)) => {
-                Self::Length(size(first).unwrap_or(0), size(second).unwrap_or(usize::MAX))
-            }
-            ("min", Some(n), _) => Self::Min(n),
-            ("max", Some(n), _) => Self::Max(n),
-            ("range", Some(a), Some(b)) => Self::Range(a, b),
-            _ => Self::Any,
-        }
-    }
-
-    fn accepts(&self, value: &str) -> bool {
-        let int = || value.parse::<i64>().ok();
-        let chars = value.chars().count();
-        match self {
-            Self::Int => int().is_some(),
-            Self::Bool => value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false"),
-            Self::Guid => uuid::Uuid::parse_str(value).is_ok(),
-            Self::Alpha => !value.is_empty() && value.chars().all(|c| c.is_ascii_alphabetic()),
-            Self::Number => value.parse::<f64>().is_ok_and(f64::is_finite),
-            Self::DateTime => {
-                chrono::DateTime::parse_from_rfc3339(value).is_ok()
-                    || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
-            }
-            Self::MinLength(n) => chars >= *n,
-            Self::MaxLength(n) => chars <= *n,
-            Self::Length(a, b) => (*a..=*b).contains(&chars),
-            Self::Min(n) => int().is_some_and(|v| v >= *n),
-            Self::Max(n) => int().is_some_and(|v| v <= *n),
-            Self::Range(a, b) => int().is_some_and(|v| (*a..=*b).contains(&v)),
-            Self::Any => true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Literal(String),
-    Param {
-        name: String,
-        constraints: Vec<Constraint>,
-        optional: bool,
-        default: Option<String>,
-        catch_all: bool,
-    },
-}
-
-/// A parsed route template, prefix included.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    segments: Vec<Segment>,
-}
-
-impl Template {
-    /// Parses `prefix` + `route` (ASP.NET route template syntax).
-    pub fn parse(prefix: &str, route: &str) -> Self {
-        let mut segments = Vec::new();
-        for part in prefix
-            .split('/')
-            .chain(route.split('/'))
-            .filter(|part| !part.is_empty())
-        {
-            let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
-                segments.push(Segment::Literal(part.to_owned()));
-                continue;
-            };
-            let catch_all = inner.starts_with('*');
-            let inner = inner.trim_start_matches('*');
-            let (inner, default) = match inner.split_once('=') {
-                Some((left, default)) => (left, Some(default.to_owned())),
-                None => (inner, None),
-            };
-            let optional = inner.ends_with('?');
-            let inner = inner.trim_end_matches('?');
-            let mut pieces = inner.split(':');
-            let name = pieces.next().unwrap_or_default().to_owned();
-            let constraints = pieces.map(Constraint::parse).collect();
-            segments.push(Segment::Param {
-                name,
-                constraints,
-                optional,
-                default,
-                catch_all,
-            });
-        }
-        Self { segments }
-    }
-
-    /// The route values when `path` matches.
-    pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let parts: Vec<String> = path
-            .split('/')
-            .filter(|part| !part.is_empty())
-            .map(|part| {
-                percent_encoding::percent_decode_str(part)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let mut values = Vec::new();
-        let mut index = 0;
-        for segment in &self.segments {
-            match segment {
-                Segment::Literal(text) => {
-                    if !parts
-                        .get(index)
-                        .is_some_and(|p| p.eq_ignore_ascii_case(text))
-                    {
-                        return None;
-                    }
-                    index += 1;
-                }
-                Segment::Param {
-                    name,
-                    constraints,
-                    optional,
-                    default,
-                    catch_all,
-                } => {
-                    let value = if *catch_all {
-                        let rest = parts[index.min(parts.len())..].join("/");
-                        index = parts.len();
-                        (!rest.is_empty()).then_some(rest)
-                    } else {
-                        let value = parts.get(index).cloned();
-                        if value.is_some() {
-                            index += 1;
-                        }
-                        value
-                    };
-                    match value.or_else(|| default.clone()) {
-                        Some(value) => {
-                            if !constraints.iter().all(|c| c.accepts(&value)) {
-                                return None;
-                            }
-                            values.push((name.clone(), value));
-                        }
-                        None if *optional || *catch_all => {}
-                        None => return None,
-                    }
-                }
-            }
-        }
-        (index == parts.len()).then_some(values)
-    }
-
-    /// Literal segments first: `users/me` wins over `users/{id}`.
-    fn precedence(&self) -> (usize, usize) {
-        let literals = self
-            .segments
-            .iter()
-            .filter(|s| matches!(s, Segment::Literal(_)))
-            .count();
-        (literals, usize::MAX - self.segments.len())
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Input {
@@ -245,37 +45,32 @@ enum Input {
     },
 }
 
-/// `cosmosDB` inputs of `function`, read from the raw function.json (the typed manifest keeps
-/// only the output options). `sqlQuery` inputs are not emulated and are reported once.
-fn cosmos_inputs(root: &std::path::Path, function: &FunctionJson) -> Vec<Input> {
-    let Ok(text) = std::fs::read_to_string(root.join(&function.file)) else {
-        return Vec::new();
-    };
-    let Ok(raw) = serde_json::from_str::<Value>(&text) else {
-        return Vec::new();
-    };
-    let text_of =
-        |binding: &Value, key: &str| binding.get(key).and_then(Value::as_str).map(str::to_owned);
-    raw["bindings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|b| {
-            text_of(b, "type").is_some_and(|t| t.eq_ignore_ascii_case("cosmosDB"))
-                && text_of(b, "direction").is_some_and(|d| d.eq_ignore_ascii_case("in"))
-        })
-        .filter_map(|b| {
-            let name = text_of(b, "name")?;
-            if text_of(b, "sqlQuery").is_some() {
-                tracing::warn!(function = %function.name, binding = %name, "cosmosDB input with sqlQuery is not emulated; the binding stays empty");
-                return None;
+/// The `cosmosDB` inputs of `function` that read one document. `sqlQuery` inputs are not
+/// emulated and are reported once.
+fn cosmos_inputs(function: &FunctionJson) -> Vec<Input> {
+    function
+        .bindings
+        .iter()
+        .filter(|b| b.direction == Direction::In)
+        .filter_map(|b| match &b.kind {
+            BindingKind::CosmosDb {
+                container_name: Some(container),
+                id: Some(id),
+                partition_key,
+                ..
+            } => Some(Input::CosmosDb {
+                name: b.name.clone(),
+                container: container.clone(),
+                id: id.clone(),
+                partition_key: partition_key.clone(),
+            }),
+            BindingKind::CosmosDb {
+                sql_query: Some(_), ..
+            } => {
+                tracing::warn!(function = %function.name, binding = %b.name, "cosmosDB input with sqlQuery is not emulated; the binding stays empty");
+                None
             }
-            Some(Input::CosmosDb {
-                container: text_of(b, "containerName")?,
-                id: text_of(b, "id")?,
-                partition_key: text_of(b, "partitionKey"),
-                name,
-            })
+            _ => None,
         })
         .collect()
 }
@@ -286,17 +81,16 @@ struct Route {
     binding: String,
     response: Option<String>,
     methods: Vec<String>,
-    template: Template,
+    template: RouteTemplate,
     inputs: Vec<Input>,
 }
 
 impl Route {
-    fn of(function: &FunctionJson, prefix: &str, root: &std::path::Path) -> Option<Self> {
+    fn of(function: &FunctionJson) -> Option<Self> {
         let trigger = function.trigger()?;
         let BindingKind::HttpTrigger { methods, route, .. } = &trigger.kind else {
             return None;
         };
-        let route = route.clone().unwrap_or_else(|| function.name.clone());
         let response = function
             .bindings
             .iter()
@@ -316,19 +110,20 @@ impl Route {
                 _ => None,
             })
             .collect();
-        inputs.extend(cosmos_inputs(root, function));
+        inputs.extend(cosmos_inputs(function));
         Some(Self {
             function: function.name.clone(),
             binding: trigger.name.clone(),
             response,
             methods: methods.clone(),
-            template: Template::parse(prefix, &route),
+            template: route.clone(),
             inputs,
         })
     }
 }
 
 struct HttpHost {
+    prefix: String,
     routes: Vec<Route>,
     invoker: Invoker,
     pubsub: Hub,
@@ -341,12 +136,13 @@ pub fn router(manifest: &Manifest, invoker: Invoker, pubsub: Hub) -> Router {
         .functions
         .iter()
         .filter(|f| !f.disabled)
-        .filter_map(|f| Route::of(f, &prefix, &manifest.root))
+        .filter_map(Route::of)
         .collect();
-    routes.sort_by_key(|route| std::cmp::Reverse(route.template.precedence()));
+    routes.sort_by_key(|route| route.template.precedence());
     Router::new()
         .fallback(handle)
         .with_state(Arc::new(HttpHost {
+            prefix,
             routes,
             invoker,
             pubsub,
@@ -368,7 +164,7 @@ async fn handle(State(host): State<Arc<HttpHost>>, request: Request) -> Response
     let mut allowed: Vec<String> = Vec::new();
     let mut found = None;
     for route in &host.routes {
-        let Some(params) = route.template.matches(&path) else {
+        let Some(params) = route.template.matches(&host.prefix, &path) else {
             continue;
         };
         if route.methods.is_empty() || route.methods.contains(&method) {
@@ -602,29 +398,6 @@ fn expand(expression: &str, request: &HttpParts) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn templates_match_params_constraints_and_optional() {
-        let t = Template::parse("api", "users/{id:int}/items/{name?}");
-        assert_eq!(
-            t.matches("/api/users/7/items/x"),
-            Some(vec![("id".into(), "7".into()), ("name".into(), "x".into())])
-        );
-        assert_eq!(
-            t.matches("/api/users/7/items"),
-            Some(vec![("id".into(), "7".into())])
-        );
-        assert_eq!(t.matches("/api/users/seven/items"), None);
-        assert_eq!(t.matches("/API/Users/7/items/x/y"), None);
-        let c = Template::parse("api", "files/{*rest}");
-        assert_eq!(
-            c.matches("/api/files/a/b"),
-            Some(vec![("rest".into(), "a/b".into())])
-        );
-        let d = Template::parse("", "round/{n:range(1,3)=2}");
-        assert_eq!(d.matches("/round"), Some(vec![("n".into(), "2".into())]));
-        assert_eq!(d.matches("/round/4"), None);
-    }
 
     #[test]
     fn user_from_expression_or_principal() {

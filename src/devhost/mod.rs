@@ -30,39 +30,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
-use crate::runtime::manifest::RetryPolicy as DeclaredRetry;
-
-/// The function.json `retry` policy in the form [`retry`] runs.
-pub fn retry_policy(declared: &DeclaredRetry) -> retry::RetryPolicy {
-    let count = |n: i32| u32::try_from(n).ok();
-    match declared {
-        DeclaredRetry::FixedDelay {
-            max_retry_count,
-            delay_interval,
-        } => retry::RetryPolicy {
-            max_retry_count: count(*max_retry_count),
-            strategy: retry::RetryStrategy::FixedDelay {
-                delay: *delay_interval,
-            },
-        },
-        DeclaredRetry::ExponentialBackoff {
-            max_retry_count,
-            minimum_interval,
-            maximum_interval,
-        } => retry::RetryPolicy {
-            max_retry_count: count(*max_retry_count),
-            strategy: retry::RetryStrategy::ExponentialBackoff {
-                minimum: *minimum_interval,
-                maximum: *maximum_interval,
-            },
-        },
-    }
-}
-
 /// Runs `attempt` once, or under `policy` with `Metadata.RetryContext` on each attempt.
 /// Returns the outcome and how many attempts were made.
 pub async fn run_with_policy<F, Fut, T, E>(
-    policy: Option<&retry::RetryPolicy>,
+    policy: Option<&crate::runtime::manifest::RetryPolicy>,
     attempt: F,
 ) -> (Result<T, E>, u32)
 where

@@ -23,7 +23,7 @@ use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
 use super::dead_letter::{DeadLetterError, DeadLetters};
 use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
-use super::event_hubs::{self, DEFAULT_MAX_BATCH, EventHubs, HubTrigger};
+use super::event_hubs::{self, EventHubs, HubTrigger};
 use super::invoke::{InvokeError, Invoker};
 use super::notify::WriteSignal;
 use super::outputs::OutputSinks;
@@ -31,9 +31,9 @@ use super::replay::{ReplayError, replay};
 use super::swa::{self, SwaError, SwaOptions};
 use super::timer::{SystemClock, TimerError, TimerFunction, TimerScheduler};
 use super::webpubsub::{self, AccessKey, Hub, HubConfig, KeyError};
-use super::{retry_policy, run_with_policy};
+use super::run_with_policy;
 use crate::runtime::FunctionApp;
-use crate::runtime::manifest::{BindingKind, Manifest, ManifestError};
+use crate::runtime::manifest::{self, BindingKind, Manifest, ManifestError};
 use crate::store::{PartitionKey, Store, StoreConfig, StoreError, open_store};
 
 /// Options of `cosmospark dev`.
@@ -51,7 +51,8 @@ pub struct DevOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    #[error("manifest: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    /// One problem per line, exactly as `cosmospark check` prints them.
+    #[error("the manifest has {} problem(s):\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Manifest(Vec<ManifestError>),
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -130,9 +131,17 @@ impl Platform {
         let app = make_app(store.clone())
             .map_err(DevError::App)?
             .with_route_prefix(&manifest.host.route_prefix);
-        let problems = crate::runtime::manifest::check(&manifest, &app, env!("CARGO_PKG_NAME"));
-        for problem in &problems {
-            tracing::warn!("check: {problem}");
+        // The same verdict as `cosmospark check`: refuse what it refuses, warn where it warns.
+        let refused = manifest::refusals(&manifest, &app, env!("CARGO_PKG_NAME"));
+        if !refused.is_empty() {
+            return Err(DevError::Manifest(refused));
+        }
+        for warning in manifest
+            .warnings
+            .iter()
+            .chain(&manifest::unhandled_folders(&manifest, &app))
+        {
+            tracing::warn!("{warning}");
         }
         let containers = Containers::load(&options.root)?;
         containers.ensure_all(&store).await?;
@@ -238,7 +247,7 @@ impl Platform {
             self.signal.clone(),
             cancel.clone(),
         ));
-        let max_batch = event_hubs_max_batch(&self.root);
+        let max_batch = self.manifest.host.event_hubs.max_batch();
         let mut timers = TimerScheduler::new(self.data_dir.join("timers"), Arc::new(SystemClock));
         let mut timer_count = 0;
         for function in self.manifest.functions.iter().filter(|f| !f.disabled) {
@@ -274,14 +283,11 @@ impl Platform {
                 use_monitor,
             }) = function.trigger().map(|t| &t.kind)
             {
-                let binding = json!({
-                    "schedule": schedule,
-                    "runOnStartup": run_on_startup,
-                    "useMonitor": use_monitor,
-                });
-                timers.add(TimerFunction::from_binding(
+                timers.add(TimerFunction::from_trigger(
                     &function.name,
-                    &binding,
+                    schedule,
+                    *run_on_startup,
+                    *use_monitor,
                     |key| std::env::var(key).ok(),
                 )?)?;
                 timer_count += 1;
@@ -309,7 +315,7 @@ async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(
     let binding = function
         .and_then(|f| f.trigger())
         .map_or_else(|| "timer".to_owned(), |t| t.name.clone());
-    let policy = function.and_then(|f| f.retry.as_ref()).map(retry_policy);
+    let policy = function.and_then(|f| f.retry.clone());
     let attempt = |retry: Option<Value>| {
         let mut envelope = Envelope::new(name).with_data(&binding, payload.clone());
         if let Some(retry) = retry {
@@ -321,24 +327,6 @@ async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(
     run_with_policy(policy.as_ref(), attempt).await.0
 }
 
-/// host.json `extensions.eventHubs.maxEventBatchSize` (or the older `maxBatchSize`).
-fn event_hubs_max_batch(root: &Path) -> u32 {
-    let Ok(text) = std::fs::read_to_string(root.join("host.json")) else {
-        return DEFAULT_MAX_BATCH;
-    };
-    let Ok(host) = serde_json::from_str::<Value>(&text) else {
-        return DEFAULT_MAX_BATCH;
-    };
-    let hubs = &host["extensions"]["eventHubs"];
-    hubs["maxEventBatchSize"]
-        .as_u64()
-        .or_else(|| hubs["maxBatchSize"].as_u64())
-        .or_else(|| hubs["eventProcessorOptions"]["maxBatchSize"].as_u64())
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_BATCH)
-}
-
 fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> String {
     match function.trigger().map(|t| &t.kind) {
         Some(BindingKind::HttpTrigger { methods, route, .. }) => {
@@ -347,7 +335,6 @@ fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> 
             } else {
                 methods.join(",")
             };
-            let route = route.clone().unwrap_or_else(|| function.name.clone());
             format!("{methods} /{prefix}/{route}")
         }
         Some(BindingKind::CosmosDbTrigger(options)) => format!(

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use axum::routing::MethodRouter;
 
-use super::function::{Function, FunctionDecl, FunctionKind, Invoke, axum_path};
+use super::function::{Function, FunctionDecl, FunctionKind, Invoke};
+use super::manifest::{RouteTemplate, routes_collide};
 
 /// Largest request envelope accepted by default (Event Hubs batches can be large).
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 64 * 1024 * 1024;
@@ -16,6 +17,7 @@ pub(crate) enum Registered {
         method_router: Box<MethodRouter>,
         binding: String,
         response: String,
+        template: RouteTemplate,
     },
 }
 
@@ -40,6 +42,8 @@ pub enum RegistryError {
     InvalidName(String),
     #[error("HTTP function `{0}` has a route that conflicts with function `{1}`")]
     RouteConflict(String, String),
+    #[error("HTTP function `{0}`: route: {1}")]
+    InvalidRoute(String, String),
 }
 
 impl Default for FunctionApp {
@@ -84,25 +88,27 @@ impl FunctionApp {
         if self.functions.contains_key(&key) {
             return Err(RegistryError::Duplicate(name));
         }
-        if let Some(http) = &function.decl.http {
-            let path = axum_path("", &http.route);
+        let template = match &function.decl.http {
+            Some(http) => Some(
+                RouteTemplate::parse(&http.route)
+                    .map_err(|e| RegistryError::InvalidRoute(name.clone(), e.to_string()))?,
+            ),
+            None => None,
+        };
+        if let (Some(http), Some(template)) = (&function.decl.http, &template) {
             for other in self.functions.values() {
-                let Some(other_http) = &other.decl.http else {
+                let (Some(other_http), Registered::Http { template: other_template, .. }) =
+                    (&other.decl.http, &other.handler)
+                else {
                     continue;
                 };
-                let same_shape = crate::runtime::manifest::routes_collide(
-                    &http.route,
-                    &[],
-                    &other_http.route,
-                    &[],
-                );
                 // axum refuses the same shape under different parameter names, and overlapping methods.
-                if same_shape
-                    && (axum_path("", &other_http.route) != path
-                        || crate::runtime::manifest::routes_collide(
-                            &http.route,
+                if template.shape() == other_template.shape()
+                    && (template.axum_path("") != other_template.axum_path("")
+                        || routes_collide(
+                            template,
                             &http.methods,
-                            &other_http.route,
+                            other_template,
                             &other_http.methods,
                         ))
                 {
@@ -110,12 +116,12 @@ impl FunctionApp {
                 }
             }
         }
-        let entry = self.entry(function);
+        let entry = Self::entry(function, template);
         self.functions.insert(key, entry);
         Ok(self)
     }
 
-    fn entry(&self, function: Function) -> Entry {
+    fn entry(function: Function, template: Option<RouteTemplate>) -> Entry {
         let Function { decl, kind } = function;
         let handler = match kind {
             FunctionKind::Trigger(invoke) => Registered::Trigger(invoke),
@@ -130,6 +136,7 @@ impl FunctionApp {
                     method_router,
                     binding,
                     response,
+                    template: template.unwrap_or_else(RouteTemplate::root),
                 }
             }
         };
@@ -138,9 +145,10 @@ impl FunctionApp {
 
     /// The axum path of an HTTP function's route under the app's prefix.
     pub fn http_path(&self, decl: &FunctionDecl) -> Option<String> {
-        decl.http
-            .as_ref()
-            .map(|http| axum_path(&self.route_prefix, &http.route))
+        match &self.functions.get(&decl.name.to_ascii_lowercase())?.handler {
+            Registered::Http { template, .. } => Some(template.axum_path(&self.route_prefix)),
+            Registered::Trigger(_) => None,
+        }
     }
 
     /// Every registered function's declaration, sorted by name.

@@ -20,7 +20,7 @@ pub mod triggers;
 
 pub use app::{DEFAULT_MAX_ENVELOPE_BYTES, FunctionApp, RegistryError};
 pub use function::{
-    BindingDecl, Context, Direction, Function, FunctionDecl, FunctionError, HttpDecl, axum_path,
+    BindingDecl, Context, Direction, Function, FunctionDecl, FunctionError, HttpDecl,
 };
 pub use principal::{ClientPrincipal, PrincipalRejection};
 pub use protocol::{InvocationRequest, InvocationResponse, ProtocolError};

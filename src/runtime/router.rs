@@ -18,7 +18,8 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::app::{FunctionApp, Registered};
-use super::function::{Context, InvokeError, route_path};
+use super::function::{Context, InvokeError};
+use super::manifest::RouteTemplate;
 use super::logs::{INVOCATION_SPAN, take_span_logs};
 use super::outputs::{HttpResponseData, Outputs};
 use super::protocol::{InvocationRequest, InvocationResponse, ProtocolError};
@@ -37,7 +38,7 @@ enum Target {
         response: String,
         /// Route prefix and template, to rebuild the path from the host's route values.
         prefix: String,
-        route: String,
+        template: RouteTemplate,
     },
 }
 
@@ -58,10 +59,9 @@ impl FunctionApp {
                     method_router,
                     binding,
                     response,
+                    template,
                 } => {
-                    let path = self
-                        .http_path(&entry.decl)
-                        .unwrap_or_else(|| "/".to_owned());
+                    let path = template.axum_path(&self.route_prefix);
                     if entry.decl.is_http_only() {
                         let name = entry.decl.name.clone();
                         let traced = (**method_router).clone().layer(middleware::from_fn(
@@ -74,12 +74,7 @@ impl FunctionApp {
                         binding: binding.clone(),
                         response: response.clone(),
                         prefix: self.route_prefix.clone(),
-                        route: entry
-                            .decl
-                            .http
-                            .as_ref()
-                            .map(|http| http.route.clone())
-                            .unwrap_or_default(),
+                        template: template.clone(),
                     }
                 }
             };
@@ -270,7 +265,7 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         binding,
         response,
         prefix,
-        route,
+        template,
     } = target
     else {
         return Err(InvokeError::Handler(super::function::FunctionError::msg(
@@ -283,7 +278,7 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         .to_http_request(binding)
         .map_err(InvokeError::Protocol)?;
     // The host matched the route case-insensitively; route on the template it matched.
-    if let Some(path) = route_path(prefix, route, &data.params) {
+    if let Some(path) = template.fill(prefix, &data.params) {
         let uri = match request.uri().query() {
             Some(query) => format!("{path}?{query}"),
             None => path,

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
-use super::schedule::{Schedule, ScheduleError};
+use crate::runtime::manifest::{Binding, BindingKind, Schedule, TimerSchedule};
 use super::status::{ScheduleStatus, StatusStore, StatusStoreError};
 
 /// The longest single sleep, so a wall clock that jumps is noticed soon.
@@ -26,16 +26,11 @@ const MAX_SLEEP: Duration = Duration::from_secs(300);
 /// A bad timer binding, or a status file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TimerError {
-    #[error("function {function}: timerTrigger.{field}: {reason}")]
+    #[error("function {function}: {field}: {reason}")]
     Binding {
         function: String,
-        field: &'static str,
+        field: String,
         reason: String,
-    },
-    #[error("function {function}: timerTrigger.schedule: {source}")]
-    Schedule {
-        function: String,
-        source: ScheduleError,
     },
     #[error(transparent)]
     Status(#[from] StatusStoreError),
@@ -52,45 +47,62 @@ pub struct TimerFunction {
 }
 
 impl TimerFunction {
-    /// Reads a `timerTrigger` binding from `function.json`. A `%Name%` schedule is looked up
-    /// with `setting` (app settings), as the host does.
+    /// Reads the options of a `timerTrigger` binding (`schedule`, `runOnStartup`,
+    /// `useMonitor`) with the manifest's parser; a `%Name%` schedule is looked up with
+    /// `setting` (app settings), as the host does.
     pub fn from_binding(
         name: &str,
         binding: &Value,
         setting: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, TimerError> {
-        let fail = |field, reason: &str| TimerError::Binding {
-            function: name.to_owned(),
-            field,
-            reason: reason.to_owned(),
+        let mut object = binding.clone();
+        if let Some(map) = object.as_object_mut() {
+            map.insert("type".into(), "timerTrigger".into());
+            map.insert("direction".into(), "in".into());
+            map.insert("name".into(), "timer".into());
+        }
+        let parsed = Binding::parse(&object, "timerTrigger", name, &mut Vec::new()).map_err(
+            |error| TimerError::Binding {
+                function: name.to_owned(),
+                field: error.field,
+                reason: error.message,
+            },
+        )?;
+        let BindingKind::TimerTrigger {
+            schedule,
+            run_on_startup,
+            use_monitor,
+        } = &parsed.kind
+        else {
+            return Err(TimerError::Binding {
+                function: name.to_owned(),
+                field: "timerTrigger".to_owned(),
+                reason: "not a timerTrigger".to_owned(),
+            });
         };
-        let text = binding
-            .get("schedule")
-            .and_then(Value::as_str)
-            .ok_or_else(|| fail("schedule", "required, a string"))?;
-        let resolved = match text.strip_prefix('%').and_then(|t| t.strip_suffix('%')) {
-            Some(key) => setting(key).ok_or_else(|| {
-                fail(
-                    "schedule",
-                    &format!("app setting {key:?} (from {text:?}) is not set"),
-                )
-            })?,
-            None => text.to_owned(),
-        };
-        let schedule = Schedule::parse(&resolved).map_err(|source| TimerError::Schedule {
-            function: name.to_owned(),
-            source,
-        })?;
-        let flag = |field: &'static str| match binding.get(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(fail(field, "expected true or false")),
-        };
+        Self::from_trigger(name, schedule, *run_on_startup, *use_monitor, setting)
+    }
+
+    /// A timer function from its typed trigger; a `%Name%` schedule is resolved with `setting`.
+    pub fn from_trigger(
+        name: &str,
+        schedule: &TimerSchedule,
+        run_on_startup: bool,
+        use_monitor: Option<bool>,
+        setting: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, TimerError> {
+        let schedule = schedule
+            .resolve(setting)
+            .map_err(|reason| TimerError::Binding {
+                function: name.to_owned(),
+                field: "timerTrigger.schedule".to_owned(),
+                reason,
+            })?;
         Ok(Self {
             name: name.to_owned(),
             schedule,
-            run_on_startup: flag("runOnStartup")?.unwrap_or(false),
-            use_monitor: flag("useMonitor")?,
+            run_on_startup,
+            use_monitor,
         })
     }
 }

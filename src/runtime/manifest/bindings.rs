@@ -1,59 +1,124 @@
-//! Typed function.json bindings and the function-level retry policy.
+//! Typed function.json bindings: every property of every binding type this runtime supports,
+//! with the rules of the Functions host and the v4 extensions (extension bundle `[4.*, 5.0.0)`).
+//!
+//! Property names match without case, as in the host. A property the extension does not read
+//! is refused (the host would silently ignore it, so a typo or a v3 name would silently change
+//! behaviour); a v3 name is refused with its v4 replacement.
 
-use std::time::Duration;
-
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use chrono::DateTime;
 use serde_json::Value;
 
+use super::FieldError;
+use super::props::{Props, Renamed};
+use super::route::RouteTemplate;
+use super::schedule::Schedule;
 use crate::runtime::function::Direction;
 
 /// Change-feed options of a `cosmosDBTrigger` (Cosmos DB extension 4.x names).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CosmosDbTriggerOptions {
     pub connection: Option<String>,
     pub database_name: Option<String>,
+    /// Always set once parsed.
     pub container_name: Option<String>,
     pub lease_connection: Option<String>,
     pub lease_database_name: Option<String>,
     pub lease_container_name: Option<String>,
     pub lease_container_prefix: Option<String>,
-    #[serde(default)]
     pub create_lease_container_if_not_exists: bool,
+    pub leases_container_throughput: Option<u32>,
     pub max_items_per_invocation: Option<u32>,
-    #[serde(default)]
     pub start_from_beginning: bool,
+    /// An ISO 8601 time; checked to parse when read.
     pub start_from_time: Option<String>,
+    /// Milliseconds.
     pub feed_poll_delay: Option<u64>,
+    pub lease_acquire_interval: Option<u32>,
+    pub lease_expiration_interval: Option<u32>,
+    pub lease_renew_interval: Option<u32>,
     pub preferred_locations: Option<String>,
 }
 
 /// Options of an `eventHubTrigger`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventHubTriggerOptions {
+    /// Always set once parsed.
     pub event_hub_name: Option<String>,
     pub connection: Option<String>,
     pub consumer_group: Option<String>,
-    /// `one` (the host's default) or `many`.
+    /// `one` (the host's default when absent) or `many`.
     pub cardinality: Option<String>,
 }
 
-/// The binding types CosmosPark uses, with their options.
+/// A timer schedule as written: an expression, or `%Name%` resolved from app settings when
+/// the host starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerSchedule {
+    Expression(Schedule),
+    Setting(String),
+}
+
+impl std::fmt::Display for TimerSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Expression(schedule) => f.write_str(schedule.text()),
+            Self::Setting(name) => write!(f, "%{name}%"),
+        }
+    }
+}
+
+impl TimerSchedule {
+    /// Parses `text`: `%Name%` stays unresolved, anything else must be a valid schedule.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        match trimmed.strip_prefix('%').and_then(|t| t.strip_suffix('%')) {
+            Some(name) if !name.is_empty() => Ok(Self::Setting(name.to_owned())),
+            _ => Schedule::parse(trimmed)
+                .map(Self::Expression)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The schedule, looking a `%Name%` up with `setting`.
+    pub fn resolve(
+        &self,
+        setting: impl Fn(&str) -> Option<String>,
+    ) -> Result<Schedule, String> {
+        match self {
+            Self::Expression(schedule) => Ok(schedule.clone()),
+            Self::Setting(name) => {
+                let text = setting(name).ok_or_else(|| {
+                    format!("app setting \"{name}\" (from \"%{name}%\") is not set")
+                })?;
+                Schedule::parse(&text).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The binding types this runtime supports, with their options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindingKind {
     HttpTrigger {
         auth_level: Option<String>,
+        /// Upper-case; empty means every method.
         methods: Vec<String>,
-        route: Option<String>,
+        /// The route, or the function name when function.json sets none (as the host does).
+        route: RouteTemplate,
     },
     Http,
     CosmosDbTrigger(CosmosDbTriggerOptions),
+    /// A `cosmosDB` input (`id` + `partitionKey`, or `sqlQuery`) or output.
     CosmosDb {
         connection: Option<String>,
         database_name: Option<String>,
         container_name: Option<String>,
+        partition_key: Option<String>,
+        id: Option<String>,
+        sql_query: Option<String>,
+        create_if_not_exists: bool,
+        container_throughput: Option<u32>,
+        preferred_locations: Option<String>,
     },
     EventGridTrigger,
     EventGrid {
@@ -67,7 +132,7 @@ pub enum BindingKind {
         connection: Option<String>,
     },
     TimerTrigger {
-        schedule: String,
+        schedule: TimerSchedule,
         run_on_startup: bool,
         use_monitor: Option<bool>,
     },
@@ -78,6 +143,7 @@ pub enum BindingKind {
     WebPubSubConnection {
         hub: Option<String>,
         user_id: Option<String>,
+        client_protocol: Option<String>,
         connection: Option<String>,
     },
 }
@@ -96,6 +162,33 @@ pub const KNOWN_TYPES: [&str; 11] = [
     "webPubSub",
     "webPubSubConnection",
 ];
+
+/// Properties every binding has.
+const COMMON: [&str; 4] = ["type", "direction", "name", "dataType"];
+
+/// Cosmos DB v3 → v4 (learn.microsoft.com, "Migrate function apps from Azure Cosmos DB
+/// extension version 3.x to version 4.x", `articles/azure-functions/migrate-cosmos-db-version-3-version-4.md`).
+const COSMOS_V3: &str = "Cosmos DB extension 4.x";
+const COSMOS_RENAMED: [Renamed; 12] = [
+    Renamed { old: "connectionStringSetting", new: Some("connection"), source: COSMOS_V3 },
+    Renamed { old: "collectionName", new: Some("containerName"), source: COSMOS_V3 },
+    Renamed { old: "leaseConnectionStringSetting", new: Some("leaseConnection"), source: COSMOS_V3 },
+    Renamed { old: "leaseCollectionName", new: Some("leaseContainerName"), source: COSMOS_V3 },
+    Renamed { old: "createLeaseCollectionIfNotExists", new: Some("createLeaseContainerIfNotExists"), source: COSMOS_V3 },
+    Renamed { old: "leasesCollectionThroughput", new: Some("leasesContainerThroughput"), source: COSMOS_V3 },
+    Renamed { old: "leaseCollectionPrefix", new: Some("leaseContainerPrefix"), source: COSMOS_V3 },
+    Renamed { old: "collectionThroughput", new: Some("containerThroughput"), source: COSMOS_V3 },
+    Renamed { old: "useMultipleWriteLocations", new: None, source: COSMOS_V3 },
+    Renamed { old: "useDefaultJsonSerialization", new: None, source: COSMOS_V3 },
+    Renamed { old: "checkpointInterval", new: None, source: COSMOS_V3 },
+    Renamed { old: "checkpointDocumentCount", new: None, source: COSMOS_V3 },
+];
+/// Functions 1.x named the hub `path` (learn.microsoft.com, `functions-bindings-event-hubs`).
+const EVENT_HUBS_RENAMED: [Renamed; 1] = [Renamed {
+    old: "path",
+    new: Some("eventHubName"),
+    source: "Event Hubs extension for Functions 2.x and later",
+}];
 
 impl BindingKind {
     /// The canonical function.json `type`.
@@ -118,6 +211,48 @@ impl BindingKind {
     pub fn is_trigger(&self) -> bool {
         self.type_name().ends_with("Trigger")
     }
+
+    /// Every app setting name this binding references by property: `(property, setting)`,
+    /// e.g. `("connection", "CosmosDBConnection")`. Connection names are prefixes: with an
+    /// identity-based connection the settings are `<name>__accountEndpoint` and the like.
+    pub fn setting_names(&self) -> Vec<(&'static str, &str)> {
+        fn push<'a>(
+            names: &mut Vec<(&'static str, &'a str)>,
+            property: &'static str,
+            value: &'a Option<String>,
+        ) {
+            names.extend(value.as_deref().map(|value| (property, value)));
+        }
+        let mut names = Vec::new();
+        let mut add = |property, value| push(&mut names, property, value);
+        match self {
+            Self::CosmosDbTrigger(options) => {
+                add("connection", &options.connection);
+                add("leaseConnection", &options.lease_connection);
+            }
+            Self::CosmosDb { connection, .. }
+            | Self::EventHub { connection, .. }
+            | Self::WebPubSub { connection, .. }
+            | Self::WebPubSubConnection { connection, .. } => add("connection", connection),
+            Self::EventHubTrigger(options) => add("connection", &options.connection),
+            Self::EventGrid {
+                topic_endpoint_uri,
+                topic_key_setting,
+                connection,
+            } => {
+                add("topicEndpointUri", topic_endpoint_uri);
+                add("topicKeySetting", topic_key_setting);
+                add("connection", connection);
+            }
+            Self::HttpTrigger { .. } | Self::Http | Self::EventGridTrigger => {}
+            Self::TimerTrigger { schedule, .. } => {
+                if let TimerSchedule::Setting(name) = schedule {
+                    names.push(("schedule", name.as_str()));
+                }
+            }
+        }
+        names
+    }
 }
 
 /// One binding of a function.json.
@@ -130,194 +265,82 @@ pub struct Binding {
     pub kind: BindingKind,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpTriggerRaw {
-    auth_level: Option<String>,
-    #[serde(default)]
-    methods: Vec<String>,
-    route: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CosmosRaw {
-    connection: Option<String>,
-    database_name: Option<String>,
-    container_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventGridRaw {
-    topic_endpoint_uri: Option<String>,
-    topic_key_setting: Option<String>,
-    connection: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventHubRaw {
-    event_hub_name: Option<String>,
-    connection: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TimerRaw {
-    schedule: String,
-    #[serde(default)]
-    run_on_startup: bool,
-    use_monitor: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WebPubSubRaw {
-    hub: Option<String>,
-    user_id: Option<String>,
-    connection: Option<String>,
-}
-
-type FieldError = (String, String);
-
-fn options<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(value.clone()).map_err(|error| {
-        let path = error.path().to_string();
-        let field = if path == "." {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}.{path}")
-        };
-        (field, error.into_inner().to_string())
-    })
-}
-
-fn text(value: &Value, key: &str, prefix: &str) -> Result<String, FieldError> {
-    match value.get(key) {
-        Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.clone()),
-        Some(_) => Err((
-            format!("{prefix}.{key}"),
-            "expected a non-empty string".into(),
-        )),
-        None => Err((format!("{prefix}.{key}"), "missing".into())),
-    }
-}
-
 impl Binding {
-    /// Parses the binding at `prefix` (e.g. `bindings[0]`); errors name the field.
-    pub fn parse(value: &Value, prefix: &str) -> Result<Self, FieldError> {
-        if !value.is_object() {
-            return Err((prefix.to_owned(), "expected an object".into()));
-        }
-        let raw_type = text(value, "type", prefix)?;
+    /// Parses the binding at `prefix` (e.g. `bindings[0]`) of function `function`; errors name
+    /// the field. Problems the host only warns about go to `warnings`.
+    pub fn parse(
+        value: &Value,
+        prefix: &str,
+        function: &str,
+        warnings: &mut Vec<FieldError>,
+    ) -> Result<Self, FieldError> {
+        let props = Props::new(value, prefix)?;
+        let raw_type = props.required_string("type")?;
         let Some(binding_type) = KNOWN_TYPES
             .iter()
             .find(|known| known.eq_ignore_ascii_case(&raw_type))
         else {
-            return Err((
-                format!("{prefix}.type"),
+            return Err(props.error(
+                "type",
                 format!(
                     "unknown binding type `{raw_type}` (known: {})",
                     KNOWN_TYPES.join(", ")
                 ),
             ));
         };
-        let name = text(value, "name", prefix)?;
-        let direction = match text(value, "direction", prefix)?
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let name = props.required_string("name")?;
+        let raw_direction = props.required_string("direction")?;
+        let direction = match raw_direction.to_ascii_lowercase().as_str() {
             "in" => Direction::In,
             "out" => Direction::Out,
-            other => {
-                return Err((
-                    format!("{prefix}.direction"),
-                    format!("expected `in` or `out`, got `{other}`"),
+            _ => {
+                return Err(props.error(
+                    "direction",
+                    format!("expected `in` or `out`, got `{raw_direction}`"),
                 ));
             }
         };
-        let data_type = value
-            .get("dataType")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let kind = match *binding_type {
-            "httpTrigger" => {
-                let raw: HttpTriggerRaw = options(value, prefix)?;
-                BindingKind::HttpTrigger {
-                    auth_level: raw.auth_level,
-                    methods: raw
-                        .methods
-                        .iter()
-                        .map(|method| method.to_ascii_uppercase())
-                        .collect(),
-                    route: raw.route,
-                }
+        let data_type = props.string("dataType")?;
+        let kind = Self::kind(binding_type, &props, direction, function, warnings)
+            .map_err(|error| error.about(binding_type, &name))?;
+        let expected = match kind {
+            BindingKind::Http
+            | BindingKind::CosmosDb { .. }
+            | BindingKind::EventGrid { .. }
+            | BindingKind::EventHub { .. }
+            | BindingKind::WebPubSub { .. }
+                if direction == Direction::Out =>
+            {
+                None
             }
-            "http" => BindingKind::Http,
-            "cosmosDBTrigger" => BindingKind::CosmosDbTrigger(options(value, prefix)?),
-            "cosmosDB" => {
-                let raw: CosmosRaw = options(value, prefix)?;
-                BindingKind::CosmosDb {
-                    connection: raw.connection,
-                    database_name: raw.database_name,
-                    container_name: raw.container_name,
-                }
+            BindingKind::CosmosDb { .. } | BindingKind::WebPubSubConnection { .. }
+                if direction == Direction::In =>
+            {
+                None
             }
-            "eventGridTrigger" => BindingKind::EventGridTrigger,
-            "eventGrid" => {
-                let raw: EventGridRaw = options(value, prefix)?;
-                BindingKind::EventGrid {
-                    topic_endpoint_uri: raw.topic_endpoint_uri,
-                    topic_key_setting: raw.topic_key_setting,
-                    connection: raw.connection,
-                }
-            }
-            "eventHubTrigger" => {
-                let raw: EventHubTriggerOptions = options(value, prefix)?;
-                if let Some(cardinality) = &raw.cardinality
-                    && !matches!(cardinality.to_ascii_lowercase().as_str(), "one" | "many")
-                {
-                    return Err((
-                        format!("{prefix}.cardinality"),
-                        format!("expected `one` or `many`, got `{cardinality}`"),
-                    ));
-                }
-                BindingKind::EventHubTrigger(raw)
-            }
-            "eventHub" => {
-                let raw: EventHubRaw = options(value, prefix)?;
-                BindingKind::EventHub {
-                    event_hub_name: raw.event_hub_name,
-                    connection: raw.connection,
-                }
-            }
-            "timerTrigger" => {
-                let raw: TimerRaw = options(value, prefix)?;
-                validate_schedule(&raw.schedule)
-                    .map_err(|message| (format!("{prefix}.schedule"), message))?;
-                BindingKind::TimerTrigger {
-                    schedule: raw.schedule,
-                    run_on_startup: raw.run_on_startup,
-                    use_monitor: raw.use_monitor,
-                }
-            }
-            "webPubSub" => {
-                let raw: WebPubSubRaw = options(value, prefix)?;
-                BindingKind::WebPubSub {
-                    hub: raw.hub,
-                    connection: raw.connection,
-                }
-            }
-            _ => {
-                let raw: WebPubSubRaw = options(value, prefix)?;
-                BindingKind::WebPubSubConnection {
-                    hub: raw.hub,
-                    user_id: raw.user_id,
-                    connection: raw.connection,
-                }
-            }
+            _ if kind.is_trigger() && direction == Direction::In => None,
+            BindingKind::CosmosDb { .. } => Some("`in` or `out`"),
+            BindingKind::WebPubSubConnection { .. } => Some("`in`"),
+            _ if kind.is_trigger() => Some("`in`"),
+            _ => Some("`out`"),
         };
+        if let Some(expected) = expected {
+            return Err(props
+                .error(
+                    "direction",
+                    format!("must be {expected} for a {binding_type} binding"),
+                )
+                .about(binding_type, &name));
+        }
+        if let BindingKind::CosmosDb { id, sql_query, .. } = &kind
+            && direction == Direction::Out
+            && (id.is_some() || sql_query.is_some())
+        {
+            let key = if id.is_some() { "id" } else { "sqlQuery" };
+            return Err(props
+                .error(key, "is read by `cosmosDB` inputs only; an output writes the documents it is given")
+                .about(binding_type, &name));
+        }
         Ok(Self {
             name,
             direction,
@@ -325,111 +348,247 @@ impl Binding {
             kind,
         })
     }
-}
 
-/// A 6-field (or 5-field) NCRONTAB expression, a `hh:mm:ss` interval, or a `%AppSetting%`.
-fn validate_schedule(schedule: &str) -> Result<(), String> {
-    let trimmed = schedule.trim();
-    if trimmed.starts_with('%') && trimmed.ends_with('%') && trimmed.len() > 2 {
-        return Ok(());
-    }
-    if parse_timespan(trimmed).is_ok() {
-        return Ok(());
-    }
-    let fields: Vec<&str> = trimmed.split_whitespace().collect();
-    if !(5..=6).contains(&fields.len()) {
-        return Err(format!(
-            "expected a 6-field NCRONTAB expression, got {} fields in `{schedule}`",
-            fields.len()
-        ));
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-');
-    if let Some(field) = fields.iter().find(|field| !field.chars().all(allowed)) {
-        return Err(format!("invalid NCRONTAB field `{field}` in `{schedule}`"));
-    }
-    Ok(())
-}
-
-/// Parses a .NET TimeSpan `[d.]hh:mm:ss[.fff]`.
-pub fn parse_timespan(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("expected a time span `hh:mm:ss`, got `{text}`");
-    let (days, rest) = match text.split_once('.') {
-        Some((days, rest)) if !days.contains(':') => {
-            (days.parse::<u64>().map_err(|_| invalid())?, rest)
-        }
-        _ => (0, text),
-    };
-    let parts: Vec<&str> = rest.split(':').collect();
-    let [hours, minutes, seconds] = parts.as_slice() else {
-        return Err(invalid());
-    };
-    let hours: u64 = hours.parse().map_err(|_| invalid())?;
-    let minutes: u64 = minutes.parse().map_err(|_| invalid())?;
-    let seconds: f64 = seconds.parse().map_err(|_| invalid())?;
-    if minutes >= 60 || !(0.0..60.0).contains(&seconds) {
-        return Err(invalid());
-    }
-    let whole = days * 86_400 + hours * 3_600 + minutes * 60;
-    Ok(Duration::from_secs(whole) + Duration::from_secs_f64(seconds))
-}
-
-/// A function-level retry policy (timer, Event Hubs, Cosmos DB triggers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RetryPolicy {
-    FixedDelay {
-        max_retry_count: i32,
-        delay_interval: Duration,
-    },
-    ExponentialBackoff {
-        max_retry_count: i32,
-        minimum_interval: Duration,
-        maximum_interval: Duration,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RetryRaw {
-    strategy: String,
-    max_retry_count: i32,
-    delay_interval: Option<String>,
-    minimum_interval: Option<String>,
-    maximum_interval: Option<String>,
-}
-
-impl RetryPolicy {
-    pub fn parse(value: &Value) -> Result<Self, FieldError> {
-        let raw: RetryRaw = serde_path_to_error::deserialize(value.clone())
-            .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))?;
-        let span = |field: &str, value: Option<String>| -> Result<Duration, FieldError> {
-            let value = value.ok_or_else(|| (field.to_owned(), "missing".to_owned()))?;
-            parse_timespan(&value).map_err(|message| (field.to_owned(), message))
+    fn kind(
+        binding_type: &str,
+        props: &Props<'_>,
+        direction: Direction,
+        function: &str,
+        warnings: &mut Vec<FieldError>,
+    ) -> Result<BindingKind, FieldError> {
+        let allow = |extra: &[&str], renamed: &[Renamed]| {
+            let allowed: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
+            props.only_with(&allowed, renamed)
         };
-        match raw.strategy.to_ascii_lowercase().as_str() {
-            "fixeddelay" => Ok(Self::FixedDelay {
-                max_retry_count: raw.max_retry_count,
-                delay_interval: span("delayInterval", raw.delay_interval)?,
-            }),
-            "exponentialbackoff" => {
-                let minimum_interval = span("minimumInterval", raw.minimum_interval)?;
-                let maximum_interval = span("maximumInterval", raw.maximum_interval)?;
-                if minimum_interval > maximum_interval {
-                    return Err((
-                        "minimumInterval".into(),
-                        "is greater than maximumInterval".into(),
+        Ok(match binding_type {
+            "httpTrigger" => {
+                allow(&["authLevel", "methods", "route"], &[])?;
+                let auth_level = props.string("authLevel")?;
+                if let Some(level) = &auth_level
+                    && !["anonymous", "user", "function", "system", "admin"]
+                        .iter()
+                        .any(|known| known.eq_ignore_ascii_case(level))
+                {
+                    return Err(props.error(
+                        "authLevel",
+                        format!("expected `anonymous`, `function` or `admin`, got `{level}`"),
                     ));
                 }
-                Ok(Self::ExponentialBackoff {
-                    max_retry_count: raw.max_retry_count,
-                    minimum_interval,
-                    maximum_interval,
+                let methods = props
+                    .strings("methods")?
+                    .iter()
+                    .map(|method| method.to_ascii_uppercase())
+                    .collect::<Vec<_>>();
+                const METHODS: [&str; 8] =
+                    ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"];
+                if let Some(bad) = methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+                    return Err(props.error("methods", format!("`{bad}` is not an HTTP method")));
+                }
+                // ScriptHost.ValidateHttpFunction: no route means the function name.
+                let text = props.string("route")?.unwrap_or_else(|| function.to_owned());
+                let route = RouteTemplate::parse_function_route(&text)
+                    .map_err(|e| props.error("route", e.to_string()))?;
+                BindingKind::HttpTrigger {
+                    auth_level,
+                    methods,
+                    route,
+                }
+            }
+            "http" => {
+                allow(&[], &[])?;
+                BindingKind::Http
+            }
+            "cosmosDBTrigger" => {
+                allow(
+                    &[
+                        "connection",
+                        "databaseName",
+                        "containerName",
+                        "leaseConnection",
+                        "leaseDatabaseName",
+                        "leaseContainerName",
+                        "leaseContainerPrefix",
+                        "createLeaseContainerIfNotExists",
+                        "leasesContainerThroughput",
+                        "maxItemsPerInvocation",
+                        "startFromBeginning",
+                        "startFromTime",
+                        "feedPollDelay",
+                        "leaseAcquireInterval",
+                        "leaseExpirationInterval",
+                        "leaseRenewInterval",
+                        "preferredLocations",
+                    ],
+                    &COSMOS_RENAMED,
+                )?;
+                let options = CosmosDbTriggerOptions {
+                    connection: props.string("connection")?,
+                    database_name: Some(props.required_string("databaseName")?),
+                    container_name: Some(props.required_string("containerName")?),
+                    lease_connection: props.string("leaseConnection")?,
+                    lease_database_name: props.string("leaseDatabaseName")?,
+                    lease_container_name: props.string("leaseContainerName")?,
+                    lease_container_prefix: props.string("leaseContainerPrefix")?,
+                    create_lease_container_if_not_exists: props
+                        .bool("createLeaseContainerIfNotExists")?
+                        .unwrap_or(false),
+                    leases_container_throughput: props.count("leasesContainerThroughput", 1)?,
+                    max_items_per_invocation: props.count("maxItemsPerInvocation", 1)?,
+                    start_from_beginning: props.bool("startFromBeginning")?.unwrap_or(false),
+                    start_from_time: props.string("startFromTime")?,
+                    feed_poll_delay: props.count("feedPollDelay", 0)?.map(u64::from),
+                    lease_acquire_interval: props.count("leaseAcquireInterval", 0)?,
+                    lease_expiration_interval: props.count("leaseExpirationInterval", 0)?,
+                    lease_renew_interval: props.count("leaseRenewInterval", 0)?,
+                    preferred_locations: props.string("preferredLocations")?,
+                };
+                if let Some(time) = &options.start_from_time {
+                    // CosmosDBTriggerAttributeBindingProvider: one start point only, and a time.
+                    if options.start_from_beginning {
+                        return Err(props.error(
+                            "startFromTime",
+                            "cannot be combined with startFromBeginning",
+                        ));
+                    }
+                    if DateTime::parse_from_rfc3339(time).is_err() {
+                        return Err(props.error(
+                            "startFromTime",
+                            format!("`{time}` is not an ISO 8601 time such as 2026-01-01T00:00:00Z"),
+                        ));
+                    }
+                }
+                BindingKind::CosmosDbTrigger(options)
+            }
+            "cosmosDB" => {
+                allow(
+                    &[
+                        "connection",
+                        "databaseName",
+                        "containerName",
+                        "partitionKey",
+                        "id",
+                        "sqlQuery",
+                        "createIfNotExists",
+                        "containerThroughput",
+                        "preferredLocations",
+                    ],
+                    &COSMOS_RENAMED,
+                )?;
+                let kind = BindingKind::CosmosDb {
+                    connection: props.string("connection")?,
+                    database_name: Some(props.required_string("databaseName")?),
+                    container_name: Some(props.required_string("containerName")?),
+                    partition_key: props.string("partitionKey")?,
+                    id: props.string("id")?,
+                    sql_query: props.string("sqlQuery")?,
+                    create_if_not_exists: props.bool("createIfNotExists")?.unwrap_or(false),
+                    container_throughput: props.count("containerThroughput", 1)?,
+                    preferred_locations: props.string("preferredLocations")?,
+                };
+                if let BindingKind::CosmosDb {
+                    id: Some(_),
+                    sql_query: Some(_),
+                    ..
+                } = &kind
+                {
+                    // CosmosDBExtensionConfigProvider binds a single item only when `Id` is
+                    // set and `SqlQuery` is not.
+                    return Err(props.error("sqlQuery", "cannot be combined with `id`"));
+                }
+                if direction == Direction::In
+                    && let BindingKind::CosmosDb {
+                        id: None,
+                        sql_query: None,
+                        ..
+                    } = &kind
+                {
+                    return Err(props.error(
+                        "id",
+                        "missing: a `cosmosDB` input reads one document by `id` (+ `partitionKey`) or runs `sqlQuery`",
+                    ));
+                }
+                kind
+            }
+            "eventGridTrigger" => {
+                allow(&[], &[])?;
+                BindingKind::EventGridTrigger
+            }
+            "eventGrid" => {
+                allow(&["topicEndpointUri", "topicKeySetting", "connection"], &[])?;
+                BindingKind::EventGrid {
+                    topic_endpoint_uri: props.string("topicEndpointUri")?,
+                    topic_key_setting: props.string("topicKeySetting")?,
+                    connection: props.string("connection")?,
+                }
+            }
+            "eventHubTrigger" => {
+                allow(
+                    &["eventHubName", "connection", "consumerGroup", "cardinality"],
+                    &EVENT_HUBS_RENAMED,
+                )?;
+                let cardinality = props.string("cardinality")?;
+                match cardinality.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    Some("one" | "many") => {}
+                    // The host reads a value it does not know as `one`
+                    // (GeneralScriptBindingProvider.GetRequestedType); refuse it instead.
+                    Some(_) => {
+                        return Err(props.error(
+                            "cardinality",
+                            format!(
+                                "expected `one` or `many`, got `{}`",
+                                cardinality.unwrap_or_default()
+                            ),
+                        ));
+                    }
+                    // Azure/azure-functions-host, src/WebJobs.Script/Binding/
+                    // GeneralScriptBindingProvider.cs: absent means `one`, without a word.
+                    None => warnings.push(props.error(
+                        "cardinality",
+                        "missing: the host then delivers one event per invocation (`one`); set `many` for batches or `one` to say so",
+                    )),
+                }
+                BindingKind::EventHubTrigger(EventHubTriggerOptions {
+                    event_hub_name: Some(props.required_string("eventHubName")?),
+                    connection: props.string("connection")?,
+                    consumer_group: props.string("consumerGroup")?,
+                    cardinality,
                 })
             }
-            other => Err((
-                "strategy".into(),
-                format!("expected `fixedDelay` or `exponentialBackoff`, got `{other}`"),
-            )),
-        }
+            "eventHub" => {
+                allow(&["eventHubName", "connection"], &EVENT_HUBS_RENAMED)?;
+                BindingKind::EventHub {
+                    event_hub_name: Some(props.required_string("eventHubName")?),
+                    connection: props.string("connection")?,
+                }
+            }
+            "timerTrigger" => {
+                allow(&["schedule", "runOnStartup", "useMonitor"], &[])?;
+                let text = props.required_string("schedule")?;
+                let schedule =
+                    TimerSchedule::parse(&text).map_err(|message| props.error("schedule", message))?;
+                BindingKind::TimerTrigger {
+                    schedule,
+                    run_on_startup: props.bool("runOnStartup")?.unwrap_or(false),
+                    use_monitor: props.bool("useMonitor")?,
+                }
+            }
+            "webPubSub" => {
+                allow(&["hub", "connection"], &[])?;
+                BindingKind::WebPubSub {
+                    hub: Some(props.required_string("hub")?),
+                    connection: props.string("connection")?,
+                }
+            }
+            _ => {
+                allow(&["hub", "userId", "clientProtocol", "connection"], &[])?;
+                BindingKind::WebPubSubConnection {
+                    hub: Some(props.required_string("hub")?),
+                    user_id: props.string("userId")?,
+                    client_protocol: props.string("clientProtocol")?,
+                    connection: props.string("connection")?,
+                }
+            }
+        })
     }
 }
 
@@ -438,46 +597,62 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn timespans() {
-        assert_eq!(parse_timespan("00:00:10").unwrap(), Duration::from_secs(10));
-        assert_eq!(
-            parse_timespan("1.00:15:00").unwrap(),
-            Duration::from_secs(86_400 + 900)
-        );
-        assert!(parse_timespan("10s").is_err());
+    fn parse(value: Value) -> Result<Binding, FieldError> {
+        Binding::parse(&value, "bindings[0]", "F", &mut Vec::new())
     }
 
     #[test]
     fn unknown_type_names_the_field() {
-        let error = Binding::parse(
-            &json!({"type":"queueTrigger","name":"q","direction":"in"}),
-            "bindings[0]",
-        )
-        .unwrap_err();
-        assert_eq!(error.0, "bindings[0].type");
-        assert!(error.1.contains("queueTrigger"));
+        let error = parse(json!({"type":"queueTrigger","name":"q","direction":"in"})).unwrap_err();
+        assert_eq!(error.field, "bindings[0].type");
+        assert!(error.message.contains("queueTrigger"));
     }
 
     #[test]
     fn bad_option_type_names_the_field() {
-        let value = json!({"type":"cosmosDBTrigger","name":"d","direction":"in","maxItemsPerInvocation":"many"});
-        let error = Binding::parse(&value, "bindings[0]").unwrap_err();
-        assert_eq!(error.0, "bindings[0].maxItemsPerInvocation");
+        let error = parse(json!({"type":"cosmosDBTrigger","name":"d","direction":"in",
+            "databaseName":"db","containerName":"c","maxItemsPerInvocation":"many"}))
+        .unwrap_err();
+        assert_eq!(error.field, "bindings[0].maxItemsPerInvocation");
+        assert!(error.message.contains("invalid type"), "{}", error.message);
     }
 
     #[test]
-    fn retry_policies() {
-        let fixed = json!({"strategy":"fixedDelay","maxRetryCount":3,"delayInterval":"00:00:10"});
+    fn properties_match_without_case_and_v3_names_are_refused() {
+        let binding = parse(json!({"Type":"cosmosDB","Name":"d","Direction":"out",
+            "DatabaseName":"db","CONTAINERNAME":"c"}))
+        .unwrap();
+        assert!(matches!(binding.kind, BindingKind::CosmosDb { container_name: Some(ref c), .. } if c == "c"));
+        let error = parse(json!({"type":"cosmosDBTrigger","name":"d","direction":"in",
+            "databaseName":"db","collectionName":"c"}))
+        .unwrap_err();
+        assert_eq!(error.field, "bindings[0].collectionName");
+        assert!(error.message.contains("use `containerName`"), "{}", error.message);
+        assert!(error.message.contains("cosmosDBTrigger binding `d`"), "{}", error.message);
+    }
+
+    #[test]
+    fn missing_cardinality_is_a_warning() {
+        let mut warnings = Vec::new();
+        Binding::parse(
+            &json!({"type":"eventHubTrigger","name":"e","direction":"in","eventHubName":"h"}),
+            "bindings[0]",
+            "F",
+            &mut warnings,
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].field, "bindings[0].cardinality");
+    }
+
+    #[test]
+    fn settings_are_listed() {
+        let binding = parse(json!({"type":"cosmosDBTrigger","name":"d","direction":"in",
+            "databaseName":"db","containerName":"c","connection":"Cosmos","leaseConnection":"Leases"}))
+        .unwrap();
         assert_eq!(
-            RetryPolicy::parse(&fixed).unwrap(),
-            RetryPolicy::FixedDelay {
-                max_retry_count: 3,
-                delay_interval: Duration::from_secs(10)
-            }
+            binding.kind.setting_names(),
+            vec![("connection", "Cosmos"), ("leaseConnection", "Leases")]
         );
-        let bad =
-            json!({"strategy":"exponentialBackoff","maxRetryCount":5,"minimumInterval":"00:00:10"});
-        assert_eq!(RetryPolicy::parse(&bad).unwrap_err().0, "maximumInterval");
     }
 }

@@ -3,22 +3,43 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BindingKind, FunctionJson, Manifest, ManifestError};
+use super::{Binding, FunctionJson, Manifest, ManifestError, RouteTemplate};
 use crate::runtime::FunctionApp;
 use crate::runtime::function::FunctionDecl;
 
 /// Every disagreement between `manifest` and `app`; `executable` is the binary's name.
 pub fn check(manifest: &Manifest, app: &FunctionApp, executable: &str) -> Vec<ManifestError> {
-    let mut errors = check_host(manifest, app, executable);
+    let mut errors = refusals(manifest, app, executable);
+    errors.extend(unhandled_folders(manifest, app));
+    errors
+}
+
+/// Function folders with no registered handler. The host runs such a folder (and fails every
+/// invocation), so the local platform runs it too and reports these as warnings; `check`
+/// refuses them.
+pub fn unhandled_folders(manifest: &Manifest, app: &FunctionApp) -> Vec<ManifestError> {
     let declarations = app.declarations();
-    for function in &manifest.functions {
-        match declarations.iter().find(|decl| decl.name == function.name) {
-            Some(decl) => errors.extend(check_function(function, decl)),
-            None => errors.push(ManifestError::new(
+    manifest
+        .functions
+        .iter()
+        .filter(|function| !declarations.iter().any(|decl| decl.name == function.name))
+        .map(|function| {
+            ManifestError::new(
                 &function.file,
                 "",
                 format!("no handler is registered for function `{}`", function.name),
-            )),
+            )
+        })
+        .collect()
+}
+
+/// The disagreements that `check` and the local platform both refuse.
+pub fn refusals(manifest: &Manifest, app: &FunctionApp, executable: &str) -> Vec<ManifestError> {
+    let mut errors = check_host(manifest, app, executable);
+    let declarations = app.declarations();
+    for function in &manifest.functions {
+        if let Some(decl) = declarations.iter().find(|decl| decl.name == function.name) {
+            errors.extend(check_function(function, decl));
         }
     }
     for decl in &declarations {
@@ -40,7 +61,6 @@ pub fn check(manifest: &Manifest, app: &FunctionApp, executable: &str) -> Vec<Ma
             ));
         }
     }
-    errors.extend(check_routes(manifest));
     errors
 }
 
@@ -175,28 +195,23 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
             ));
         }
     }
-    if let (Some(http), Some((position, BindingKind::HttpTrigger { methods, route, .. }))) = (
-        &decl.http,
-        function
+    if let (Some(http), Some((binding, methods, route))) = (&decl.http, function.http_trigger()) {
+        let position = function
             .bindings
             .iter()
-            .enumerate()
-            .find(|(_, binding)| matches!(binding.kind, BindingKind::HttpTrigger { .. }))
-            .map(|(position, binding)| (position, &binding.kind)),
-    ) {
-        let manifest_route = route.clone().unwrap_or_else(|| function.name.clone());
-        if normalize_route(&manifest_route) != normalize_route(&http.route) {
+            .position(|b| std::ptr::eq(b, binding))
+            .unwrap_or(0);
+        let same = RouteTemplate::parse(&http.route)
+            .is_ok_and(|declared| declared.shape() == route.shape());
+        if !same {
             errors.push(ManifestError::new(
                 file,
                 format!("bindings[{position}].route"),
-                format!(
-                    "is `{manifest_route}` but the handler serves `{}`",
-                    http.route
-                ),
+                format!("is `{route}` but the handler serves `{}`", http.route),
             ));
         }
         let mut declared: Vec<String> = http.methods.clone();
-        let mut listed: Vec<String> = methods.clone();
+        let mut listed: Vec<String> = methods.to_vec();
         declared.sort();
         listed.sort();
         if declared != listed {
@@ -210,33 +225,17 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
     errors
 }
 
-/// A route template reduced to its shape: literals lower-cased, parameter names and
-/// constraints dropped.
-fn normalize_route(route: &str) -> Vec<String> {
-    route
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(|segment| {
-            if segment.starts_with("{*") {
-                "{*}".to_owned()
-            } else if segment.starts_with('{') && segment.ends_with('}') {
-                "{}".to_owned()
-            } else {
-                segment.to_ascii_lowercase()
-            }
-        })
-        .collect()
-}
-
-/// True when two HTTP triggers would answer the same request: equivalent templates and
-/// overlapping methods (no methods = every method).
+/// True when two HTTP triggers would answer the same request: templates of the same shape
+/// and overlapping methods (no methods = every method). Stricter than the host, which compares
+/// the route texts (`ScriptHost.HttpRoutesConflict`), because `users/{id}` and `users/{userId}`
+/// would still answer the same paths.
 pub fn routes_collide(
-    route_a: &str,
+    route_a: &RouteTemplate,
     methods_a: &[String],
-    route_b: &str,
+    route_b: &RouteTemplate,
     methods_b: &[String],
 ) -> bool {
-    if normalize_route(route_a) != normalize_route(route_b) {
+    if route_a.shape() != route_b.shape() {
         return false;
     }
     methods_a.is_empty()
@@ -248,20 +247,26 @@ pub fn routes_collide(
         })
 }
 
-fn check_routes(manifest: &Manifest) -> Vec<ManifestError> {
-    let mut routes: Vec<(&FunctionJson, usize, String, &Vec<String>)> = Vec::new();
-    for function in &manifest.functions {
-        for (position, binding) in function.bindings.iter().enumerate() {
-            if let BindingKind::HttpTrigger { methods, route, .. } = &binding.kind {
-                let route = route.clone().unwrap_or_else(|| function.name.clone());
-                routes.push((function, position, route, methods));
-            }
-        }
-    }
+/// Azure/azure-functions-host, `src/WebJobs.Script/Host/ScriptHost.cs` (`ValidateFunction`):
+/// a second function on a conflicting route is refused.
+pub(super) fn check_routes(functions: &[FunctionJson]) -> Vec<ManifestError> {
+    let routes: Vec<(&FunctionJson, &Binding, &[String], &RouteTemplate)> = functions
+        .iter()
+        .filter_map(|function| {
+            function
+                .http_trigger()
+                .map(|(binding, methods, route)| (function, binding, methods, route))
+        })
+        .collect();
     let mut errors = Vec::new();
-    for (index, (function, position, route, methods)) in routes.iter().enumerate() {
-        for (other, _, other_route, other_methods) in &routes[..index] {
+    for (index, (function, binding, methods, route)) in routes.iter().enumerate() {
+        for (other, _, other_methods, other_route) in &routes[..index] {
             if routes_collide(route, methods, other_route, other_methods) {
+                let position = function
+                    .bindings
+                    .iter()
+                    .position(|b| std::ptr::eq(b, *binding))
+                    .unwrap_or(0);
                 errors.push(ManifestError::new(
                     &function.file,
                     format!("bindings[{position}].route"),
@@ -279,19 +284,16 @@ fn check_routes(manifest: &Manifest) -> Vec<ManifestError> {
 #[cfg(test)]
 mod tests {
     use super::routes_collide;
+    use crate::runtime::manifest::RouteTemplate;
 
     #[test]
     fn collisions() {
+        let t = |text| RouteTemplate::parse(text).unwrap();
         let get = vec!["GET".to_owned()];
         let post = vec!["POST".to_owned()];
-        assert!(routes_collide(
-            "users/{id}",
-            &get,
-            "Users/{userId:int}",
-            &get
-        ));
-        assert!(!routes_collide("users/{id}", &get, "users/{id}", &post));
-        assert!(routes_collide("users/{id}", &[], "users/{x}", &post));
-        assert!(!routes_collide("users/{id}", &get, "users/me/x", &get));
+        assert!(routes_collide(&t("users/{id}"), &get, &t("Users/{userId:int}"), &get));
+        assert!(!routes_collide(&t("users/{id}"), &get, &t("users/{id}"), &post));
+        assert!(routes_collide(&t("users/{id}"), &[], &t("users/{x}"), &post));
+        assert!(!routes_collide(&t("users/{id}"), &get, &t("users/me/x"), &get));
     }
 }

@@ -1,16 +1,33 @@
-//! The deployment manifest: `host.json` and every `functions/*/function.json`, parsed into typed
-//! values (used by `check` and by the local platform), with validation against the registry.
+//! The deployment manifest: `host.json` and every `functions/*/function.json`, parsed once
+//! into typed values with the rules of the Functions host and its v4 extensions. `check`,
+//! `package` and the local platform consume these values; no other code reads the files.
+//!
+//! - [`route`]: HTTP route templates; [`timespan`]: .NET TimeSpans; [`schedule`]: NCRONTAB;
+//!   [`retry`]: retry policies; [`bindings`]: every binding type and option; [`host`]: host.json.
+//! - [`check`]: the manifest against the registered handlers.
+//!
+//! Problems the host refuses are errors; problems the host only lives with (it picks a
+//! default) are warnings, reported by `check` and by `dev` with the same text.
 
 mod bindings;
 mod check;
 mod host;
+mod props;
+mod retry;
+mod route;
+mod schedule;
+mod timespan;
 
 pub use bindings::{
-    Binding, BindingKind, CosmosDbTriggerOptions, EventHubTriggerOptions, RetryPolicy,
-    parse_timespan,
+    Binding, BindingKind, CosmosDbTriggerOptions, EventHubTriggerOptions, KNOWN_TYPES,
+    TimerSchedule,
 };
-pub use check::{check, routes_collide};
-pub use host::{CustomHandler, HostJson};
+pub use check::{check, refusals, routes_collide, unhandled_folders};
+pub use host::{CustomHandler, EventHubsOptions, HostJson};
+pub use retry::{RetryPolicy, RetryStrategy};
+pub use route::{Constraint, Parameter, RouteError, RouteTemplate, Segment, Shape};
+pub use schedule::{Schedule, ScheduleError};
+pub use timespan::{TimeSpan, TimeSpanError};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,6 +35,34 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::function::Direction;
+
+/// One problem in one field of one JSON object, before the file is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Names the binding the problem is in.
+    pub(crate) fn about(self, binding_type: &str, name: &str) -> Self {
+        Self {
+            message: format!("{binding_type} binding `{name}`: {}", self.message),
+            ..self
+        }
+    }
+
+    fn in_file(self, file: &Path) -> ManifestError {
+        ManifestError::new(file, self.field, self.message)
+    }
+}
 
 /// One problem in the manifest: the file, the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +141,13 @@ impl FunctionJson {
                 .any(|b| matches!(b.kind, BindingKind::Http) && b.direction == Direction::Out)
     }
 
-    /// Parses one function.json text; `file` is used in errors.
-    pub fn parse(name: &str, file: &Path, text: &str) -> Result<Self, Vec<ManifestError>> {
+    /// Parses one function.json text; `file` is used in errors, warnings go to `warnings`.
+    pub fn parse(
+        name: &str,
+        file: &Path,
+        text: &str,
+        warnings: &mut Vec<ManifestError>,
+    ) -> Result<Self, Vec<ManifestError>> {
         let value: Value = serde_json::from_str(text).map_err(|error| {
             vec![ManifestError::new(
                 file,
@@ -105,36 +155,53 @@ impl FunctionJson {
                 format!("not valid JSON: {error}"),
             )]
         })?;
-        let Value::Object(object) = value else {
+        let Value::Object(object) = &value else {
             return Err(vec![ManifestError::new(file, "", "expected a JSON object")]);
         };
         let mut errors = Vec::new();
         let mut bindings = Vec::new();
-        match object.get("bindings") {
+        let mut binding_warnings = Vec::new();
+        let get = |key: &str| {
+            object
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        };
+        match get("bindings") {
             Some(Value::Array(items)) => {
                 for (index, item) in items.iter().enumerate() {
-                    match Binding::parse(item, &format!("bindings[{index}]")) {
+                    let prefix = format!("bindings[{index}]");
+                    match Binding::parse(item, &prefix, name, &mut binding_warnings) {
                         Ok(binding) => bindings.push(binding),
-                        Err((field, message)) => {
-                            errors.push(ManifestError::new(file, field, message))
-                        }
+                        Err(error) => errors.push(error.in_file(file)),
                     }
                 }
             }
             Some(_) => errors.push(ManifestError::new(file, "bindings", "expected an array")),
             None => errors.push(ManifestError::new(file, "bindings", "missing")),
         }
-        let retry = match object.get("retry") {
+        let retry = match get("retry") {
             None | Some(Value::Null) => None,
             Some(value) => match RetryPolicy::parse(value) {
                 Ok(policy) => Some(policy),
-                Err((field, message)) => {
-                    errors.push(ManifestError::new(file, format!("retry.{field}"), message));
+                Err(error) => {
+                    errors.push(error.in_file(file));
                     None
                 }
             },
         };
-        let disabled = matches!(object.get("disabled"), Some(Value::Bool(true)));
+        let disabled = match get("disabled") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(flag)) => *flag,
+            Some(other) => {
+                errors.push(ManifestError::new(
+                    file,
+                    "disabled",
+                    format!("invalid type: expected true or false, got {other}"),
+                ));
+                false
+            }
+        };
         let triggers = bindings
             .iter()
             .filter(|binding| binding.kind.is_trigger())
@@ -149,7 +216,7 @@ impl FunctionJson {
         for (index, binding) in bindings.iter().enumerate() {
             if bindings[..index]
                 .iter()
-                .any(|other| other.name == binding.name)
+                .any(|other| other.name.eq_ignore_ascii_case(&binding.name))
             {
                 errors.push(ManifestError::new(
                     file,
@@ -158,6 +225,7 @@ impl FunctionJson {
                 ));
             }
         }
+        warnings.extend(binding_warnings.into_iter().map(|w| w.in_file(file)));
         if errors.is_empty() {
             Ok(Self {
                 name: name.to_owned(),
@@ -170,6 +238,16 @@ impl FunctionJson {
             Err(errors)
         }
     }
+
+    /// The HTTP trigger's options, for an HTTP function.
+    pub fn http_trigger(&self) -> Option<(&Binding, &[String], &RouteTemplate)> {
+        self.bindings.iter().find_map(|binding| match &binding.kind {
+            BindingKind::HttpTrigger { methods, route, .. } => {
+                Some((binding, methods.as_slice(), route))
+            }
+            _ => None,
+        })
+    }
 }
 
 /// The whole manifest under one root directory.
@@ -178,6 +256,8 @@ pub struct Manifest {
     pub root: PathBuf,
     pub host: HostJson,
     pub functions: Vec<FunctionJson>,
+    /// What the host accepts but would run differently than written (e.g. a default).
+    pub warnings: Vec<ManifestError>,
 }
 
 impl Manifest {
@@ -185,6 +265,7 @@ impl Manifest {
     /// problem rather than stopping at the first.
     pub fn load(root: &Path) -> Result<Self, Vec<ManifestError>> {
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let host_file = PathBuf::from("host.json");
         let host = match std::fs::read_to_string(root.join(&host_file)) {
             Ok(text) => match HostJson::parse(&host_file, &text) {
@@ -231,7 +312,7 @@ impl Manifest {
             };
             let file = PathBuf::from("functions").join(&name).join("function.json");
             match std::fs::read_to_string(root.join(&file)) {
-                Ok(text) => match FunctionJson::parse(&name, &file, &text) {
+                Ok(text) => match FunctionJson::parse(&name, &file, &text, &mut warnings) {
                     Ok(function) => functions.push(function),
                     Err(mut more) => errors.append(&mut more),
                 },
@@ -242,11 +323,13 @@ impl Manifest {
                 )),
             }
         }
+        errors.extend(check::check_routes(&functions));
         match host {
             Some(host) if errors.is_empty() => Ok(Self {
                 root: root.to_owned(),
                 host,
                 functions,
+                warnings,
             }),
             _ => Err(errors),
         }

@@ -1,4 +1,4 @@
-//! `RebuildReadModel` — `POST /api/admin/rebuild/{model}` (admin role): rebuilds a read model
+//! `RebuildReadModel` — `POST /api/manage/rebuild/{model}` (admin role): rebuilds a read model
 //! (or `all`) from the write side while the app keeps serving; the same work as
 //! `cosmospark rebuild`, for a running app whose store the CLI cannot open.
 
@@ -20,7 +20,7 @@ pub fn rebuild(read_side: ReadSide) -> Function {
     Function::http(
         "RebuildReadModel",
         &["POST"],
-        "admin/rebuild/{model}",
+        "manage/rebuild/{model}",
         move |principal: ClientPrincipal, Path(model): Path<String>| {
             let read_side = read_side.clone();
             async move {

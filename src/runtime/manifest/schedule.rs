@@ -1,8 +1,12 @@
 //! Timer schedules: NCRONTAB (6 fields with seconds, or 5 fields) and TimeSpan intervals.
 //!
-//! Fields are parsed and validated here, the way .NET NCrontab reads them (names, ranges, steps,
-//! lists, `*`; Sunday is 0 or 7; day-of-month and day-of-week must *both* match), then handed to
-//! `croner` as explicit value lists to compute occurrences in UTC.
+//! The host tries NCRONTAB first (with seconds, then without) and then a TimeSpan
+//! (`TimerSchedule.Create` and `CronSchedule.TryCreate` in Azure/azure-webjobs-sdk-extensions,
+//! `src/WebJobs.Extensions/Extensions/Timers/Scheduling/`). Fields are parsed and validated
+//! here the way .NET NCrontab reads them (names, ranges, steps, lists, `*`; Sunday is 0 or 7;
+//! day-of-month and day-of-week must *both* match), then handed to `croner` as explicit value
+//! lists to compute occurrences in UTC. A schedule that can never fire (`0 0 0 31 2 *`) is
+//! refused rather than left silent.
 
 use std::time::Duration;
 
@@ -10,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
-use crate::devhost::retry::parse_timespan;
+use super::timespan::TimeSpan;
 
 /// Why a schedule was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,11 +93,20 @@ const FIELDS: [FieldSpec; 6] = [
     },
 ];
 
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for Schedule {}
+
 impl Schedule {
     /// Parses an NCRONTAB expression (6 or 5 fields) or a TimeSpan interval (`hh:mm:ss`).
     pub fn parse(text: &str) -> Result<Self, ScheduleError> {
         let trimmed = text.trim();
-        if trimmed.contains(':') {
+        // One token (`00:30:00`, or `10` = ten days) is a TimeSpan, as the host falls back to.
+        if trimmed.contains(':') || !trimmed.contains(char::is_whitespace) {
             return parse_interval(trimmed);
         }
         let mut fields: Vec<&str> = trimmed.split_whitespace().collect();
@@ -179,10 +192,12 @@ impl Schedule {
 }
 
 fn parse_interval(text: &str) -> Result<Schedule, ScheduleError> {
-    let every = parse_timespan(text).map_err(|e| ScheduleError::Interval {
-        schedule: text.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let every = TimeSpan::parse(text)
+        .map_err(|e| ScheduleError::Interval {
+            schedule: text.to_owned(),
+            reason: e.to_string(),
+        })?
+        .as_duration();
     if every.is_zero() {
         return Err(ScheduleError::Interval {
             schedule: text.to_owned(),
