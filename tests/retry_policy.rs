@@ -1,11 +1,11 @@
-//! Retry policies: parsing `function.json` `retry`, delays and counts under paused tokio time.
+//! Retry policies: the manifest's `retry` parser (TimeSpans as .NET reads them), and the local
+//! platform's retry loop (delays and counts under paused tokio time).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cosmospark::devhost::retry::{
-    RetryContext, RetryPolicy, RetryPolicyError, RetryStrategy, parse_timespan, run_with_retry,
-};
+use cosmospark::devhost::retry::{RetryContext, run_with_retry};
+use cosmospark::runtime::manifest::{RetryPolicy, RetryStrategy, TimeSpan};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -18,29 +18,35 @@ fn timespans_parse_like_dotnet() {
         ("1.00:00:01", Duration::from_secs(86_401)),
         ("00:00:01.5", Duration::from_millis(1500)),
         ("00:00:00.0000001", Duration::from_nanos(100)),
+        // hh:mm, and a bare number of days, as TimeSpan.Parse reads them.
         ("00:05", Duration::from_secs(300)),
+        ("10", Duration::from_secs(10 * 86_400)),
     ];
     for (text, expected) in table {
-        assert_eq!(parse_timespan(text), Ok(expected), "{text}");
+        assert_eq!(
+            TimeSpan::parse(text).map(TimeSpan::as_duration),
+            Ok(expected),
+            "{text}"
+        );
     }
     for bad in [
         "",
-        "10",
         "-00:00:10",
         "00:60:00",
         "24:00:00",
+        "25:00:00",
         "aa:00:00",
         "00:00:10.",
         "00:00:01.12345678",
         "00:00:00:00",
     ] {
-        assert!(parse_timespan(bad).is_err(), "{bad:?} should be rejected");
+        assert!(TimeSpan::parse(bad).is_err(), "{bad:?} should be rejected");
     }
 }
 
 #[test]
 fn parses_both_strategies() {
-    let fixed = RetryPolicy::from_json(
+    let fixed = RetryPolicy::parse(
         &json!({"strategy":"fixedDelay","maxRetryCount":3,"delayInterval":"00:00:10"}),
     )
     .unwrap();
@@ -51,7 +57,7 @@ fn parses_both_strategies() {
             delay: Duration::from_secs(10)
         }
     );
-    let exponential = RetryPolicy::from_json(&json!({
+    let exponential = RetryPolicy::parse(&json!({
         "strategy":"exponentialBackoff","maxRetryCount":-1,
         "minimumInterval":"00:00:10","maximumInterval":"00:15:00"}))
     .unwrap();
@@ -70,7 +76,7 @@ fn bad_policies_name_the_field() {
     let cases = [
         (
             json!({"maxRetryCount":3,"delayInterval":"00:00:10"}),
-            "retry.strategy: required",
+            "retry.strategy: missing",
         ),
         (
             json!({"strategy":"linear","maxRetryCount":3}),
@@ -78,7 +84,7 @@ fn bad_policies_name_the_field() {
         ),
         (
             json!({"strategy":"fixedDelay","delayInterval":"00:00:10"}),
-            "retry.maxRetryCount: required",
+            "retry.maxRetryCount: missing",
         ),
         (
             json!({"strategy":"fixedDelay","maxRetryCount":-2,"delayInterval":"00:00:10"}),
@@ -90,7 +96,7 @@ fn bad_policies_name_the_field() {
         ),
         (
             json!({"strategy":"fixedDelay","maxRetryCount":3}),
-            "retry.delayInterval: required",
+            "retry.delayInterval: missing",
         ),
         (
             json!({"strategy":"fixedDelay","maxRetryCount":3,"delayInterval":"ten seconds"}),
@@ -98,7 +104,7 @@ fn bad_policies_name_the_field() {
         ),
         (
             json!({"strategy":"exponentialBackoff","maxRetryCount":3,"minimumInterval":"00:00:10"}),
-            "retry.maximumInterval: required",
+            "retry.maximumInterval: missing",
         ),
         (
             json!({"strategy":"exponentialBackoff","maxRetryCount":3,"minimumInterval":"00:01:00","maximumInterval":"00:00:10"}),
@@ -106,13 +112,11 @@ fn bad_policies_name_the_field() {
         ),
     ];
     for (policy, expected) in cases {
-        let error = RetryPolicy::from_json(&policy).unwrap_err().to_string();
+        let error = RetryPolicy::parse(&policy).unwrap_err();
+        let error = format!("{}: {}", error.field, error.message);
         assert!(error.starts_with(expected), "{policy}: got {error:?}");
     }
-    assert_eq!(
-        RetryPolicy::from_json(&json!([])),
-        Err(RetryPolicyError::NotAnObject)
-    );
+    assert_eq!(RetryPolicy::parse(&json!([])).unwrap_err().field, "retry");
 }
 
 /// Runs `outcome(retry_count)` under `policy` on paused tokio time; returns the result, the
@@ -121,7 +125,7 @@ async fn run<T>(
     policy: Value,
     outcome: impl Fn(u32) -> Result<T, String>,
 ) -> (Result<T, String>, Vec<u64>, Vec<RetryContext>) {
-    let policy = RetryPolicy::from_json(&policy).unwrap();
+    let policy = RetryPolicy::parse(&policy).unwrap();
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let result = run_with_retry(&policy, |context| {

@@ -1,7 +1,7 @@
 //! NCRONTAB and TimeSpan schedules: parsing (valid and invalid) and next occurrences in UTC.
 
 use chrono::{DateTime, Utc};
-use cosmospark::devhost::timer::Schedule;
+use cosmospark::runtime::manifest::Schedule;
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -101,6 +101,12 @@ fn next_occurrence_table() {
             "2026-01-01T10:00:00Z",
             &["2026-01-02T10:00:00"],
         ),
+        // hh:mm is hours and minutes, as .NET TimeSpan.Parse reads it.
+        (
+            "00:05",
+            "2026-01-01T10:00:00Z",
+            &["2026-01-01T10:05:00"],
+        ),
     ];
     for (schedule, from, expected) in table {
         let got = next_n(schedule, from, expected.len());
@@ -132,6 +138,9 @@ fn invalid_schedules_name_the_field_and_value() {
         ),
         ("0 0 31 apr,jun *", "day field \"31\""),
         ("00:61:00", "TimeSpan"),
+        ("25:00:00", "TimeSpan"),
+        ("99 * * * * *", "second field \"99\""),
+        ("0 0 0 31 2 *", "never occurs"),
         ("00:00:00", "greater than zero"),
     ];
     for (schedule, expected) in table {

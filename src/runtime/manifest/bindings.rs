@@ -168,26 +168,26 @@ const COMMON: [&str; 4] = ["type", "direction", "name", "dataType"];
 
 /// Cosmos DB v3 → v4 (learn.microsoft.com, "Migrate function apps from Azure Cosmos DB
 /// extension version 3.x to version 4.x", `articles/azure-functions/migrate-cosmos-db-version-3-version-4.md`).
-const COSMOS_V3: &str = "Cosmos DB extension 4.x";
+const COSMOS_V3: (&str, &str) = ("Cosmos DB extension 3.x", "extension 4.x");
 const COSMOS_RENAMED: [Renamed; 12] = [
-    Renamed { old: "connectionStringSetting", new: Some("connection"), source: COSMOS_V3 },
-    Renamed { old: "collectionName", new: Some("containerName"), source: COSMOS_V3 },
-    Renamed { old: "leaseConnectionStringSetting", new: Some("leaseConnection"), source: COSMOS_V3 },
-    Renamed { old: "leaseCollectionName", new: Some("leaseContainerName"), source: COSMOS_V3 },
-    Renamed { old: "createLeaseCollectionIfNotExists", new: Some("createLeaseContainerIfNotExists"), source: COSMOS_V3 },
-    Renamed { old: "leasesCollectionThroughput", new: Some("leasesContainerThroughput"), source: COSMOS_V3 },
-    Renamed { old: "leaseCollectionPrefix", new: Some("leaseContainerPrefix"), source: COSMOS_V3 },
-    Renamed { old: "collectionThroughput", new: Some("containerThroughput"), source: COSMOS_V3 },
-    Renamed { old: "useMultipleWriteLocations", new: None, source: COSMOS_V3 },
-    Renamed { old: "useDefaultJsonSerialization", new: None, source: COSMOS_V3 },
-    Renamed { old: "checkpointInterval", new: None, source: COSMOS_V3 },
-    Renamed { old: "checkpointDocumentCount", new: None, source: COSMOS_V3 },
+    Renamed { old: "connectionStringSetting", new: Some("connection"), versions: COSMOS_V3 },
+    Renamed { old: "collectionName", new: Some("containerName"), versions: COSMOS_V3 },
+    Renamed { old: "leaseConnectionStringSetting", new: Some("leaseConnection"), versions: COSMOS_V3 },
+    Renamed { old: "leaseCollectionName", new: Some("leaseContainerName"), versions: COSMOS_V3 },
+    Renamed { old: "createLeaseCollectionIfNotExists", new: Some("createLeaseContainerIfNotExists"), versions: COSMOS_V3 },
+    Renamed { old: "leasesCollectionThroughput", new: Some("leasesContainerThroughput"), versions: COSMOS_V3 },
+    Renamed { old: "leaseCollectionPrefix", new: Some("leaseContainerPrefix"), versions: COSMOS_V3 },
+    Renamed { old: "collectionThroughput", new: Some("containerThroughput"), versions: COSMOS_V3 },
+    Renamed { old: "useMultipleWriteLocations", new: None, versions: COSMOS_V3 },
+    Renamed { old: "useDefaultJsonSerialization", new: None, versions: COSMOS_V3 },
+    Renamed { old: "checkpointInterval", new: None, versions: COSMOS_V3 },
+    Renamed { old: "checkpointDocumentCount", new: None, versions: COSMOS_V3 },
 ];
 /// Functions 1.x named the hub `path` (learn.microsoft.com, `functions-bindings-event-hubs`).
 const EVENT_HUBS_RENAMED: [Renamed; 1] = [Renamed {
     old: "path",
     new: Some("eventHubName"),
-    source: "Event Hubs extension for Functions 2.x and later",
+    versions: ("Functions 1.x", "the Event Hubs extension for Functions 2.x and later"),
 }];
 
 impl BindingKind {
@@ -328,7 +328,7 @@ impl Binding {
             return Err(props
                 .error(
                     "direction",
-                    format!("must be {expected} for a {binding_type} binding"),
+                    format!("must be {expected} for `{binding_type}`"),
                 )
                 .about(binding_type, &name));
         }

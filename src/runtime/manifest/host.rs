@@ -62,12 +62,12 @@ const EVENT_HUBS_RENAMED: [Renamed; 2] = [
     Renamed {
         old: "maxBatchSize",
         new: Some("maxEventBatchSize"),
-        source: "Event Hubs extension 5.x",
+        versions: ("Event Hubs extension 4.x", "extension 5.x (bundle 4.x)"),
     },
     Renamed {
         old: "eventProcessorOptions",
         new: Some("maxEventBatchSize / prefetchCount"),
-        source: "Event Hubs extension 5.x",
+        versions: ("Event Hubs extension 4.x", "extension 5.x (bundle 4.x)"),
     },
 ];
 

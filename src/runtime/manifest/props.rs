@@ -6,13 +6,15 @@ use serde_json::{Map, Value};
 
 use super::FieldError;
 
-/// A property the v4 extensions no longer read, and what to write instead.
+/// A property an older extension read that the one in the bundle does not, and what to write
+/// instead.
 pub(crate) struct Renamed {
     pub old: &'static str,
-    /// The v4 name, or `None` when the property was removed.
+    /// The current name, or `None` when the property was removed.
     pub new: Option<&'static str>,
-    /// Where the rule comes from, for the message.
-    pub source: &'static str,
+    /// Which version read `old`, and which one the bundle carries, e.g.
+    /// `("Cosmos DB extension 3.x", "extension 4.x")`.
+    pub versions: (&'static str, &'static str),
 }
 
 pub(crate) struct Props<'a> {
@@ -121,12 +123,10 @@ impl<'a> Props<'a> {
                     Some(new) => format!("use `{new}` instead"),
                     None => "remove it".to_owned(),
                 };
+                let (old, current) = rule.versions;
                 return Err(self.error(
                     key,
-                    format!(
-                        "`{key}` is a v3 property that the v4 extension does not read ({}); {advice}",
-                        rule.source
-                    ),
+                    format!("`{key}` is the {old} name, which {current} does not read; {advice}"),
                 ));
             }
             return Err(self.error(

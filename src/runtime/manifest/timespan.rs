@@ -42,7 +42,7 @@ impl TimeSpan {
         let first = parts.next().unwrap_or_default();
         let Some(minutes) = parts.next() else {
             // A bare number is whole days.
-            let days = number(first).ok_or_else(|| fail("a value without `:` must be whole days"))?;
+            let days = number(first).ok_or_else(|| fail("neither whole days nor hh:mm[:ss]"))?;
             return days_span(days, 0, 0, 0, 0).ok_or_else(|| fail("more days than a TimeSpan holds"));
         };
         let (days, hours) = match first.split_once('.') {
