@@ -79,6 +79,24 @@ fn run_check(root: &Path) -> (bool, Vec<String>) {
     (output.status.success(), lines)
 }
 
+/// `line` without terminal colour sequences (`ESC [ ... m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What `dev` did with the manifest.
 struct DevOutcome {
     refused: bool,
@@ -96,6 +114,7 @@ fn run_dev(root: &Path, wait_for: &[String]) -> DevOutcome {
         .arg("--data-dir")
         .arg(data.path())
         .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -118,28 +137,27 @@ fn run_dev(root: &Path, wait_for: &[String]) -> DevOutcome {
     let started = Instant::now();
     let (mut stderr, mut served) = (String::new(), false);
     let seen_all = |stderr: &str| wait_for.iter().all(|line| stderr.contains(line.as_str()));
-    loop {
+    let exited = loop {
         match lines.recv_timeout(Duration::from_millis(200)) {
             Ok((true, line)) => served |= line.contains("local platform"),
             Ok((false, line)) => {
-                stderr.push_str(&line);
+                stderr.push_str(&strip_ansi(&line));
                 stderr.push('\n');
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break true,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if served && seen_all(&stderr) {
-            break;
+            break false;
         }
         assert!(started.elapsed() < HANG, "dev hung; stderr so far:\n{stderr}");
-    }
-    let refused = match child.try_wait().expect("dev status") {
-        Some(status) => !status.success(),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            false
-        }
+    };
+    let refused = if exited {
+        !child.wait().expect("dev status").success()
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     };
     DevOutcome {
         refused,

@@ -128,9 +128,8 @@ impl Platform {
         })
         .await?;
         let signal = WriteSignal::of(&store);
-        let app = make_app(store.clone())
-            .map_err(DevError::App)?
-            .with_route_prefix(&manifest.host.route_prefix);
+        // Checked as built, before anything adapts it: `serve` runs the app with its own prefix.
+        let app = make_app(store.clone()).map_err(DevError::App)?;
         // The same verdict as `cosmospark check`: refuse what it refuses, warn where it warns.
         let refused = manifest::refusals(&manifest, &app, env!("CARGO_PKG_NAME"));
         if !refused.is_empty() {
@@ -143,6 +142,7 @@ impl Platform {
         {
             tracing::warn!("{warning}");
         }
+        let app = app.with_route_prefix(&manifest.host.route_prefix);
         let containers = Containers::load(&options.root)?;
         containers.ensure_all(&store).await?;
         let topic = Topic::load(&options.root, &manifest, store.clone())?;
