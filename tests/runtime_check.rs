@@ -27,7 +27,10 @@ const UNHANDLED: &str = "no handler is registered for function";
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir").map(Result::unwrap) {
+    for entry in std::fs::read_dir(from)
+        .expect("read dir")
+        .map(Result::unwrap)
+    {
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target);
@@ -45,8 +48,11 @@ fn compose(case: &Path) -> tempfile::TempDir {
     copy_dir(&repo.join("functions"), &root.path().join("functions"));
     std::fs::create_dir_all(root.path().join("infra")).expect("infra");
     for list in ["cosmos-containers.json", "eventgrid-subscriptions.json"] {
-        std::fs::copy(repo.join("infra").join(list), root.path().join("infra").join(list))
-            .expect("infra list");
+        std::fs::copy(
+            repo.join("infra").join(list),
+            root.path().join("infra").join(list),
+        )
+        .expect("infra list");
     }
     if let Ok(remove) = std::fs::read_to_string(case.join("remove.txt")) {
         for name in remove.lines().filter(|line| !line.trim().is_empty()) {
@@ -121,7 +127,10 @@ fn run_dev(root: &Path, wait_for: &[String]) -> DevOutcome {
         .expect("start dev");
     let (sender, lines) = mpsc::channel::<(bool, String)>();
     for (is_stdout, stream) in [
-        (true, Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>),
+        (
+            true,
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        ),
         (false, Box::new(child.stderr.take().expect("stderr"))),
     ] {
         let sender = sender.clone();
@@ -150,7 +159,10 @@ fn run_dev(root: &Path, wait_for: &[String]) -> DevOutcome {
         if served && seen_all(&stderr) {
             break false;
         }
-        assert!(started.elapsed() < HANG, "dev hung; stderr so far:\n{stderr}");
+        assert!(
+            started.elapsed() < HANG,
+            "dev hung; stderr so far:\n{stderr}"
+        );
     };
     let refused = if exited {
         !child.wait().expect("dev status").success()
@@ -184,7 +196,11 @@ fn check_and_dev_give_the_same_verdict_and_message_for_every_case() {
     cases.sort();
     assert!(cases.len() >= 30, "expected the manifest cases");
     for case in cases {
-        let name = case.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = case
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let expected: Vec<String> = std::fs::read_to_string(case.join("expected.txt"))
             .unwrap_or_else(|e| panic!("{name}/expected.txt: {e}"))
             .lines()
@@ -226,7 +242,9 @@ fn check_and_dev_give_the_same_verdict_and_message_for_every_case() {
             );
             for line in &dev_warns {
                 assert!(
-                    dev.stderr.lines().any(|l| l.contains(" WARN ") && l.ends_with(line.as_str())),
+                    dev.stderr
+                        .lines()
+                        .any(|l| l.contains(" WARN ") && l.ends_with(line.as_str())),
                     "{name}: dev did not warn\n  {line}\nstderr:\n{}",
                     dev.stderr
                 );

@@ -102,11 +102,7 @@ fn next_occurrence_table() {
             &["2026-01-02T10:00:00"],
         ),
         // hh:mm is hours and minutes, as .NET TimeSpan.Parse reads it.
-        (
-            "00:05",
-            "2026-01-01T10:00:00Z",
-            &["2026-01-01T10:05:00"],
-        ),
+        ("00:05", "2026-01-01T10:00:00Z", &["2026-01-01T10:05:00"]),
     ];
     for (schedule, from, expected) in table {
         let got = next_n(schedule, from, expected.len());

@@ -225,7 +225,10 @@ async fn a_failed_run_is_recorded_and_the_schedule_continues() {
 #[test]
 fn bad_bindings_name_the_field() {
     let cases = [
-        (json!({}), "timerTrigger.schedule: timerTrigger binding `timer`: missing"),
+        (
+            json!({}),
+            "timerTrigger.schedule: timerTrigger binding `timer`: missing",
+        ),
         (json!({"schedule":"0 0 99 * * *"}), "hour field \"99\""),
         (json!({"schedule":"%Missing%"}), "app setting \"Missing\""),
         (

@@ -97,8 +97,13 @@ impl FunctionApp {
         };
         if let (Some(http), Some(template)) = (&function.decl.http, &template) {
             for other in self.functions.values() {
-                let (Some(other_http), Registered::Http { template: other_template, .. }) =
-                    (&other.decl.http, &other.handler)
+                let (
+                    Some(other_http),
+                    Registered::Http {
+                        template: other_template,
+                        ..
+                    },
+                ) = (&other.decl.http, &other.handler)
                 else {
                     continue;
                 };

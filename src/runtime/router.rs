@@ -19,8 +19,8 @@ use tracing::Instrument;
 
 use super::app::{FunctionApp, Registered};
 use super::function::{Context, InvokeError};
-use super::manifest::RouteTemplate;
 use super::logs::{INVOCATION_SPAN, take_span_logs};
+use super::manifest::RouteTemplate;
 use super::outputs::{HttpResponseData, Outputs};
 use super::protocol::{InvocationRequest, InvocationResponse, ProtocolError};
 use super::triggers::{HttpRequestData, Trigger};

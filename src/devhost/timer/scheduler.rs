@@ -17,8 +17,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
-use crate::runtime::manifest::{Binding, BindingKind, Schedule, TimerSchedule};
 use super::status::{ScheduleStatus, StatusStore, StatusStoreError};
+use crate::runtime::manifest::{Binding, BindingKind, Schedule, TimerSchedule};
 
 /// The longest single sleep, so a wall clock that jumps is noticed soon.
 const MAX_SLEEP: Duration = Duration::from_secs(300);
@@ -61,13 +61,14 @@ impl TimerFunction {
             map.insert("direction".into(), "in".into());
             map.insert("name".into(), "timer".into());
         }
-        let parsed = Binding::parse(&object, "timerTrigger", name, &mut Vec::new()).map_err(
-            |error| TimerError::Binding {
-                function: name.to_owned(),
-                field: error.field,
-                reason: error.message,
-            },
-        )?;
+        let parsed =
+            Binding::parse(&object, "timerTrigger", name, &mut Vec::new()).map_err(|error| {
+                TimerError::Binding {
+                    function: name.to_owned(),
+                    field: error.field,
+                    reason: error.message,
+                }
+            })?;
         let BindingKind::TimerTrigger {
             schedule,
             run_on_startup,

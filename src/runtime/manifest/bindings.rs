@@ -80,10 +80,7 @@ impl TimerSchedule {
     }
 
     /// The schedule, looking a `%Name%` up with `setting`.
-    pub fn resolve(
-        &self,
-        setting: impl Fn(&str) -> Option<String>,
-    ) -> Result<Schedule, String> {
+    pub fn resolve(&self, setting: impl Fn(&str) -> Option<String>) -> Result<Schedule, String> {
         match self {
             Self::Expression(schedule) => Ok(schedule.clone()),
             Self::Setting(name) => {
@@ -170,24 +167,75 @@ const COMMON: [&str; 4] = ["type", "direction", "name", "dataType"];
 /// extension version 3.x to version 4.x", `articles/azure-functions/migrate-cosmos-db-version-3-version-4.md`).
 const COSMOS_V3: (&str, &str) = ("Cosmos DB extension 3.x", "extension 4.x");
 const COSMOS_RENAMED: [Renamed; 12] = [
-    Renamed { old: "connectionStringSetting", new: Some("connection"), versions: COSMOS_V3 },
-    Renamed { old: "collectionName", new: Some("containerName"), versions: COSMOS_V3 },
-    Renamed { old: "leaseConnectionStringSetting", new: Some("leaseConnection"), versions: COSMOS_V3 },
-    Renamed { old: "leaseCollectionName", new: Some("leaseContainerName"), versions: COSMOS_V3 },
-    Renamed { old: "createLeaseCollectionIfNotExists", new: Some("createLeaseContainerIfNotExists"), versions: COSMOS_V3 },
-    Renamed { old: "leasesCollectionThroughput", new: Some("leasesContainerThroughput"), versions: COSMOS_V3 },
-    Renamed { old: "leaseCollectionPrefix", new: Some("leaseContainerPrefix"), versions: COSMOS_V3 },
-    Renamed { old: "collectionThroughput", new: Some("containerThroughput"), versions: COSMOS_V3 },
-    Renamed { old: "useMultipleWriteLocations", new: None, versions: COSMOS_V3 },
-    Renamed { old: "useDefaultJsonSerialization", new: None, versions: COSMOS_V3 },
-    Renamed { old: "checkpointInterval", new: None, versions: COSMOS_V3 },
-    Renamed { old: "checkpointDocumentCount", new: None, versions: COSMOS_V3 },
+    Renamed {
+        old: "connectionStringSetting",
+        new: Some("connection"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "collectionName",
+        new: Some("containerName"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "leaseConnectionStringSetting",
+        new: Some("leaseConnection"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "leaseCollectionName",
+        new: Some("leaseContainerName"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "createLeaseCollectionIfNotExists",
+        new: Some("createLeaseContainerIfNotExists"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "leasesCollectionThroughput",
+        new: Some("leasesContainerThroughput"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "leaseCollectionPrefix",
+        new: Some("leaseContainerPrefix"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "collectionThroughput",
+        new: Some("containerThroughput"),
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "useMultipleWriteLocations",
+        new: None,
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "useDefaultJsonSerialization",
+        new: None,
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "checkpointInterval",
+        new: None,
+        versions: COSMOS_V3,
+    },
+    Renamed {
+        old: "checkpointDocumentCount",
+        new: None,
+        versions: COSMOS_V3,
+    },
 ];
 /// Functions 1.x named the hub `path` (learn.microsoft.com, `functions-bindings-event-hubs`).
 const EVENT_HUBS_RENAMED: [Renamed; 1] = [Renamed {
     old: "path",
     new: Some("eventHubName"),
-    versions: ("Functions 1.x", "the Event Hubs extension for Functions 2.x and later"),
+    versions: (
+        "Functions 1.x",
+        "the Event Hubs extension for Functions 2.x and later",
+    ),
 }];
 
 impl BindingKind {
@@ -338,7 +386,10 @@ impl Binding {
         {
             let key = if id.is_some() { "id" } else { "sqlQuery" };
             return Err(props
-                .error(key, "is read by `cosmosDB` inputs only; an output writes the documents it is given")
+                .error(
+                    key,
+                    "is read by `cosmosDB` inputs only; an output writes the documents it is given",
+                )
                 .about(binding_type, &name));
         }
         Ok(Self {
@@ -379,13 +430,16 @@ impl Binding {
                     .iter()
                     .map(|method| method.to_ascii_uppercase())
                     .collect::<Vec<_>>();
-                const METHODS: [&str; 8] =
-                    ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"];
+                const METHODS: [&str; 8] = [
+                    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE",
+                ];
                 if let Some(bad) = methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
                     return Err(props.error("methods", format!("`{bad}` is not an HTTP method")));
                 }
                 // ScriptHost.ValidateHttpFunction: no route means the function name.
-                let text = props.string("route")?.unwrap_or_else(|| function.to_owned());
+                let text = props
+                    .string("route")?
+                    .unwrap_or_else(|| function.to_owned());
                 let route = RouteTemplate::parse_function_route(&text)
                     .map_err(|e| props.error("route", e.to_string()))?;
                 BindingKind::HttpTrigger {
@@ -453,7 +507,9 @@ impl Binding {
                     if DateTime::parse_from_rfc3339(time).is_err() {
                         return Err(props.error(
                             "startFromTime",
-                            format!("`{time}` is not an ISO 8601 time such as 2026-01-01T00:00:00Z"),
+                            format!(
+                                "`{time}` is not an ISO 8601 time such as 2026-01-01T00:00:00Z"
+                            ),
                         ));
                     }
                 }
@@ -564,8 +620,8 @@ impl Binding {
             "timerTrigger" => {
                 allow(&["schedule", "runOnStartup", "useMonitor"], &[])?;
                 let text = props.required_string("schedule")?;
-                let schedule =
-                    TimerSchedule::parse(&text).map_err(|message| props.error("schedule", message))?;
+                let schedule = TimerSchedule::parse(&text)
+                    .map_err(|message| props.error("schedule", message))?;
                 BindingKind::TimerTrigger {
                     schedule,
                     run_on_startup: props.bool("runOnStartup")?.unwrap_or(false),
@@ -622,13 +678,23 @@ mod tests {
         let binding = parse(json!({"Type":"cosmosDB","Name":"d","Direction":"out",
             "DatabaseName":"db","CONTAINERNAME":"c"}))
         .unwrap();
-        assert!(matches!(binding.kind, BindingKind::CosmosDb { container_name: Some(ref c), .. } if c == "c"));
+        assert!(
+            matches!(binding.kind, BindingKind::CosmosDb { container_name: Some(ref c), .. } if c == "c")
+        );
         let error = parse(json!({"type":"cosmosDBTrigger","name":"d","direction":"in",
             "databaseName":"db","collectionName":"c"}))
         .unwrap_err();
         assert_eq!(error.field, "bindings[0].collectionName");
-        assert!(error.message.contains("use `containerName`"), "{}", error.message);
-        assert!(error.message.contains("cosmosDBTrigger binding `d`"), "{}", error.message);
+        assert!(
+            error.message.contains("use `containerName`"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error.message.contains("cosmosDBTrigger binding `d`"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

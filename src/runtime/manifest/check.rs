@@ -291,9 +291,29 @@ mod tests {
         let t = |text| RouteTemplate::parse(text).unwrap();
         let get = vec!["GET".to_owned()];
         let post = vec!["POST".to_owned()];
-        assert!(routes_collide(&t("users/{id}"), &get, &t("Users/{userId:int}"), &get));
-        assert!(!routes_collide(&t("users/{id}"), &get, &t("users/{id}"), &post));
-        assert!(routes_collide(&t("users/{id}"), &[], &t("users/{x}"), &post));
-        assert!(!routes_collide(&t("users/{id}"), &get, &t("users/me/x"), &get));
+        assert!(routes_collide(
+            &t("users/{id}"),
+            &get,
+            &t("Users/{userId:int}"),
+            &get
+        ));
+        assert!(!routes_collide(
+            &t("users/{id}"),
+            &get,
+            &t("users/{id}"),
+            &post
+        ));
+        assert!(routes_collide(
+            &t("users/{id}"),
+            &[],
+            &t("users/{x}"),
+            &post
+        ));
+        assert!(!routes_collide(
+            &t("users/{id}"),
+            &get,
+            &t("users/me/x"),
+            &get
+        ));
     }
 }

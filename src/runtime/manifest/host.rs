@@ -73,13 +73,19 @@ const EVENT_HUBS_RENAMED: [Renamed; 2] = [
 
 impl HostJson {
     pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<ManifestError>> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|error| vec![ManifestError::new(file, "", format!("not valid JSON: {error}"))])?;
+        let value: Value = serde_json::from_str(text).map_err(|error| {
+            vec![ManifestError::new(
+                file,
+                "",
+                format!("not valid JSON: {error}"),
+            )]
+        })?;
         Self::from_value(&value).map_err(|error| vec![error.in_file(file)])
     }
 
     fn from_value(value: &Value) -> Result<Self, FieldError> {
-        let root = Props::new(value, "").map_err(|_| FieldError::new("", "expected a JSON object"))?;
+        let root =
+            Props::new(value, "").map_err(|_| FieldError::new("", "expected a JSON object"))?;
         let version = root
             .string("version")
             .map_err(|e| FieldError::new("version", e.message))?
@@ -154,9 +160,7 @@ fn custom_handler(section: &Value) -> Result<CustomHandler, FieldError> {
         enable_forwarding_http_request: handler
             .bool("enableForwardingHttpRequest")?
             .unwrap_or(false),
-        enable_proxying_http_request: handler
-            .bool("enableProxyingHttpRequest")?
-            .unwrap_or(false),
+        enable_proxying_http_request: handler.bool("enableProxyingHttpRequest")?.unwrap_or(false),
     })
 }
 
@@ -220,15 +224,20 @@ mod tests {
             "extensions":{"eventHubs":{"maxBatchSize":10}}}))
         .unwrap_err();
         assert_eq!(error.field, "extensions.eventHubs.maxBatchSize");
-        assert!(error.message.contains("use `maxEventBatchSize`"), "{}", error.message);
+        assert!(
+            error.message.contains("use `maxEventBatchSize`"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
     fn timeouts_are_dotnet_timespans() {
-        let host = HostJson::from_value(&json!({"version":"2.0","functionTimeout":"00:05"})).unwrap();
+        let host =
+            HostJson::from_value(&json!({"version":"2.0","functionTimeout":"00:05"})).unwrap();
         assert_eq!(host.function_timeout, Some(Duration::from_secs(300)));
-        let error =
-            HostJson::from_value(&json!({"version":"2.0","functionTimeout":"25:00:00"})).unwrap_err();
+        let error = HostJson::from_value(&json!({"version":"2.0","functionTimeout":"25:00:00"}))
+            .unwrap_err();
         assert_eq!(error.field, "functionTimeout");
     }
 }

@@ -241,12 +241,14 @@ impl FunctionJson {
 
     /// The HTTP trigger's options, for an HTTP function.
     pub fn http_trigger(&self) -> Option<(&Binding, &[String], &RouteTemplate)> {
-        self.bindings.iter().find_map(|binding| match &binding.kind {
-            BindingKind::HttpTrigger { methods, route, .. } => {
-                Some((binding, methods.as_slice(), route))
-            }
-            _ => None,
-        })
+        self.bindings
+            .iter()
+            .find_map(|binding| match &binding.kind {
+                BindingKind::HttpTrigger { methods, route, .. } => {
+                    Some((binding, methods.as_slice(), route))
+                }
+                _ => None,
+            })
     }
 }
 

@@ -18,8 +18,13 @@ use super::timespan::TimeSpan;
 /// How long to wait before each retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryStrategy {
-    FixedDelay { delay: Duration },
-    ExponentialBackoff { minimum: Duration, maximum: Duration },
+    FixedDelay {
+        delay: Duration,
+    },
+    ExponentialBackoff {
+        minimum: Duration,
+        maximum: Duration,
+    },
 }
 
 /// A parsed `retry` policy.
@@ -63,10 +68,9 @@ impl RetryPolicy {
                 let minimum = span("minimumInterval")?;
                 let maximum = span("maximumInterval")?;
                 if minimum > maximum {
-                    return Err(props.error(
-                        "maximumInterval",
-                        "must not be less than minimumInterval",
-                    ));
+                    return Err(
+                        props.error("maximumInterval", "must not be less than minimumInterval")
+                    );
                 }
                 RetryStrategy::ExponentialBackoff { minimum, maximum }
             }

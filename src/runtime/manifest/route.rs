@@ -34,7 +34,9 @@ pub enum RouteError {
     NoName(String),
     #[error("parameter name `{0}` appears more than once")]
     DuplicateName(String),
-    #[error("the constraint reference `{constraint}` of `{parameter}` could not be resolved (known: {known})")]
+    #[error(
+        "the constraint reference `{constraint}` of `{parameter}` could not be resolved (known: {known})"
+    )]
     UnknownConstraint {
         parameter: String,
         constraint: String,
@@ -120,7 +122,12 @@ impl Constraint {
             Some(_) => Err(bad(parameter, text, "takes no arguments")),
         };
         let lower = name.to_ascii_lowercase();
-        if args.is_none() && matches!(lower.as_str(), "minlength" | "maxlength" | "length" | "min" | "max" | "range" | "regex") {
+        if args.is_none()
+            && matches!(
+                lower.as_str(),
+                "minlength" | "maxlength" | "length" | "min" | "max" | "range" | "regex"
+            )
+        {
             return Err(bad(parameter, text, "needs arguments"));
         }
         match lower.as_str() {
@@ -146,7 +153,11 @@ impl Constraint {
             "length" => match numbers()?.as_slice() {
                 [n] => Ok(Self::Length(size(*n)?, size(*n)?)),
                 [a, b] if a <= b => Ok(Self::Length(size(*a)?, size(*b)?)),
-                _ => Err(bad(parameter, text, "takes (n) or (min,max) with min <= max")),
+                _ => Err(bad(
+                    parameter,
+                    text,
+                    "takes (n) or (min,max) with min <= max",
+                )),
             },
             "range" => match numbers()?.as_slice() {
                 [a, b] if a <= b => Ok(Self::Range(*a, *b)),
@@ -154,7 +165,10 @@ impl Constraint {
             },
             "regex" => {
                 // Braces are doubled in a template; ASP.NET Core matches with IgnoreCase.
-                let pattern = args.unwrap_or_default().replace("{{", "{").replace("}}", "}");
+                let pattern = args
+                    .unwrap_or_default()
+                    .replace("{{", "{")
+                    .replace("}}", "}");
                 regex::RegexBuilder::new(&pattern)
                     .case_insensitive(true)
                     .build()
@@ -345,7 +359,11 @@ impl RouteTemplate {
                 }
             }
         }
-        if path.is_empty() { "/".to_owned() } else { path }
+        if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        }
     }
 
     /// The request path under `prefix` with route values filled in (names matched
@@ -364,20 +382,22 @@ impl RouteTemplate {
                     path.push('/');
                     path.push_str(text);
                 }
-                Segment::Parameter(p) => {
-                    match lookup(&p.name).or(p.default.as_deref()) {
-                        Some(value) => {
-                            let set = if p.catch_all { CATCH_ALL } else { SEGMENT };
-                            path.push('/');
-                            path.extend(percent_encoding::utf8_percent_encode(value, set));
-                        }
-                        None if p.optional || p.catch_all => {}
-                        None => return None,
+                Segment::Parameter(p) => match lookup(&p.name).or(p.default.as_deref()) {
+                    Some(value) => {
+                        let set = if p.catch_all { CATCH_ALL } else { SEGMENT };
+                        path.push('/');
+                        path.extend(percent_encoding::utf8_percent_encode(value, set));
                     }
-                }
+                    None if p.optional || p.catch_all => {}
+                    None => return None,
+                },
             }
         }
-        Some(if path.is_empty() { "/".to_owned() } else { path })
+        Some(if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        })
     }
 
     /// The route values when `path` (already stripped of `prefix`'s segments by the caller or
@@ -408,7 +428,10 @@ impl RouteTemplate {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => {
-                    if !parts.get(index).is_some_and(|p| p.eq_ignore_ascii_case(text)) {
+                    if !parts
+                        .get(index)
+                        .is_some_and(|p| p.eq_ignore_ascii_case(text))
+                    {
                         return None;
                     }
                     index += 1;
@@ -572,14 +595,27 @@ mod tests {
             t.matches("api", "/api/users/7/items/x"),
             Some(vec![("id".into(), "7".into()), ("name".into(), "x".into())])
         );
-        assert_eq!(t.matches("api", "/API/Users/7/items"), Some(vec![("id".into(), "7".into())]));
+        assert_eq!(
+            t.matches("api", "/API/Users/7/items"),
+            Some(vec![("id".into(), "7".into())])
+        );
         assert_eq!(t.matches("api", "/api/users/seven/items"), None);
-        assert_eq!(t.matches("api", "/api/users/99999999999/items"), None, "int is 32-bit");
+        assert_eq!(
+            t.matches("api", "/api/users/99999999999/items"),
+            None,
+            "int is 32-bit"
+        );
         assert_eq!(t.matches("api", "/api/users/7/items/x/y"), None);
         let c = template("files/{*rest}");
-        assert_eq!(c.matches("api", "/api/files/a/b"), Some(vec![("rest".into(), "a/b".into())]));
+        assert_eq!(
+            c.matches("api", "/api/files/a/b"),
+            Some(vec![("rest".into(), "a/b".into())])
+        );
         let d = template("round/{n:range(1,3)=2}");
-        assert_eq!(d.matches("", "/round"), Some(vec![("n".into(), "2".into())]));
+        assert_eq!(
+            d.matches("", "/round"),
+            Some(vec![("n".into(), "2".into())])
+        );
         assert_eq!(d.matches("", "/round/4"), None);
         let r = template("codes/{code:regex(^[a-z]{{2}}\\d$)}");
         assert!(r.matches("", "/codes/AB1").is_some());
@@ -588,19 +624,33 @@ mod tests {
 
     #[test]
     fn builds_axum_paths_and_fills_values() {
-        assert_eq!(template("users/{id:int}").axum_path("api"), "/api/users/{id}");
-        assert_eq!(template("files/{*rest}").axum_path("api"), "/api/files/{*rest}");
+        assert_eq!(
+            template("users/{id:int}").axum_path("api"),
+            "/api/users/{id}"
+        );
+        assert_eq!(
+            template("files/{*rest}").axum_path("api"),
+            "/api/files/{*rest}"
+        );
         assert_eq!(template("round").axum_path(""), "/round");
         assert_eq!(template("/x/{y?}/").axum_path("/api/"), "/api/x/{y}");
-        let values = [("Id".to_owned(), "a b/c".to_owned()), ("rest".to_owned(), "x/y".to_owned())]
-            .into_iter()
-            .collect();
+        let values = [
+            ("Id".to_owned(), "a b/c".to_owned()),
+            ("rest".to_owned(), "x/y".to_owned()),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(
-            template("users/{id:alpha}/files/{*rest}").fill("api", &values).as_deref(),
+            template("users/{id:alpha}/files/{*rest}")
+                .fill("api", &values)
+                .as_deref(),
             Some("/api/users/a%20b%2Fc/files/x/y")
         );
         assert_eq!(template("users/{missing}").fill("api", &values), None);
-        assert_eq!(template("users/{missing?}").fill("api", &values).as_deref(), Some("/api/users"));
+        assert_eq!(
+            template("users/{missing?}").fill("api", &values).as_deref(),
+            Some("/api/users")
+        );
     }
 
     #[test]
@@ -623,7 +673,12 @@ mod tests {
             let error = RouteTemplate::parse(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text}: {error}");
         }
-        for reserved in ["admin/rebuild/{model}", "Administration/x", "/runtime/webhooks/x", "AdminPanel"] {
+        for reserved in [
+            "admin/rebuild/{model}",
+            "Administration/x",
+            "/runtime/webhooks/x",
+            "AdminPanel",
+        ] {
             assert!(matches!(
                 RouteTemplate::parse_function_route(reserved),
                 Err(RouteError::Reserved(_))
@@ -634,7 +689,10 @@ mod tests {
 
     #[test]
     fn shapes_and_precedence() {
-        assert_eq!(template("users/{id}").shape(), template("Users/{userId:int}").shape());
+        assert_eq!(
+            template("users/{id}").shape(),
+            template("Users/{userId:int}").shape()
+        );
         assert_ne!(template("users/{id}").shape(), template("users/me").shape());
         assert!(template("users/me").precedence() < template("users/{id:int}").precedence());
         assert!(template("users/{id:int}").precedence() < template("users/{id}").precedence());

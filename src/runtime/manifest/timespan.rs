@@ -43,7 +43,8 @@ impl TimeSpan {
         let Some(minutes) = parts.next() else {
             // A bare number is whole days.
             let days = number(first).ok_or_else(|| fail("neither whole days nor hh:mm[:ss]"))?;
-            return days_span(days, 0, 0, 0, 0).ok_or_else(|| fail("more days than a TimeSpan holds"));
+            return days_span(days, 0, 0, 0, 0)
+                .ok_or_else(|| fail("more days than a TimeSpan holds"));
         };
         let (days, hours) = match first.split_once('.') {
             Some((d, h)) => (number(d).ok_or_else(|| fail("days must be a number"))?, h),
@@ -87,7 +88,13 @@ impl fmt::Display for TimeSpan {
         if days > 0 {
             write!(f, "{days}.")?;
         }
-        write!(f, "{:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60)?;
+        write!(
+            f,
+            "{:02}:{:02}:{:02}",
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60
+        )?;
         let ticks = self.0.subsec_nanos() / 100;
         if ticks > 0 {
             write!(f, ".{ticks:07}")?;
@@ -155,8 +162,21 @@ mod tests {
         assert_eq!(span("0:0:0.250"), Ok(Duration::from_millis(250)));
         assert_eq!(span("00:00:00.0000001"), Ok(Duration::from_nanos(100)));
         for bad in [
-            "", "24:0:0", "0:60:0", "0:0:60", "10:", ":10", "10:20:", ".123", "10.", "10.12",
-            "-00:00:10", "00:00:10.", "00:00:01.12345678", "00:00:00:00", "10 seconds",
+            "",
+            "24:0:0",
+            "0:60:0",
+            "0:0:60",
+            "10:",
+            ":10",
+            "10:20:",
+            ".123",
+            "10.",
+            "10.12",
+            "-00:00:10",
+            "00:00:10.",
+            "00:00:01.12345678",
+            "00:00:00:00",
+            "10 seconds",
             "25:00:00",
         ] {
             assert!(span(bad).is_err(), "{bad:?} should be refused");
@@ -165,7 +185,10 @@ mod tests {
 
     #[test]
     fn displays_in_dotnet_form() {
-        assert_eq!(TimeSpan::parse("1.02:03:04.5").unwrap().to_string(), "1.02:03:04.5000000");
+        assert_eq!(
+            TimeSpan::parse("1.02:03:04.5").unwrap().to_string(),
+            "1.02:03:04.5000000"
+        );
         assert_eq!(TimeSpan::parse("00:05").unwrap().to_string(), "00:05:00");
     }
 }
