@@ -698,6 +698,40 @@ mod tests {
     }
 
     #[test]
+    fn cosmos_inputs_read_one_document_or_run_a_query() {
+        let input = |extra: Value| {
+            let mut value = json!({"type":"cosmosDB","name":"doc","direction":"in",
+                "databaseName":"db","containerName":"c"});
+            if let (Some(map), Value::Object(extra)) = (value.as_object_mut(), extra) {
+                map.extend(extra);
+            }
+            parse(value)
+        };
+        let point = input(json!({"id":"{id}","partitionKey":"{pk}"})).unwrap();
+        assert!(matches!(
+            point.kind,
+            BindingKind::CosmosDb { id: Some(ref id), partition_key: Some(ref pk), .. }
+                if id == "{id}" && pk == "{pk}"
+        ));
+        assert!(input(json!({"sqlQuery":"SELECT * FROM c"})).is_ok());
+        let both = input(json!({"id":"{id}","sqlQuery":"SELECT * FROM c"})).unwrap_err();
+        assert_eq!(both.field, "bindings[0].sqlQuery");
+        assert_eq!(input(json!({})).unwrap_err().field, "bindings[0].id");
+        let output = parse(json!({"type":"cosmosDB","name":"doc","direction":"out",
+            "databaseName":"db","containerName":"c","id":"{id}"}))
+        .unwrap_err();
+        assert_eq!(output.field, "bindings[0].id");
+        let v3 = parse(json!({"type":"cosmosDB","name":"doc","direction":"out",
+            "databaseName":"db","containerName":"c","collectionThroughput":400}))
+        .unwrap_err();
+        assert!(
+            v3.message.contains("use `containerThroughput`"),
+            "{}",
+            v3.message
+        );
+    }
+
+    #[test]
     fn missing_cardinality_is_a_warning() {
         let mut warnings = Vec::new();
         Binding::parse(

@@ -25,7 +25,7 @@ pub use bindings::{
 pub use check::{check, refusals, routes_collide, unhandled_folders};
 pub use host::{CustomHandler, EventHubsOptions, HostJson};
 pub use retry::{RetryPolicy, RetryStrategy};
-pub use route::{Constraint, Parameter, RouteError, RouteTemplate, Segment, Shape};
+pub use route::{Constraint, Parameter, Pattern, RouteError, RouteTemplate, Segment, Shape};
 pub use schedule::{Schedule, ScheduleError};
 pub use timespan::{TimeSpan, TimeSpanError};
 

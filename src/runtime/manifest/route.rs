@@ -68,8 +68,20 @@ const KNOWN_CONSTRAINTS: &str = "int, bool, datetime, decimal, double, float, gu
     minlength(n), maxlength(n), length(n) or length(min,max), min(n), max(n), range(min,max), \
     alpha, regex(expression), required, file, nonfile";
 
-/// One inline route constraint.
+/// A `regex(...)` constraint, compared by its pattern.
 #[derive(Debug, Clone)]
+pub struct Pattern(regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
+/// One inline route constraint.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Constraint {
     Int,
     Long,
@@ -84,19 +96,11 @@ pub enum Constraint {
     Min(i64),
     Max(i64),
     Range(i64, i64),
-    Regex(Box<regex::Regex>),
+    Regex(Box<Pattern>),
     Required,
     File,
     NonFile,
 }
-
-impl PartialEq for Constraint {
-    fn eq(&self, other: &Self) -> bool {
-        format!("{self:?}") == format!("{other:?}")
-    }
-}
-
-impl Eq for Constraint {}
 
 impl Constraint {
     fn parse(parameter: &str, text: &str) -> Result<Self, RouteError> {
@@ -172,7 +176,7 @@ impl Constraint {
                 regex::RegexBuilder::new(&pattern)
                     .case_insensitive(true)
                     .build()
-                    .map(|regex| Self::Regex(Box::new(regex)))
+                    .map(|regex| Self::Regex(Box::new(Pattern(regex))))
                     .map_err(|e| bad(parameter, text, &format!("not a supported expression: {e}")))
             }
             _ => Err(RouteError::UnknownConstraint {
@@ -205,7 +209,7 @@ impl Constraint {
             Self::Min(n) => long().is_some_and(|v| v >= *n),
             Self::Max(n) => long().is_some_and(|v| v <= *n),
             Self::Range(a, b) => long().is_some_and(|v| (*a..=*b).contains(&v)),
-            Self::Regex(regex) => regex.is_match(value),
+            Self::Regex(pattern) => pattern.0.is_match(value),
             Self::Required => !value.is_empty(),
             Self::File => is_file(value),
             Self::NonFile => !is_file(value),
@@ -400,9 +404,8 @@ impl RouteTemplate {
         })
     }
 
-    /// The route values when `path` (already stripped of `prefix`'s segments by the caller or
-    /// not: `prefix` is matched first) matches: literals case-insensitively, every constraint
-    /// checked, defaults applied.
+    /// The route values when the request path `path` is `prefix` followed by this template:
+    /// literals compared case-insensitively, every constraint checked, defaults applied.
     pub fn matches(&self, prefix: &str, path: &str) -> Option<Vec<(String, String)>> {
         let parts: Vec<String> = path
             .split('/')
