@@ -95,11 +95,7 @@ impl HostJson {
             .map_err(|e| FieldError::new("functionTimeout", e.message))?
         {
             None => None,
-            Some(text) => Some(
-                TimeSpan::parse(&text)
-                    .map_err(|e| FieldError::new("functionTimeout", e.to_string()))?
-                    .as_duration(),
-            ),
+            Some(text) => function_timeout(&text)?,
         };
         let custom_handler = match root.get("customHandler") {
             None => None,
@@ -142,6 +138,34 @@ impl HostJson {
             event_hubs,
         })
     }
+}
+
+/// `functionTimeout`, as `ScriptJobHostOptionsSetup.ConfigureFunctionTimeout` reads it
+/// (Azure/azure-functions-host, `src/WebJobs.Script/Config/ScriptJobHostOptionsSetup.cs`): `-1`
+/// (one negative day) is no timeout on plans that allow it (Flex Consumption, which `infra/`
+/// deploys to; the 10-minute cap applies only to the older Consumption plan), and anything
+/// else must be at least one second.
+fn function_timeout(text: &str) -> Result<Option<Duration>, FieldError> {
+    let trimmed = text.trim();
+    if let Some(positive) = trimmed.strip_prefix('-') {
+        return match TimeSpan::parse(positive) {
+            Ok(span) if span.as_duration() == Duration::from_secs(86_400) => Ok(None),
+            _ => Err(FieldError::new(
+                "functionTimeout",
+                format!("`{text}`: the only negative value the host accepts is -1 (no timeout)"),
+            )),
+        };
+    }
+    let span = TimeSpan::parse(trimmed)
+        .map_err(|e| FieldError::new("functionTimeout", e.to_string()))?
+        .as_duration();
+    if span < Duration::from_secs(1) {
+        return Err(FieldError::new(
+            "functionTimeout",
+            format!("`{text}`: FunctionTimeout must be greater than 00:00:01"),
+        ));
+    }
+    Ok(Some(span))
 }
 
 fn custom_handler(section: &Value) -> Result<CustomHandler, FieldError> {
@@ -239,5 +263,11 @@ mod tests {
         let error = HostJson::from_value(&json!({"version":"2.0","functionTimeout":"25:00:00"}))
             .unwrap_err();
         assert_eq!(error.field, "functionTimeout");
+        let unbounded = HostJson::from_value(&json!({"version":"2.0","functionTimeout":"-1"}));
+        assert_eq!(unbounded.unwrap().function_timeout, None);
+        for bad in ["00:00:00", "-00:00:05"] {
+            let host = HostJson::from_value(&json!({"version":"2.0","functionTimeout":bad}));
+            assert_eq!(host.unwrap_err().field, "functionTimeout", "{bad}");
+        }
     }
 }
