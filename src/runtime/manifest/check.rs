@@ -149,6 +149,7 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
             continue;
         };
         let field = format!("bindings[{position}]");
+        let about = format!("{} binding `{}`", binding.kind.type_name(), binding.name);
         if !binding
             .kind
             .type_name()
@@ -158,7 +159,7 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
                 file,
                 format!("{field}.type"),
                 format!(
-                    "is `{}` but the handler expects `{}`",
+                    "{about}: is `{}` but the handler expects `{}`",
                     binding.kind.type_name(),
                     declared.binding_type
                 ),
@@ -169,7 +170,7 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
                 file,
                 format!("{field}.direction"),
                 format!(
-                    "is `{}` but the handler declares `{}`",
+                    "{about}: is `{}` but the handler declares `{}`",
                     binding.direction, declared.direction
                 ),
             ));
@@ -178,7 +179,7 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
             errors.push(ManifestError::new(
                 file,
                 format!("{field}.type"),
-                "the handler's trigger is not a trigger here",
+                format!("{about}: the handler's trigger is not a trigger here"),
             ));
         }
     }
@@ -201,13 +202,17 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
             .iter()
             .position(|b| std::ptr::eq(b, binding))
             .unwrap_or(0);
+        let about = format!("httpTrigger binding `{}`", binding.name);
         let same = RouteTemplate::parse(&http.route)
             .is_ok_and(|declared| declared.shape() == route.shape());
         if !same {
             errors.push(ManifestError::new(
                 file,
                 format!("bindings[{position}].route"),
-                format!("is `{route}` but the handler serves `{}`", http.route),
+                format!(
+                    "{about}: is `{route}` but the handler serves `{}`",
+                    http.route
+                ),
             ));
         }
         let mut declared: Vec<String> = http.methods.clone();
@@ -218,7 +223,7 @@ fn check_function(function: &FunctionJson, decl: &FunctionDecl) -> Vec<ManifestE
             errors.push(ManifestError::new(
                 file,
                 format!("bindings[{position}].methods"),
-                format!("are {listed:?} but the handler accepts {declared:?}"),
+                format!("{about}: are {listed:?} but the handler accepts {declared:?}"),
             ));
         }
     }
