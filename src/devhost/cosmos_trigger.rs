@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -70,18 +69,9 @@ impl FeedTrigger {
             .container_name
             .clone()
             .ok_or_else(|| fail("containerName", "missing"))?;
-        let start = match (&options.start_from_time, options.start_from_beginning) {
-            (Some(_), true) => {
-                return Err(fail(
-                    "startFromTime",
-                    "cannot be combined with startFromBeginning",
-                ));
-            }
-            (Some(text), false) => {
-                let time = DateTime::parse_from_rfc3339(text)
-                    .map_err(|e| fail("startFromTime", &format!("not an ISO 8601 time: {e}")))?;
-                ChangeFeedStart::Time(time.with_timezone(&Utc))
-            }
+        // The manifest refuses startFromTime together with startFromBeginning.
+        let start = match (options.start_from_time, options.start_from_beginning) {
+            (Some(time), _) => ChangeFeedStart::Time(time),
             (None, true) => ChangeFeedStart::Beginning,
             (None, false) => ChangeFeedStart::Now,
         };

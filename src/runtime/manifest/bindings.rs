@@ -5,7 +5,7 @@
 //! is refused (the host would silently ignore it, so a typo or a v3 name would silently change
 //! behaviour); a v3 name is refused with its v4 replacement.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::FieldError;
@@ -29,8 +29,8 @@ pub struct CosmosDbTriggerOptions {
     pub leases_container_throughput: Option<u32>,
     pub max_items_per_invocation: Option<u32>,
     pub start_from_beginning: bool,
-    /// An ISO 8601 time; checked to parse when read.
-    pub start_from_time: Option<String>,
+    /// `startFromTime` (ISO 8601); never set together with `start_from_beginning`.
+    pub start_from_time: Option<DateTime<Utc>>,
     /// Milliseconds.
     pub feed_poll_delay: Option<u64>,
     pub lease_acquire_interval: Option<u32>,
@@ -475,7 +475,7 @@ impl Binding {
                     ],
                     &COSMOS_RENAMED,
                 )?;
-                let options = CosmosDbTriggerOptions {
+                let mut options = CosmosDbTriggerOptions {
                     connection: props.string("connection")?,
                     database_name: Some(props.required_string("databaseName")?),
                     container_name: Some(props.required_string("containerName")?),
@@ -489,14 +489,14 @@ impl Binding {
                     leases_container_throughput: props.count("leasesContainerThroughput", 1)?,
                     max_items_per_invocation: props.count("maxItemsPerInvocation", 1)?,
                     start_from_beginning: props.bool("startFromBeginning")?.unwrap_or(false),
-                    start_from_time: props.string("startFromTime")?,
+                    start_from_time: None,
                     feed_poll_delay: props.count("feedPollDelay", 0)?.map(u64::from),
                     lease_acquire_interval: props.count("leaseAcquireInterval", 0)?,
                     lease_expiration_interval: props.count("leaseExpirationInterval", 0)?,
                     lease_renew_interval: props.count("leaseRenewInterval", 0)?,
                     preferred_locations: props.string("preferredLocations")?,
                 };
-                if let Some(time) = &options.start_from_time {
+                if let Some(text) = props.string("startFromTime")? {
                     // CosmosDBTriggerAttributeBindingProvider: one start point only, and a time.
                     if options.start_from_beginning {
                         return Err(props.error(
@@ -504,14 +504,15 @@ impl Binding {
                             "cannot be combined with startFromBeginning",
                         ));
                     }
-                    if DateTime::parse_from_rfc3339(time).is_err() {
-                        return Err(props.error(
+                    let time = DateTime::parse_from_rfc3339(&text).map_err(|_| {
+                        props.error(
                             "startFromTime",
                             format!(
-                                "`{time}` is not an ISO 8601 time such as 2026-01-01T00:00:00Z"
+                                "`{text}` is not an ISO 8601 time such as 2026-01-01T00:00:00Z"
                             ),
-                        ));
-                    }
+                        )
+                    })?;
+                    options.start_from_time = Some(time.with_timezone(&Utc));
                 }
                 BindingKind::CosmosDbTrigger(options)
             }
