@@ -472,6 +472,7 @@ impl Binding {
                         "leaseExpirationInterval",
                         "leaseRenewInterval",
                         "preferredLocations",
+                        "changeFeedMode",
                     ],
                     &COSMOS_RENAMED,
                 )?;
@@ -497,7 +498,9 @@ impl Binding {
                     preferred_locations: props.string("preferredLocations")?,
                 };
                 if let Some(text) = props.string("startFromTime")? {
-                    // CosmosDBTriggerAttributeBindingProvider: one start point only, and a time.
+                    // The change-feed processor ignores StartFromBeginning once a start time is
+                    // set (ChangeFeedProcessorOptions.StartFromBeginning, remarks): refuse the
+                    // pair rather than guess which one was meant.
                     if options.start_from_beginning {
                         return Err(props.error(
                             "startFromTime",
@@ -513,6 +516,36 @@ impl Binding {
                         )
                     })?;
                     options.start_from_time = Some(time.with_timezone(&Utc));
+                }
+                // Azure/azure-webjobs-sdk-extensions, src/WebJobs.Extensions.CosmosDB/Trigger/
+                // CosmosDBTriggerAttributeBindingProvider.cs: "The monitored collection cannot be
+                // the same as the collection storing the leases." (leases default to `leases`
+                // in the same database through the same connection).
+                let lease_container = options.lease_container_name.as_deref().unwrap_or("leases");
+                if options.container_name.as_deref() == Some(lease_container)
+                    && options
+                        .lease_database_name
+                        .as_ref()
+                        .is_none_or(|db| Some(db) == options.database_name.as_ref())
+                    && options
+                        .lease_connection
+                        .as_ref()
+                        .is_none_or(|c| Some(c) == options.connection.as_ref())
+                {
+                    return Err(props.error(
+                        "leaseContainerName",
+                        format!("the monitored container `{lease_container}` cannot also store the leases"),
+                    ));
+                }
+                if let Some(mode) = props.string("changeFeedMode")?
+                    && !mode.eq_ignore_ascii_case("LatestVersion")
+                {
+                    return Err(props.error(
+                        "changeFeedMode",
+                        format!(
+                            "`{mode}` is not supported here; only `LatestVersion` (the default) is"
+                        ),
+                    ));
                 }
                 BindingKind::CosmosDbTrigger(options)
             }
