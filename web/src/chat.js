@@ -38,14 +38,14 @@ export function byOrder(a, b) {
 
 export class Chats {
   /**
-   * `notify(text, options)` shows a notice; `isTarget(userId)` says whether greeting that
-   * player completes one of my open tasks; `onActivity()` runs when I send or receive.
+   * `notify(text, options)` shows a notice; `targetState(userId)` says whether a task of mine
+   * names that player (`open`, `done` or `none`); `onActivity()` runs when I send or receive.
    */
-  constructor({ me, nodes, notify, isTarget = () => true, onActivity = () => {} }) {
+  constructor({ me, nodes, notify, targetState = () => 'open', onActivity = () => {} }) {
     this.me = me;
     this.nodes = nodes;
     this.notify = notify;
-    this.isTarget = isTarget;
+    this.targetState = targetState;
     this.onActivity = onActivity;
     this.conversations = new Map();
     this.byChatId = new Map();
@@ -319,12 +319,16 @@ export class Chats {
   /** Says what a greeting does: it scores only when its recipient is one of my targets. */
   greetingFeedback(convo, content) {
     if (!isGreeting(content)) return;
-    if (this.isTarget(convo.toUserId)) {
-      this.notify(`Greeting sent to ${convo.name}: your task is being checked.`, { key: `greet:${convo.toUserId}` });
+    const key = `greet:${convo.toUserId}`;
+    const state = this.targetState(convo.toUserId);
+    if (state === 'open') {
+      this.notify(`Greeting sent to ${convo.name}: your task is being checked.`, { key });
+    } else if (state === 'done') {
+      this.notify(`You already greeted ${convo.name} this round: this greeting scores nothing more.`, { key });
     } else {
       this.notify(
         `${convo.name} is not one of your targets this round, so this greeting scores nothing. Greet the players listed under This round.`,
-        { key: `greet:${convo.toUserId}` },
+        { key },
       );
     }
   }
@@ -373,12 +377,12 @@ export class Chats {
     const scroller = this.nodes.messages;
     replaceChildren(
       scroller,
-      messages.length === 0 ? el('li', { class: 'empty', text: this.emptyText(convo) }) : null,
+      messages.length === 0 ? el('p', { class: 'empty', text: this.emptyText(convo) }) : null,
       messages.map((m) => {
         const mine = m.senderId === this.me.userId;
         const who = mine ? this.me : { id: convo.toUserId, name: convo.name };
         return el(
-          'li',
+          'div',
           { class: mine ? 'bubble me' : 'bubble you', dataset: { messageId: m.id, seq: m.seq } },
           avatar({ id: who.userId ?? who.id, name: who.name }, { small: true }),
           el(

@@ -7,6 +7,8 @@ import { avatar } from './avatar.js';
 import { el, replaceChildren } from './dom.js';
 
 const TOP = 10;
+/** After a push, the read side catches up within moments: read again on this schedule. */
+const CATCH_UP_MS = [400, 1500, 4000];
 
 /** Runs `task` now, or once more after the running call when asked again meanwhile. */
 function coalesced(task) {
@@ -40,6 +42,13 @@ export class Leaderboard {
       tab.addEventListener('click', () => this.select(tab.dataset.window));
       tab.addEventListener('keydown', (event) => this.arrowKeys(event));
     }
+  }
+
+  /** Scores or names changed: refresh now and as the read side catches up. */
+  changed() {
+    for (const timer of this.timers ?? []) clearTimeout(timer);
+    this.refresh();
+    this.timers = CATCH_UP_MS.map((ms) => setTimeout(() => this.refresh(), ms));
   }
 
   select(period) {
@@ -110,9 +119,6 @@ const STATS = [
   ['messagesReceived', 'Messages received'],
   ['countriesGreeted', 'Countries greeted'],
 ];
-
-/** After a push, the read side catches up within moments: read again on this schedule. */
-const CATCH_UP_MS = [400, 1500, 4000];
 
 export class Stats {
   constructor({ nodes, me }) {

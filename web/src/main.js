@@ -61,7 +61,7 @@ function runGame(principal, profile, config) {
   const chats = new Chats({
     me,
     notify,
-    isTarget: (userId) => round?.isOpenTarget(userId) ?? false,
+    targetState: (userId) => round?.targetState(userId) ?? 'none',
     onActivity: () => stats?.changed(),
     nodes: {
       list: byId('chat-list'),
@@ -153,6 +153,8 @@ function runGame(principal, profile, config) {
             country: { subDivision: e.state },
           },
         });
+        // A known player's profile changed (a rename, say): the board shows names too.
+        if (known) board.changed();
         if (e.userId === me.userId || known) return;
         notify(`${e.userName} joined${e.city ? ` from ${e.city}` : ''}`, { key: `joined:${e.userId}` });
         // Tasks are assigned from the players present; a newcomer may fill an empty round.

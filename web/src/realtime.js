@@ -6,7 +6,12 @@
 //   connection for up to 30 s before it reports anything; with this one a closed socket is
 //   `disconnected` at once, the SDK reconnects, and `onResync` reloads what may have been missed;
 // - keep-alive pings (answered by pongs, which Azure Web PubSub and the local hub both send): a
-//   socket that stays open but hears nothing for `KEEP_ALIVE_TIMEOUT_MS` is closed.
+//   socket that stays open but hears nothing for `KEEP_ALIVE_TIMEOUT_MS` is closed;
+// - a socket whose close is reported at once: the SDK closes a silent socket and waits for its
+//   `close` event (webPubSubClient.ts `_checkKeepAliveTimeout` in Azure/azure-sdk-for-js,
+//   sdk/web-pubsub/web-pubsub-client), but a browser fires that event only when the server
+//   answers the close or after its closing-handshake timeout (a minute in Chromium), which a
+//   gone server never does. `PromptCloseSocket` reports the close when it is asked for.
 //
 // The server decides what each user receives (pushes to the user and to groups granted in the
 // access token), so the page never joins groups itself.
@@ -21,6 +26,66 @@ export const KEEP_ALIVE_TIMEOUT_MS = 3300;
 const FIRST_RETRY_MS = 1000;
 const LONGEST_RETRY_MS = 10000;
 
+/** The SDK's WebSocket wrapper (websocket/websocketClient.ts), reporting a local close at once. */
+class PromptCloseSocket {
+  constructor(uri, protocolName) {
+    this.socket = new WebSocket(uri, protocolName);
+    this.socket.binaryType = 'arraybuffer';
+    this.closed = false;
+    this.closeHandler = null;
+  }
+
+  onopen(fn) {
+    this.socket.onopen = fn;
+  }
+
+  onclose(fn) {
+    this.closeHandler = fn;
+    this.socket.onclose = (event) => this.reportClose(event.code, event.reason);
+  }
+
+  onerror(fn) {
+    this.socket.onerror = (event) => fn(event);
+  }
+
+  onmessage(fn) {
+    this.socket.onmessage = (event) => fn(event.data);
+  }
+
+  close(code, reason) {
+    this.socket.close(code, reason);
+    this.reportClose(code ?? 1006, reason ?? 'closed by the client');
+  }
+
+  reportClose(code, reason) {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeHandler?.(code, reason);
+  }
+
+  send(data) {
+    return new Promise((resolve, reject) => {
+      try {
+        this.socket.send(data);
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    });
+  }
+
+  isOpen() {
+    return !this.closed && this.socket.readyState === WebSocket.OPEN;
+  }
+}
+
+/** The SDK's client with `PromptCloseSocket`s (its factory hook, pinned version 1.0.4). */
+class LiveClient extends WebPubSubClient {
+  _getWebSocketClientFactory() {
+    return { create: (uri, protocolName) => new PromptCloseSocket(uri, protocolName) };
+  }
+}
+
 /**
  * Starts the connection. `handlers[type](data)` runs for each message whose `data.type` is
  * `type`; `onStatus('online' | 'offline')` follows the connection; `onResync()` runs after a
@@ -33,7 +98,7 @@ export function connectRealtime({ handlers, onStatus, onResync }) {
   let idle = false;
   let retryHandle = null;
   let retryDelay = FIRST_RETRY_MS;
-  const client = new WebPubSubClient(
+  const client = new LiveClient(
     {
       getClientAccessUrl: async () => {
         const info = await api.pubsub();

@@ -67,9 +67,11 @@ export class RoundPanel {
     }
   }
 
-  /** Is `userId` the target of one of my open tasks? */
-  isOpenTarget(userId) {
-    return this.tasks.some((task) => !task.isCompleted && task.taskDetail?.userId === userId);
+  /** Whether a task of mine names `userId`: `open`, `done` (all such tasks done) or `none`. */
+  targetState(userId) {
+    const named = this.tasks.filter((task) => task.taskDetail?.userId === userId);
+    if (named.length === 0) return 'none';
+    return named.some((task) => !task.isCompleted) ? 'open' : 'done';
   }
 
   /** `RoundStartedEvent` */
