@@ -12,7 +12,12 @@ fn scenario(name: &str) {
     npm_install(&repo().join("tests/browser"), "axe-core", &[]);
     let artifacts = artifacts(name);
     let dev = Dev::start(&artifacts);
-    run_scenario(&format!("{name}.mjs"), &dev.url(), &artifacts, &[&dev.process]);
+    run_scenario(
+        &format!("{name}.mjs"),
+        &dev.url(),
+        &artifacts,
+        &[&dev.process],
+    );
 }
 
 #[test]

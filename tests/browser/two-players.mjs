@@ -108,19 +108,19 @@ run(async () => {
     const malloryRow = alice.locator(`#players li[data-user-id="${malloryId}"]`);
     await malloryRow.waitFor();
     check((await malloryRow.locator('.player-name').textContent()) === HOSTILE, 'hostile name shown verbatim in the player list');
-    check((await malloryRow.locator('.avatar').textContent()) === 'S', 'initials in the player list');
+    check((await malloryRow.locator('.avatar').getAttribute('data-initials')) === 'S', 'initials in the player list');
     await mallory.locator(`#players li[data-user-id="${aliceId}"]`).waitFor({ state: 'attached' });
     // Markers are named (name and place) and show initials.
     const marker = alice.locator(`.leaflet-marker-icon[title="${HOSTILE}"]`);
     await marker.waitFor();
     check((await marker.getAttribute('aria-label')).startsWith(HOSTILE), 'the marker is named after the player');
-    check((await marker.locator('.avatar').textContent()) === 'S', 'the marker shows initials');
+    check((await marker.locator('.avatar').getAttribute('data-initials')) === 'S', 'the marker shows initials');
     await screenshot(alice, 'desktop-map-both-players');
 
     // Phone: the first view frames me and my task's target.
     const task = mallory.locator('#tasks li.task', { hasText: 'alice' }).first();
     await task.waitFor();
-    check((await task.locator('.avatar').textContent()) === 'A', 'initials in the task');
+    check((await task.locator('.avatar').getAttribute('data-initials')) === 'A', 'initials in the task');
     await mallory.waitForFunction(() => {
       const map = document.getElementById('map').getBoundingClientRect();
       const pins = [...document.querySelectorAll('#map .leaflet-marker-icon')];
@@ -154,7 +154,7 @@ run(async () => {
     await mallory.locator('.leaflet-marker-icon[title="alice"]').click();
     const popup = mallory.locator('.leaflet-popup .popup');
     check((await popup.locator('.popup-name').textContent()) === 'alice', 'popup names the player');
-    check((await popup.locator('.avatar').textContent()) === 'A', 'initials in the popup');
+    check((await popup.locator('.avatar').getAttribute('data-initials')) === 'A', 'initials in the popup');
     // Leaflet fades popups in; check the popup as it ends up.
     await mallory.waitForFunction(() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1');
     await axeCheck(mallory, 'map popup (phone)');
@@ -165,13 +165,15 @@ run(async () => {
     const entry = alice.locator(`#chat-list li[data-user-id="${malloryId}"]`);
     await entry.locator('.unread').waitFor();
     check((await entry.locator('.chat-name').textContent()) === HOSTILE, 'chat list name as text');
-    check((await entry.locator('.avatar').textContent()) === 'S', 'initials in the chat list');
+    check((await entry.locator('.avatar').getAttribute('data-initials')) === 'S', 'initials in the chat list');
     // By keyboard: the conversation is a button, Enter opens it and focus lands in the input.
     await entry.locator('button').focus();
     await alice.keyboard.press('Enter');
     await bubble(alice, 'hi-cosmospark!!').waitFor();
     check(await alice.evaluate(() => document.activeElement?.id === 'chat-input'), 'focus moves to the message input');
     check((await alice.textContent('#chat-title')) === `To: ${HOSTILE}`, 'chat title as text');
+    check((await alice.locator('#messages .bubble.you .avatar').first().getAttribute('data-initials')) === 'S', 'initials in chat bubbles');
+    check((await alice.locator('#chat-avatar .avatar').getAttribute('data-initials')) === 'S', 'initials in the chat heading');
     await entry.locator('.unread').waitFor({ state: 'detached' });
 
     // Both ways, live, with a typing indicator; the time to reach the other screen is measured.
@@ -305,8 +307,8 @@ run(async () => {
       await alice.waitForFunction(scored, malloryId);
     }
     const row = alice.locator(`#leaderboard-body tr[data-user-id="${malloryId}"]`);
-    check((await row.locator('td.name').textContent()).endsWith(HOSTILE), 'leaderboard name as text');
-    check((await row.locator('.avatar').textContent()) === 'S', 'initials on the leaderboard');
+    check((await row.locator('td.name').textContent()) === HOSTILE, 'leaderboard name as text');
+    check((await row.locator('.avatar').getAttribute('data-initials')) === 'S', 'initials on the leaderboard');
     await screenshot(alice, 'desktop-leaderboard-updated');
     await screenshot(mallory, 'phone-game-full', { fullPage: true });
 

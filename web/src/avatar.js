@@ -25,11 +25,15 @@ export function hueOf(id) {
   return hash % HUES;
 }
 
-/** The avatar element (decorative: the name is always written next to it). */
+/**
+ * The avatar element. Decorative (the name is always written next to it or names its
+ * control), so the initials are drawn by CSS from `data-initials` rather than being text a
+ * control's visible label would have to include.
+ */
 export function avatar(user, { small = false } = {}) {
   return el('span', {
     class: `avatar h${hueOf(user?.id ?? user?.userId)}${small ? ' small' : ''}`,
     'aria-hidden': 'true',
-    text: initials(user?.name ?? user?.userName),
+    dataset: { initials: initials(user?.name ?? user?.userName) },
   });
 }

@@ -58,7 +58,8 @@ export class PlayerMap {
     this.countNode = countNode;
     this.players = new Map();
     this.markers = new Map();
-    this.map = L.map(mapNode, { worldCopyJump: true, minZoom: 1, maxZoom: 18, ...WORLD });
+    // Quarter zoom steps down to the whole world in 256 px: a phone can frame Seattle and Sydney.
+    this.map = L.map(mapNode, { worldCopyJump: true, minZoom: 0, maxZoom: 18, zoomSnap: 0.25, ...WORLD });
     addBasemap(this.map, config);
     this.cluster = L.markerClusterGroup({
       showCoverageOnHover: false,
@@ -100,7 +101,8 @@ export class PlayerMap {
     if (wanted.some((at) => !at)) return;
     this.framedFor = key;
     const bounds = this.targets.length > 0 ? L.latLngBounds(wanted) : this.cluster.getBounds();
-    this.map.fitBounds(bounds, { padding: [40, 40], maxZoom: 4 });
+    const pad = Math.min(40, Math.round(this.map.getSize().x / 16));
+    this.map.fitBounds(bounds, { padding: [pad, pad], maxZoom: 4, animate: false });
   }
 
   /** Adds or moves one player (a `UserCreatedEvent` or a refreshed profile). */
