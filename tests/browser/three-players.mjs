@@ -67,7 +67,6 @@ run(async () => {
     // Carol in Seattle sees her own pin and both targets in her first view.
     await carol.locator('#tasks li.task', { hasText: 'mallory' }).waitFor();
     await carol.locator('#tasks li.task', { hasText: 'alice' }).waitFor();
-    await screenshot(carol, 'phone-seattle-first-view');
     await carol.waitForFunction((names) => {
       const map = document.getElementById('map').getBoundingClientRect();
       return names.every((name) => {

@@ -20,9 +20,9 @@ import { WebPubSubClient, WebPubSubJsonProtocol } from '@azure/web-pubsub-client
 import { api } from './api.js';
 
 /** A ping this often… */
-export const KEEP_ALIVE_INTERVAL_MS = 1500;
+export const KEEP_ALIVE_INTERVAL_MS = 1200;
 /** …and silence this long closes the socket (checked every third of it): offline within 5 s. */
-export const KEEP_ALIVE_TIMEOUT_MS = 3300;
+export const KEEP_ALIVE_TIMEOUT_MS = 3000;
 const FIRST_RETRY_MS = 1000;
 const LONGEST_RETRY_MS = 10000;
 
