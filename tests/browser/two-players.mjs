@@ -168,6 +168,12 @@ run(async () => {
     check((await entry.locator('.avatar').getAttribute('data-initials')) === 'S', 'initials in the chat list');
     // By keyboard: the conversation is a button, Enter opens it and focus lands in the input.
     await entry.locator('button').focus();
+    // Its focus ring shows, drawn inside the scrolling list so the list cannot clip it.
+    const ring = await entry.locator('button').evaluate((node) => {
+      const style = getComputedStyle(node);
+      return { visible: node.matches(':focus-visible'), style: style.outlineStyle, width: parseFloat(style.outlineWidth), offset: parseFloat(style.outlineOffset) };
+    });
+    check(ring.visible && ring.style === 'solid' && ring.width >= 2 && ring.offset <= -ring.width, `focus ring inside the chat list: ${JSON.stringify(ring)}`);
     await alice.keyboard.press('Enter');
     await bubble(alice, 'hi-cosmospark!!').waitFor();
     check(await alice.evaluate(() => document.activeElement?.id === 'chat-input'), 'focus moves to the message input');
