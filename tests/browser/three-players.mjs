@@ -98,7 +98,7 @@ run(async () => {
     // Greeting alice again: carol is told it scores nothing more.
     await carol.fill('#chat-input', 'HI-COSMOSPARK!');
     await carol.click('#chat-send');
-    await carol.locator('.notice', { hasText: 'already greeted alice' }).waitFor();
+    await carol.locator('.notice', { hasText: 'already greeted alice' }).waitFor({ state: 'attached' });
 
     // A rename reaches the leaderboard (live on alice's screen) and the country list.
     const renamed = await mallory.evaluate(async () => {
@@ -121,7 +121,7 @@ run(async () => {
     // Carol greets her last target: the round is complete, and the screen says so.
     await greetFromTask(carol, 'mallory');
     await carol.locator('#round-complete', { hasText: 'Round complete!' }).waitFor();
-    await carol.locator('.notice', { hasText: 'Round complete' }).waitFor();
+    await carol.locator('.notice', { hasText: 'Round complete' }).waitFor({ state: 'attached' });
     await carol.locator('#round-complete').scrollIntoViewIfNeeded();
     await screenshot(carol, 'phone-round-complete');
     await axeCheck(carol, 'round complete (phone)');

@@ -140,7 +140,8 @@ run(async () => {
     await mallory.fill('#chat-input', '  hi-cosmospark!! ');
     await mallory.click('#chat-send');
     await bubble(mallory, 'hi-cosmospark!!').waitFor();
-    await mallory.locator('.notice', { hasText: 'your task is being checked' }).waitFor();
+    // (A phone shows only the newest notice; this one may already sit behind "Task done".)
+    await mallory.locator('.notice', { hasText: 'your task is being checked' }).waitFor({ state: 'attached' });
     await mallory.locator('#tasks li.task.done', { hasText: 'alice' }).waitFor();
     // Stats follow pushes: one message sent, one task, without a reload.
     await mallory.waitForFunction(() => {
@@ -168,7 +169,9 @@ run(async () => {
     check((await entry.locator('.avatar').getAttribute('data-initials')) === 'S', 'initials in the chat list');
     // By keyboard: the conversation is a button, Enter opens it and focus lands in the input.
     await entry.locator('button').focus();
-    // Its focus ring shows, drawn inside the scrolling list so the list cannot clip it.
+    // Reached by keyboard (away and back), its focus ring shows, drawn inside the scrolling list so the list cannot clip it.
+    await alice.keyboard.press('Tab');
+    await alice.keyboard.press('Shift+Tab');
     const ring = await entry.locator('button').evaluate((node) => {
       const style = getComputedStyle(node);
       return { visible: node.matches(':focus-visible'), style: style.outlineStyle, width: parseFloat(style.outlineWidth), offset: parseFloat(style.outlineOffset) };
