@@ -74,7 +74,7 @@ export async function screenshot(page, name, { fullPage = false } = {}) {
   return file;
 }
 
-const AXE = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+let axeSource = null;
 
 /**
  * Runs axe-core (every rule but the experimental ones: WCAG 2.0–2.2 A/AA and best practices)
@@ -82,7 +82,8 @@ const AXE = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.me
  * protocol, so the page's CSP stays as strict as in production.
  */
 export async function axeCheck(page, label) {
-  await page.evaluate(AXE);
+  axeSource ??= readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+  await page.evaluate(axeSource);
   const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   const found = result.violations.map(
     (v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join('\n    ')}`,
