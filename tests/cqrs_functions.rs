@@ -358,6 +358,15 @@ async fn cqrs_processor_dead_letters_poison_and_pushes_scores_then_queries_read_
             (2, "cy".into(), 4)
         ]
     );
+    // `top` caps the rows; the tie at the cut goes by user id and keeps its shared rank.
+    let two = app.get("/api/leaderboards?window=all&top=2", None).await;
+    let two: Vec<(u64, &str)> = two.json["standings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["rank"].as_u64().unwrap(), r["userId"].as_str().unwrap()))
+        .collect();
+    assert_eq!(two, [(1, "ann"), (2, "bob")]);
     let week = app.get("/api/leaderboards?window=7d&top=1", None).await;
     assert_eq!(week.json["standings"][0]["userId"], "ann");
     assert_eq!(week.json["standings"].as_array().unwrap().len(), 1);

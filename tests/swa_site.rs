@@ -273,11 +273,33 @@ async fn login_form_is_self_contained_and_keeps_the_redirect() {
             );
         }
         for external in [
-            "http:", "https:", "//", "<script", "<link", "@import", "url(",
+            "http:", "https:", "//", "<script", "@import", "url(", "style=",
         ] {
             assert!(!html.contains(external), "{path}: must not load {external}");
         }
+        // Only its own stylesheet (a file, as a strict `style-src 'self'` allows) and no icon fetch.
+        let links: Vec<&str> = html
+            .match_indices("<link")
+            .map(|(i, _)| &html[i..])
+            .collect();
+        assert_eq!(links.len(), 2, "{path}");
+        assert!(html.contains(r#"<link rel="stylesheet" href="/.auth/login.css">"#));
+        assert!(html.contains(r#"<link rel="icon" href="data:,">"#));
     }
+    let css = client
+        .get(site.url("/.auth/login.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let css = css.text().await.unwrap();
+    assert!(css.contains("main {") && !css.contains("url(") && !css.contains("@import"));
     let html = client
         .get(site.url("/.auth/login/github?post_login_redirect_uri=/chats"))
         .send()

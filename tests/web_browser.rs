@@ -1,16 +1,31 @@
-//! The web front end in a real browser: two players in two headless Chromium contexts play
-//! against `cosmospark dev` (scenario in tests/browser/two-players.mjs). Screenshots land in
-//! target/browser-artifacts/two-players/.
+//! The web front end in a real browser: players in headless Chromium contexts, at laptop
+//! (1366×768) and phone (390×844) sizes, play against `cosmospark dev` (scenarios in
+//! tests/browser/*.mjs), with axe-core checking every screen. Screenshots and measured figures
+//! (`metrics.json`) land in target/browser-artifacts/<scenario>/.
 
 mod web_support;
 
 use web_support::{Dev, artifacts, chromium, npm_install, repo, run_scenario};
 
+fn scenario(name: &str) {
+    chromium();
+    npm_install(&repo().join("tests/browser"), "axe-core", &[]);
+    let artifacts = artifacts(name);
+    let dev = Dev::start(&artifacts);
+    run_scenario(
+        &format!("{name}.mjs"),
+        &dev.url(),
+        &artifacts,
+        &[&dev.process],
+    );
+}
+
 #[test]
 fn two_players_sign_in_chat_live_and_score() {
-    chromium();
-    npm_install(&repo().join("tests/browser"), "playwright-core", &[]);
-    let artifacts = artifacts("two-players");
-    let dev = Dev::start(&artifacts);
-    run_scenario("two-players.mjs", &dev.url(), &artifacts, &[&dev.process]);
+    scenario("two-players");
+}
+
+#[test]
+fn three_players_targets_ties_renames_and_a_finished_round() {
+    scenario("three-players");
 }

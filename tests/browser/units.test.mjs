@@ -2,7 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normaliseMessage } from '../../web/src/chat.js';
+import { ApiError, Unreachable, readable } from '../../web/src/api.js';
+import { hueOf, initials } from '../../web/src/avatar.js';
+import { byOrder, normaliseMessage } from '../../web/src/chat.js';
+import { isGreeting } from '../../web/src/greeting.js';
 import { taskText } from '../../web/src/round.js';
 import { Countdown, formatCountdown, secondsLeft } from '../../web/src/time.js';
 
@@ -61,6 +64,7 @@ test('messages from the API and from MessageSentEvent normalise alike', () => {
     id: 'm1',
     chat: { id: 'c1' },
     message: { senderId: 'u1', content: 'Hi-CosmosPark', timestamp: 10 },
+    seq: 4,
   });
   const pushed = normaliseMessage({
     type: 'MessageSentEvent',
@@ -69,8 +73,10 @@ test('messages from the API and from MessageSentEvent normalise alike', () => {
     senderMessage: 'Hi-CosmosPark',
     timestamp: 10,
     messageId: 'm1',
+    seq: 4,
   });
   assert.deepEqual(stored, pushed);
+  assert.equal(stored.seq, 4);
   assert.equal(normaliseMessage({ id: 'x' }), null, 'no content, no message');
 });
 
@@ -80,4 +86,37 @@ test('task text names the target and place, skipping unknown parts', () => {
   });
   assert.equal(text, "Say 'Hi-CosmosPark' to bob in Pune, Maharashtra, India");
   assert.equal(taskText({ taskDetail: { userName: 'ann', country: {} } }), "Say 'Hi-CosmosPark' to ann");
+});
+
+test('a chat sorts by the server sequence, whatever the stamps and ids', () => {
+  const at = (id, seq, timestamp) => ({ id, seq, timestamp });
+  const sorted = [at('z', 3, 10), at('a', 2, 10), at('m', 1, 10), at('old', 0, 5)].sort(byOrder);
+  assert.deepEqual(sorted.map((m) => m.id), ['old', 'm', 'a', 'z']);
+});
+
+test('the greeting rule matches the server: case, punctuation and whitespace around it', () => {
+  for (const text of ['Hi-CosmosPark', 'hi-cosmospark!', '  HI-COSMOSPARK. ', '¡Hi-CosmosPark!', '"Hi-CosmosPark"']) {
+    assert.ok(isGreeting(text), text);
+  }
+  for (const text of ['Hi CosmosPark', 'Hi-CosmosParks', 'Hi-CosmosPark friend', '']) {
+    assert.ok(!isGreeting(text), text);
+  }
+});
+
+test('initials: up to two, from letters or digits, uppercase; a stable colour per id', () => {
+  assert.equal(initials('ada lovelace'), 'AL');
+  assert.equal(initials('mallory the second'), 'MT');
+  assert.equal(initials('<script>alert(1)</script>'), 'S');
+  assert.equal(initials('  '), '?');
+  assert.equal(initials('émile-zola'), 'ÉZ');
+  assert.equal(hueOf('u1'), hueOf('u1'));
+  assert.ok(hueOf('u1') >= 0 && hueOf('u1') < 8);
+});
+
+test('errors read as sentences, never as raw browser or server text', () => {
+  assert.match(readable(new Unreachable()), /cannot be reached/);
+  assert.match(readable(new ApiError(500, 'stack trace here')), /had a problem/);
+  assert.match(readable(new ApiError(409, 'etag')), /Try again/);
+  assert.equal(readable(new ApiError(400, 'name: too long')), 'name: too long');
+  assert.match(readable(new TypeError('Failed to fetch')), /Something went wrong/);
 });

@@ -18,6 +18,26 @@ export class ApiError extends Error {
   }
 }
 
+/** No answer at all: the network is down or the server is unreachable. */
+export class Unreachable extends Error {
+  constructor() {
+    super('CosmosPark cannot be reached. Check your connection.');
+    this.name = 'Unreachable';
+  }
+}
+
+/** What to tell a person about a failed request (never a raw browser or server error). */
+export function readable(error) {
+  if (error instanceof Unreachable || error instanceof SignedOut) return error.message;
+  if (error instanceof ApiError) {
+    if (error.status === 409 || error.status === 412) return 'Something changed at the same time. Try again.';
+    if (error.status === 429) return 'CosmosPark is busy. Wait a moment and try again.';
+    if (error.status >= 500) return 'CosmosPark had a problem. Try again in a moment.';
+    return error.message;
+  }
+  return 'Something went wrong. Try again.';
+}
+
 const listeners = new Set();
 
 /** `callback()` runs once per request that finds the session gone. */
@@ -38,7 +58,12 @@ async function request(method, path, body, { withHeaders = false } = {}) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new Unreachable();
+  }
   if (response.type === 'opaqueredirect' || response.status === 401) {
     for (const listener of listeners) listener();
     throw new SignedOut();

@@ -1,15 +1,18 @@
 // Conversations: the list (last message, unread count) and the open chat (live messages,
 // typing indicator, "load older" paging, sending). One conversation per pair of players, so
 // the other player's id keys it; the server's chat id is learnt from summaries and messages.
+// Messages are ordered by the number the server gives each one in its chat (`seq`), so live
+// and fetched messages merge into one order whatever arrives first.
 
-import { api, listOf } from './api.js';
+import { api, listOf, readable } from './api.js';
+import { avatar } from './avatar.js';
 import { el, replaceChildren } from './dom.js';
+import { GREETING, isGreeting } from './greeting.js';
 import { formatStamp } from './time.js';
 
 const PAGE = 30;
 const TYPING_SHOWN_MS = 3000;
 const TYPING_SEND_EVERY_MS = 2500;
-export const GREETING = 'Hi-CosmosPark';
 
 /** A message from the API (original document shape) or a `MessageSentEvent`, normalised. */
 export function normaliseMessage(raw) {
@@ -24,14 +27,26 @@ export function normaliseMessage(raw) {
     senderId: body.senderId ?? raw.senderId,
     content,
     timestamp: Number(body.timestamp ?? raw.timestamp) || 0,
+    seq: Number(raw.seq) || 0,
   };
 }
 
+/** A chat's order: the server's number, then (for messages without one) time and id. */
+export function byOrder(a, b) {
+  return (a.seq ?? 0) - (b.seq ?? 0) || a.timestamp - b.timestamp || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
 export class Chats {
-  constructor({ me, nodes, notify }) {
+  /**
+   * `notify(text, options)` shows a notice; `targetState(userId)` says whether a task of mine
+   * names that player (`open`, `done` or `none`); `onActivity()` runs when I send or receive.
+   */
+  constructor({ me, nodes, notify, targetState = () => 'open', onActivity = () => {} }) {
     this.me = me;
     this.nodes = nodes;
     this.notify = notify;
+    this.targetState = targetState;
+    this.onActivity = onActivity;
     this.conversations = new Map();
     this.byChatId = new Map();
     this.active = null;
@@ -40,7 +55,7 @@ export class Chats {
     this.sending = false;
     this.readPending = new Set();
     this.readAgain = new Set();
-    this.nextSeq = 0;
+    this.pending = null;
     this.nodes.form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.send();
@@ -68,6 +83,7 @@ export class Chats {
         name: name ?? 'Player',
         lastMessage: '',
         lastTimestamp: 0,
+        lastSeq: 0,
         unread: 0,
         messages: new Map(),
         older: null,
@@ -92,10 +108,15 @@ export class Chats {
     if (!summary?.toUserId) return null;
     const convo = this.conversation(summary.toUserId, summary.chatName);
     this.bindChatId(convo, summary.chatId);
-    const stamp = Number(summary.lastMessageTimestamp) || 0;
-    if (stamp >= convo.lastTimestamp) {
+    const last = {
+      seq: Number(summary.lastMessageSeq) || 0,
+      timestamp: Number(summary.lastMessageTimestamp) || 0,
+      id: '',
+    };
+    if (byOrder(last, { seq: convo.lastSeq, timestamp: convo.lastTimestamp, id: '' }) >= 0) {
       convo.lastMessage = summary.lastMessage ?? convo.lastMessage;
-      convo.lastTimestamp = stamp;
+      convo.lastTimestamp = last.timestamp;
+      convo.lastSeq = last.seq;
     }
     if (Number.isFinite(Number(summary.unreadCount))) convo.unread = Number(summary.unreadCount);
     // The open chat is being read: a count computed before my last read is already stale.
@@ -121,11 +142,13 @@ export class Chats {
       if (!toUserId) return;
     }
     const convo = this.conversations.get(toUserId);
+    const known = convo.messages.has(message.id);
     this.addMessages(convo, [message]);
+    if (!known) this.onActivity();
     if (message.senderId !== this.me.userId) {
       convo.typingUntil = 0;
       if (this.active === toUserId) this.markRead(convo);
-      else this.notify(`New message from ${convo.name}`);
+      else if (!known) this.notify(`New message from ${convo.name}`, { key: `message:${toUserId}` });
     }
     this.renderList();
     if (this.active === toUserId) this.renderPanel();
@@ -146,11 +169,10 @@ export class Chats {
     for (const message of messages) {
       if (!message) continue;
       this.bindChatId(convo, message.chatId);
-      // Stamps have one-second resolution: within a second, keep the order messages arrived in.
-      const known = convo.messages.get(message.id);
-      convo.messages.set(message.id, { ...message, seq: known?.seq ?? this.nextSeq++ });
-      if (message.timestamp >= convo.lastTimestamp) {
+      convo.messages.set(message.id, message);
+      if (byOrder(message, { seq: convo.lastSeq, timestamp: convo.lastTimestamp, id: '' }) >= 0) {
         convo.lastTimestamp = message.timestamp;
+        convo.lastSeq = message.seq;
         convo.lastMessage = message.content;
       }
     }
@@ -184,7 +206,10 @@ export class Chats {
       this.addPage(convo, data);
       convo.loaded = true;
     } catch (error) {
-      this.notify(`Could not load the chat with ${convo.name}: ${error.message}`);
+      this.notify(`Could not load the chat with ${convo.name}. ${readable(error)}`, {
+        error: true,
+        retry: () => this.loadNewest(convo),
+      });
     }
     if (this.active === convo.toUserId) this.renderPanel();
   }
@@ -200,7 +225,10 @@ export class Chats {
       this.addPage(convo, data);
       this.renderPanel({ keepScroll: fromBottom });
     } catch (error) {
-      this.notify(`Could not load older messages: ${error.message}`);
+      this.notify(`Could not load older messages. ${readable(error)}`, {
+        error: true,
+        retry: () => this.loadOlder(),
+      });
       this.nodes.older.disabled = false;
     }
   }
@@ -247,25 +275,61 @@ export class Chats {
       return;
     }
     if (!content || this.sending) return;
+    // A retry of the same text to the same player reuses the message id: the server stores
+    // it once, however many attempts reached it.
+    const same = this.pending?.toUserId === convo.toUserId && this.pending.content === content;
+    const attempt = same ? this.pending : { toUserId: convo.toUserId, content, id: crypto.randomUUID() };
+    this.pending = attempt;
     this.sending = true;
     this.nodes.send.disabled = true;
     try {
-      const saved = await api.sendMessage(convo.toUserId, content, crypto.randomUUID());
+      const saved = await api.sendMessage(attempt.toUserId, attempt.content, attempt.id);
+      this.pending = null;
       const message = normaliseMessage(saved);
-      if (message) this.addMessages(convo, [message]);
+      if (message) {
+        const known = convo.messages.has(message.id);
+        this.addMessages(convo, [message]);
+        if (!known) this.onActivity();
+      }
       if (!convo.loaded && convo.chatId) {
         convo.loaded = true;
       }
-      this.nodes.input.value = '';
+      if (this.nodes.input.value.trim() === attempt.content) this.nodes.input.value = '';
       this.lastTypingSent = 0;
       this.renderList();
       this.renderPanel();
+      this.greetingFeedback(convo, attempt.content);
     } catch (error) {
-      this.notify(`Message not sent: ${error.message}`);
+      this.notify(`Message to ${convo.name} not sent. ${readable(error)}`, {
+        error: true,
+        key: 'send-failed',
+        retry: () => {
+          if (!this.nodes.input.value.trim()) this.nodes.input.value = attempt.content;
+          if (this.active !== attempt.toUserId) this.select(attempt.toUserId);
+          this.send();
+        },
+      });
     } finally {
       this.sending = false;
-      this.nodes.send.disabled = false;
+      this.nodes.send.disabled = !this.active;
       this.nodes.input.focus();
+    }
+  }
+
+  /** Says what a greeting does: it scores only when its recipient is one of my targets. */
+  greetingFeedback(convo, content) {
+    if (!isGreeting(content)) return;
+    const key = `greet:${convo.toUserId}`;
+    const state = this.targetState(convo.toUserId);
+    if (state === 'open') {
+      this.notify(`Greeting sent to ${convo.name}: your task is being checked.`, { key });
+    } else if (state === 'done') {
+      this.notify(`You already greeted ${convo.name} this round: this greeting scores nothing more.`, { key });
+    } else {
+      this.notify(
+        `${convo.name} is not one of your targets this round, so this greeting scores nothing. Greet the players listed under This round.`,
+        { key },
+      );
     }
   }
 
@@ -287,6 +351,7 @@ export class Chats {
               'aria-current': active ? 'true' : null,
               onClick: () => this.select(convo.toUserId),
             },
+            avatar({ id: convo.toUserId, name: convo.name }, { small: true }),
             el('span', { class: 'chat-name', text: convo.name }),
             el('span', { class: 'chat-time', text: formatStamp(convo.lastTimestamp) }),
             el('span', { class: 'chat-preview', text: convo.lastMessage || 'New conversation' }),
@@ -303,27 +368,41 @@ export class Chats {
     const convo = this.active && this.conversations.get(this.active);
     this.nodes.panel.classList.toggle('has-chat', Boolean(convo));
     this.nodes.title.textContent = convo ? `To: ${convo.name}` : 'No conversation open';
+    replaceChildren(this.nodes.avatar, convo ? avatar({ id: convo.toUserId, name: convo.name }, { small: true }) : null);
     this.nodes.input.disabled = !convo;
     this.nodes.send.disabled = !convo || this.sending;
     this.nodes.older.hidden = !convo?.older;
     this.nodes.older.disabled = false;
-    const messages = convo ? [...convo.messages.values()].sort(byTime) : [];
+    const messages = convo ? [...convo.messages.values()].sort(byOrder) : [];
     const scroller = this.nodes.messages;
     replaceChildren(
       scroller,
+      messages.length === 0 ? el('p', { class: 'empty', text: this.emptyText(convo) }) : null,
       messages.map((m) => {
         const mine = m.senderId === this.me.userId;
+        const who = mine ? this.me : { id: convo.toUserId, name: convo.name };
         return el(
-          'li',
-          { class: mine ? 'bubble me' : 'bubble you', dataset: { messageId: m.id } },
-          el('span', { class: 'visually-hidden', text: mine ? 'You: ' : `${convo.name}: ` }),
-          el('span', { class: 'bubble-text', text: m.content }),
-          el('time', { class: 'bubble-time', text: formatStamp(m.timestamp) }),
+          'div',
+          { class: mine ? 'bubble me' : 'bubble you', dataset: { messageId: m.id, seq: m.seq } },
+          avatar({ id: who.userId ?? who.id, name: who.name }, { small: true }),
+          el(
+            'span',
+            { class: 'bubble-body' },
+            el('span', { class: 'visually-hidden', text: mine ? 'You: ' : `${convo.name}: ` }),
+            el('span', { class: 'bubble-text', text: m.content }),
+            el('time', { class: 'bubble-time', text: formatStamp(m.timestamp) }),
+          ),
         );
       }),
     );
     scroller.scrollTop = keepScroll ? scroller.scrollHeight - keepScroll : scroller.scrollHeight;
     this.renderTyping();
+  }
+
+  emptyText(convo) {
+    if (!convo) return 'Choose a conversation, or find a player on the map and press Say Hi.';
+    if (convo.chatId && !convo.loaded) return 'Loading messages…';
+    return `No messages with ${convo.name} yet. Send ${GREETING} to say hello: greeting a player from your tasks scores points.`;
   }
 
   renderTyping() {
@@ -337,8 +416,4 @@ export class Chats {
   destroy() {
     clearTimeout(this.typingTimer);
   }
-}
-
-function byTime(a, b) {
-  return a.timestamp - b.timestamp || a.seq - b.seq;
 }

@@ -1,27 +1,21 @@
 // Start-up: who is signed in, onboarding on the first visit, then the game screen with its
 // panels wired to live updates. Everything started here is stopped on `pagehide`.
 
-import { api, onSignedOut, listOf } from './api.js';
+import { api, onSignedOut, listOf, readable } from './api.js';
 import { loadConfig } from './basemap.js';
 import { Chats } from './chat.js';
 import { byId, showScreen } from './dom.js';
 import { Leaderboard, Stats } from './leaderboard.js';
 import { PlayerMap } from './map.js';
+import { Notices } from './notices.js';
 import { onboard } from './onboarding.js';
 import { connectRealtime } from './realtime.js';
 import { RoundPanel } from './round.js';
 
 const cleanups = [];
-
-function notify(text) {
-  const region = byId('notices');
-  const item = document.createElement('li');
-  item.textContent = text;
-  region.append(item);
-  while (region.children.length > 3) region.firstElementChild.remove();
-  const timer = setTimeout(() => item.remove(), 6000);
-  cleanups.push(() => clearTimeout(timer));
-}
+const notices = new Notices(byId('notices'));
+const notify = (text, options) => notices.show(text, options);
+cleanups.push(() => notices.clear());
 
 function signInScreen() {
   byId('who').hidden = true;
@@ -50,6 +44,8 @@ async function start() {
     profile = await onboard(principal, config);
   }
   showScreen('game');
+  // The onboarding form may have left the page scrolled down: the game starts at the top.
+  window.scrollTo(0, 0);
   runGame(principal, profile ?? {}, config);
   byId('main').focus({ preventScroll: true });
 }
@@ -59,14 +55,20 @@ function runGame(principal, profile, config) {
   byId('me-name').textContent = me.name;
   byId('live-status').hidden = false;
 
+  // Panels that refer to each other are wired through these late-bound callbacks.
+  let round = null;
+  let stats = null;
   const chats = new Chats({
     me,
     notify,
+    targetState: (userId) => round?.targetState(userId) ?? 'none',
+    onActivity: () => stats?.changed(),
     nodes: {
       list: byId('chat-list'),
       empty: byId('chat-empty'),
       panel: byId('chat-panel'),
       title: byId('chat-title'),
+      avatar: byId('chat-avatar'),
       messages: byId('messages'),
       older: byId('load-older'),
       typing: byId('typing'),
@@ -87,15 +89,17 @@ function runGame(principal, profile, config) {
     me,
     onSayHi: openChat,
   });
-  const round = new RoundPanel({
+  round = new RoundPanel({
     me,
     notify,
     onSayHi: openChat,
+    onTargets: (userIds) => map.setTargets(userIds),
     nodes: {
       countdown: byId('countdown'),
       roundId: byId('round-id'),
       status: byId('round-status'),
       list: byId('tasks'),
+      complete: byId('round-complete'),
     },
   });
   const board = new Leaderboard({
@@ -107,8 +111,8 @@ function runGame(principal, profile, config) {
       status: byId('leaderboard-status'),
     },
   });
-  const stats = new Stats({ me, nodes: { list: byId('stats'), status: byId('stats-status') } });
-  cleanups.push(() => chats.destroy(), () => round.destroy(), () => map.destroy());
+  stats = new Stats({ me, nodes: { list: byId('stats'), status: byId('stats-status') } });
+  cleanups.push(() => chats.destroy(), () => round.destroy(), () => map.destroy(), () => stats.destroy());
 
   const loadPlayers = async () => map.setPlayers(listOf(await api.users(), 'users'));
   const loadAll = () =>
@@ -119,8 +123,13 @@ function runGame(principal, profile, config) {
       board.refresh(),
       stats.refresh(),
     ]).then((results) => {
-      for (const result of results) {
-        if (result.status === 'rejected') notify(result.reason?.message ?? String(result.reason));
+      if (results.some((result) => result.status === 'rejected')) {
+        const failed = results.find((result) => result.status === 'rejected');
+        notify(`Some of the game could not load. ${readable(failed.reason)}`, {
+          error: true,
+          key: 'load-failed',
+          retry: loadAll,
+        });
       }
     });
 
@@ -128,7 +137,7 @@ function runGame(principal, profile, config) {
   const stopRealtime = connectRealtime({
     onStatus: (state) => {
       status.dataset.state = state;
-      status.textContent = state === 'online' ? 'Live' : 'Reconnecting…';
+      status.textContent = state === 'online' ? 'Live' : 'Offline: reconnecting…';
     },
     onResync: loadAll,
     handlers: {
@@ -144,8 +153,10 @@ function runGame(principal, profile, config) {
             country: { subDivision: e.state },
           },
         });
+        // A known player's profile changed (a rename, say): the board shows names too.
+        if (known) board.changed();
         if (e.userId === me.userId || known) return;
-        notify(`${e.userName} joined${e.city ? ` from ${e.city}` : ''}`);
+        notify(`${e.userName} joined${e.city ? ` from ${e.city}` : ''}`, { key: `joined:${e.userId}` });
         // Tasks are assigned from the players present; a newcomer may fill an empty round.
         if (round.tasks.length < 3) round.load();
       },
@@ -161,7 +172,7 @@ function runGame(principal, profile, config) {
       TaskCompletedEvent: (e) => {
         if (e.userId !== me.userId) return;
         round.onTaskCompleted(e);
-        stats.refresh();
+        stats.changed();
       },
     },
   });

@@ -2,7 +2,8 @@
 // map, or typed coordinates), then create the profile. The server fills in the address.
 
 import L from './leaflet-global.js';
-import { api } from './api.js';
+import { api, readable } from './api.js';
+import { avatar } from './avatar.js';
 import { addBasemap } from './basemap.js';
 import { byId } from './dom.js';
 
@@ -23,7 +24,11 @@ export function onboard(principal, config) {
     lat.value = latitude.toFixed(4);
     lon.value = longitude.toFixed(4);
     if (marker) marker.setLatLng([latitude, longitude]);
-    else marker = L.marker([latitude, longitude], { icon: L.divIcon({ className: 'pin pin-me', iconSize: [22, 22], iconAnchor: [11, 22] }) }).addTo(map);
+    else {
+      const html = avatar({ id: principal.userId, name: name.value || principal.userDetails });
+      const icon = L.divIcon({ className: 'pin pin-me', html, iconSize: [30, 30], iconAnchor: [15, 15] });
+      marker = L.marker([latitude, longitude], { icon, title: 'Your position', keyboard: false }).addTo(map);
+    }
     if (fly) map.setView([latitude, longitude], 5);
   };
   map.on('click', (event) => place(event.latlng.lat, L.Util.wrapNum(event.latlng.lng, [-180, 180], true), false));
@@ -61,7 +66,7 @@ export function onboard(principal, config) {
         map.remove();
         resolve(profile);
       } catch (failure) {
-        error.textContent = failure.message;
+        error.textContent = `Your profile was not saved. ${readable(failure)} Press Start playing to try again.`;
         button.disabled = false;
       }
     });

@@ -2,10 +2,11 @@
 // owns round times and task assignment; the page only counts down to the `end` it was given
 // and reloads when the round is over (or a `RoundStartedEvent` says so).
 
-import { api, listOf } from './api.js';
+import { api, listOf, readable } from './api.js';
+import { avatar } from './avatar.js';
 import { el, replaceChildren } from './dom.js';
+import { GREETING } from './greeting.js';
 import { Countdown, formatCountdown } from './time.js';
-import { GREETING } from './chat.js';
 
 /** What a task asks, from its target's profile fields. */
 export function taskText(task) {
@@ -18,11 +19,14 @@ export function taskText(task) {
 }
 
 export class RoundPanel {
-  constructor({ me, nodes, notify, onSayHi }) {
+  /** `onTargets(userIds)` hears which players this round's tasks name. */
+  constructor({ me, nodes, notify, onSayHi, onTargets = () => {} }) {
     this.me = me;
     this.nodes = nodes;
     this.notify = notify;
     this.onSayHi = onSayHi;
+    this.onTargets = onTargets;
+    this.celebrated = null;
     this.round = null;
     this.tasks = [];
     this.loading = null;
@@ -52,9 +56,22 @@ export class RoundPanel {
       const tasks = await api.tasks(this.me.userId, round.start, round.end);
       this.tasks = listOf(tasks, 'tasks');
       this.render();
+      this.onTargets(this.tasks.map((task) => task.taskDetail?.userId));
     } catch (error) {
-      this.nodes.status.textContent = `Could not load this round: ${error.message}`;
+      this.nodes.status.textContent = `Could not load this round. ${readable(error)}`;
+      this.notify(`Could not load this round. ${readable(error)}`, {
+        error: true,
+        key: 'round-failed',
+        retry: () => this.load(),
+      });
     }
+  }
+
+  /** Whether a task of mine names `userId`: `open`, `done` (all such tasks done) or `none`. */
+  targetState(userId) {
+    const named = this.tasks.filter((task) => task.taskDetail?.userId === userId);
+    if (named.length === 0) return 'none';
+    return named.some((task) => !task.isCompleted) ? 'open' : 'done';
   }
 
   /** `RoundStartedEvent` */
@@ -73,7 +90,7 @@ export class RoundPanel {
     if (!task.isCompleted) {
       task.isCompleted = true;
       task.points = event.points ?? task.points;
-      this.notify(`Task done: +${task.points ?? 0} points`);
+      this.notify(`Task done: +${task.points ?? 0} points`, { key: 'task-done' });
     }
     this.render();
   }
@@ -91,16 +108,21 @@ export class RoundPanel {
         button.disabled = false;
       }
     } catch (error) {
-      this.notify(`Could not check the task: ${error.message}`);
+      this.notify(`Could not check the task. ${readable(error)}`, {
+        error: true,
+        retry: () => this.check(task, button),
+      });
       button.disabled = false;
     }
   }
 
   render() {
     const done = this.tasks.filter((t) => t.isCompleted).length;
+    const complete = this.tasks.length > 0 && done === this.tasks.length;
     this.nodes.status.textContent = this.tasks.length
       ? `${done} of ${this.tasks.length} done`
-      : 'No tasks yet: they appear as other players join the map.';
+      : 'No tasks yet: they appear as other players join the map. Invite a friend to play.';
+    this.renderComplete(complete);
     replaceChildren(
       this.nodes.list,
       this.tasks.map((task) => {
@@ -109,7 +131,7 @@ export class RoundPanel {
           'li',
           { class: task.isCompleted ? 'task done' : 'task', dataset: { taskId: task.id } },
           el('span', { class: 'task-mark', 'aria-hidden': 'true', text: task.isCompleted ? '✓' : '○' }),
-          el('span', { class: 'task-text', text: taskText(task) }),
+          el('span', { class: 'task-text' }, avatar({ id: target.userId, name: target.userName }, { small: true }), ' ', taskText(task)),
           task.isCompleted
             ? el('span', { class: 'task-points', text: `+${task.points ?? ''}`.replace(/\+$/, 'done') })
             : el(
@@ -139,6 +161,20 @@ export class RoundPanel {
         );
       }),
     );
+  }
+
+  /** The round-complete moment: a banner in the panel and, once per round, a notice. */
+  renderComplete(complete) {
+    const node = this.nodes.complete;
+    node.hidden = !complete;
+    if (!complete) return;
+    const points = this.tasks.reduce((sum, task) => sum + (Number(task.points) || 0), 0);
+    node.textContent = `Round complete! All ${this.tasks.length} tasks done${points ? `, +${points} points` : ''}. New tasks come with the next round.`;
+    const round = this.round?.roundId ?? '';
+    if (this.celebrated !== round) {
+      this.celebrated = round;
+      this.notify(`Round complete: well done! ${this.tasks.length} of ${this.tasks.length} tasks.`, { key: 'round-complete' });
+    }
   }
 
   destroy() {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::app::domain::documents::containers;
+use crate::app::domain::documents::{ChatSequence, containers};
 use crate::app::domain::event_kind::EventKind;
 
 /// The Event Hub every relay publishes to and `UpdateProcessor` reads.
@@ -150,6 +150,10 @@ pub fn relay_event(
     if event_type == EventType::TaskCompleted
         && document.get("isCompleted").and_then(Value::as_bool) != Some(true)
     {
+        return Ok(None);
+    }
+    // A chat's sequence counter shares the messages' container; it is not a message.
+    if event_type == EventType::ChatMessageSent && id == ChatSequence::ID {
         return Ok(None);
     }
     let ts = document.get("_ts").and_then(Value::as_u64);

@@ -51,7 +51,7 @@ impl Model {
     /// The write containers this model is built from.
     pub fn sources(self) -> &'static [EventType] {
         match self {
-            Self::Leaderboard => &[EventType::ScoreAwarded],
+            Self::Leaderboard => &[EventType::ScoreAwarded, EventType::UserUpserted],
             Self::Stats => &[
                 EventType::UserUpserted,
                 EventType::ChatMessageSent,
@@ -88,6 +88,12 @@ pub enum Update {
         entry: String,
         points: i64,
         at: i64,
+    },
+    /// The user's current name on the board (leaderboard): a rename reaches the board.
+    Renamed {
+        user: String,
+        name: String,
+        version: u64,
     },
     /// The user's name and activity (stats).
     Named {
@@ -157,6 +163,11 @@ pub fn updates(event: &DomainEvent) -> Result<Vec<Update>, Poison> {
                 .and_then(|a| a.country.code.as_ref())
                 .map(|c| c.as_str().to_owned());
             vec![
+                Update::Renamed {
+                    user: id.clone(),
+                    name: name.clone(),
+                    version: event.version,
+                },
                 Update::Named {
                     user: id.clone(),
                     name: name.clone(),
@@ -251,6 +262,9 @@ pub struct ScoreDoc {
     pub user_name: String,
     /// (award time, entry id) of the entry the name comes from: the newest one.
     pub name_from: (i64, String),
+    /// Version of the profile the name comes from; once set, awards no longer name the user.
+    #[serde(default)]
+    pub name_version: u64,
     /// Ledger entry id → (points, award time in unix seconds).
     pub entries: BTreeMap<String, (i64, i64)>,
 }
@@ -347,7 +361,7 @@ pub struct RecordDoc {
 impl Update {
     pub fn model(&self) -> Model {
         match self {
-            Self::Award { .. } => Model::Leaderboard,
+            Self::Award { .. } | Self::Renamed { .. } => Model::Leaderboard,
             Self::Named { .. }
             | Self::Sent { .. }
             | Self::Received { .. }
@@ -361,6 +375,7 @@ impl Update {
     pub fn key(&self) -> &str {
         match self {
             Self::Award { user, .. }
+            | Self::Renamed { user, .. }
             | Self::Named { user, .. }
             | Self::Located { user, .. }
             | Self::Sent { user, .. }
@@ -377,6 +392,19 @@ impl Update {
     }
 
     fn apply_score(&self, doc: &mut ScoreDoc) {
+        if let Self::Renamed {
+            user,
+            name,
+            version,
+        } = self
+        {
+            if *version > doc.name_version {
+                doc.user_id.clone_from(user);
+                doc.user_name.clone_from(name);
+                doc.name_version = *version;
+            }
+            return;
+        }
         let Self::Award {
             user,
             name,
@@ -397,8 +425,11 @@ impl Update {
         }
         let from = (*at, entry.clone());
         if doc.user_name.is_empty() || from > doc.name_from {
-            doc.name_from = from;
-            doc.user_name.clone_from(name);
+            // A profile's name (Renamed) wins over the name an award carried.
+            if doc.name_version == 0 {
+                doc.user_name.clone_from(name);
+            }
+            doc.name_from = doc.name_from.clone().max(from);
         }
     }
 
@@ -580,6 +611,35 @@ mod tests {
         );
         assert_eq!(doc.user_name, "name-a");
         assert_eq!(award("a", 2, now).apply(body.as_ref()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_rename_reaches_the_board_in_any_order() {
+        let renamed = |name: &str, version| Update::Renamed {
+            user: "u".into(),
+            name: name.into(),
+            version,
+        };
+        let updates = [
+            award("a", 2, 100),
+            renamed("Old", 1),
+            renamed("New", 2),
+            award("b", 1, 200),
+        ];
+        let fold = |order: &[usize]| {
+            let mut body: Option<Value> = None;
+            for &i in order {
+                if let Some(next) = updates[i].apply(body.as_ref()).unwrap() {
+                    body = Some(next);
+                }
+            }
+            serde_json::from_value::<ScoreDoc>(body.unwrap()).unwrap()
+        };
+        let first = fold(&[0, 1, 2, 3]);
+        assert_eq!(first.user_name, "New");
+        for order in [[3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {
+            assert_eq!(fold(&order), first, "{order:?}");
+        }
     }
 
     #[test]

@@ -211,6 +211,8 @@ async fn catch_up(state: &mut State, store: &Store, now: DateTime<Utc>) -> Resul
                 continue;
             }
             match serde_json::from_value::<ScoreDoc>(body(doc)) {
+                // A player renamed before any award has a document but no place on the board.
+                Ok(score) if score.entries.is_empty() => {}
                 Ok(score) => {
                     let days = score.days();
                     state.put(score.user_id, score.user_name, days);

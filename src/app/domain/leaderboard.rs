@@ -144,20 +144,10 @@ pub fn parse_top(raw: Option<&str>) -> Result<usize, ValueError> {
     }
 }
 
-/// The first `n` rows, plus every row tied with the last one kept.
+/// The first `n` rows (at most `n`): a tie at the cut is broken by user id, the order of
+/// [`standings`]; tied rows keep their shared rank.
 pub fn top(standings: &[Standing], n: usize) -> &[Standing] {
-    if n >= standings.len() {
-        return standings;
-    }
-    if n == 0 {
-        return &standings[..0];
-    }
-    let last_rank = standings[n - 1].rank;
-    let end = standings[n..]
-        .iter()
-        .position(|s| s.rank != last_rank)
-        .map_or(standings.len(), |i| n + i);
-    &standings[..end]
+    &standings[..n.min(standings.len())]
 }
 
 /// The row of one user, if they are on the board.
@@ -209,7 +199,11 @@ mod tests {
             [(1, "a", 6), (2, "b", 4), (2, "c", 4), (4, "d", 2)]
         );
         assert_eq!(rows[0].user_name.as_str(), "A");
-        assert_eq!(top(&rows, 2).len(), 3, "the tie at rank 2 is kept whole");
+        assert_eq!(
+            summary(top(&rows, 2)),
+            [(1, "a", 6), (2, "b", 4)],
+            "at most n rows; the tie at the cut goes by user id and keeps its rank"
+        );
         assert_eq!(top(&rows, 1).len(), 1);
         assert_eq!(top(&rows, 0).len(), 0);
         assert_eq!(top(&rows, 10).len(), 4);

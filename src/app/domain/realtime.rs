@@ -56,6 +56,9 @@ pub struct MessageSentEvent {
     pub sender_message: String,
     pub timestamp: i64,
     pub message_id: String,
+    /// The message's place in its chat (0: stored before sequences existed).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A conversation summary changed (to its owner).
@@ -68,6 +71,8 @@ pub struct ChatsBarUpdatedEvent {
     pub chat_id: ChatId,
     pub last_message: String,
     pub last_message_timestamp: i64,
+    #[serde(default)]
+    pub last_message_seq: u64,
     pub unread_count: usize,
 }
 
@@ -142,6 +147,7 @@ impl MessageSentEvent {
             sender_message: message.message.content.as_str().to_owned(),
             timestamp: message.message.timestamp,
             message_id: message.id.clone(),
+            seq: message.seq,
         }
     }
 }
@@ -155,6 +161,7 @@ impl ChatsBarUpdatedEvent {
             chat_id: summary.chat_id.clone(),
             last_message: summary.last_message.clone(),
             last_message_timestamp: summary.last_message_timestamp,
+            last_message_seq: summary.last_message_seq,
             unread_count: summary.unread_count,
         }
     }
@@ -222,11 +229,12 @@ mod tests {
             sender_message: "hi".into(),
             timestamp: 5,
             message_id: "m".into(),
+            seq: 7,
         });
         assert_eq!(
             serde_json::to_value(&msg).unwrap(),
             json!({"type": "MessageSentEvent", "chatId": chat.as_str(), "senderId": "a",
-                   "senderMessage": "hi", "timestamp": 5, "messageId": "m"})
+                   "senderMessage": "hi", "timestamp": 5, "messageId": "m", "seq": 7})
         );
         let typing = RealtimeMessage::TypingEvent(TypingEvent::new(
             chat.clone(),

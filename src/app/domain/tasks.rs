@@ -52,9 +52,20 @@ pub fn assign_tasks(
         .collect()
 }
 
-/// Is this message text the greeting? Trimmed, ASCII case-insensitive.
+/// Is this message text the greeting? Case-insensitive, ignoring whitespace and punctuation
+/// around it ("hi-cosmospark!", "  Hi-CosmosPark. "); the web client applies the same rule.
 pub fn is_greeting(content: &str) -> bool {
-    content.trim().eq_ignore_ascii_case(GREETING)
+    content
+        .trim_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation() || is_mark(c))
+        .eq_ignore_ascii_case(GREETING)
+}
+
+/// Punctuation beyond ASCII that people put around a greeting: ¡¿ “” ‘’ « » … 。！
+fn is_mark(c: char) -> bool {
+    matches!(
+        c,
+        '¡' | '¿' | '“' | '”' | '‘' | '’' | '«' | '»' | '…' | '。' | '！' | '？'
+    )
 }
 
 /// Whether a greeting completes a task, and if not, why not.
@@ -188,7 +199,7 @@ mod tests {
         assert!(is_greeting("Hi-CosmosPark"));
         assert!(is_greeting("  hi-cosmospark\n"));
         assert!(!is_greeting("Hi CosmosPark"));
-        assert!(!is_greeting("Hi-CosmosPark!"));
+        assert!(is_greeting("Hi-CosmosPark!"));
     }
 
     #[test]

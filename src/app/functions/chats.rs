@@ -1,9 +1,10 @@
-//! Chats: `CreateChat` (POST /api/chat), `GetAllChatsByUserId` (GET /api/chats/user/{userId}),
+//! Chats: `CreateChat` (POST /api/chat, numbered in its chat: see [`ChatSequence`]), `GetAllChatsByUserId` (GET /api/chats/user/{userId}),
 //! `GetAllMessagesByChatId` (GET /api/chats/{chatId}, members only, paged), `MarkChatRead`
 //! (POST /api/chats/{chatId}/read) and `SendTyping` (POST /api/chats/{chatId}/typing, pushed to
 //! the other member with `sendToUser`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query as QueryParams};
@@ -18,7 +19,8 @@ use super::users::without_system_properties;
 use crate::app::domain::auth::{self, Access, Route};
 use crate::app::domain::commands::SendMessage;
 use crate::app::domain::documents::{
-    ChatMessage, CosmosUser, MessageCursor, UserChatSummary, UserRef, chat_page, containers,
+    ChatMessage, ChatSequence, CosmosUser, MessageCursor, UserChatSummary, UserRef, chat_page,
+    containers,
 };
 use crate::app::domain::ids::{ChatId, ChatIdError};
 use crate::app::domain::realtime::{RealtimeMessage, TypingEvent};
@@ -27,11 +29,14 @@ use crate::app::progress::WRITE_ATTEMPTS;
 use crate::app::services::AppServices;
 use crate::runtime::Function;
 use crate::runtime::outputs::{Outputs, WebPubSubAction, WebPubSubActions};
-use crate::store::{ETag, Query, SortOrder};
+use crate::store::{BatchOp, ETag, Query, SortOrder, StoreError};
 
 /// Default and largest page of messages.
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 200;
+/// Tries at numbering a message before giving up (each lost race means another message of the
+/// same chat got its number first, so this bounds the burst a chat absorbs at once).
+const SEQUENCE_ATTEMPTS: usize = 24;
 /// Header carrying the `before` cursor of the next (older) page.
 pub const NEXT_PAGE_HEADER: &str = "x-next-before";
 
@@ -141,21 +146,76 @@ async fn send_message(services: AppServices, caller: Caller, body: Body) -> ApiR
         services.now(),
     )
     .map_err(|e| ApiError::bad_request("toUserId", e.to_string()))?;
-    let key = pk(message.chat.id.as_str())?;
-    let store = store(&services).await?;
-    let stored = match store
-        .create(containers::CHATS, &key, to_doc(&message)?)
-        .await
-    {
-        Ok(doc) => doc,
-        // A retried send with the same client id: answer with the first write.
-        Err(e) if e.is_conflict() => store
-            .read(containers::CHATS, &key, &message.id)
-            .await?
-            .ok_or(e)?,
-        Err(e) => return Err(e.into()),
-    };
+    let stored = store_numbered(&services, message).await?;
     Ok(ok(without_system_properties(stored)))
+}
+
+/// Stores `message` with the next number of its chat: the message and the chat's
+/// [`ChatSequence`] counter are written in one transactional batch, the counter under its ETag,
+/// so two senders never share a number and a number is never skipped. A retried send (same
+/// message id) answers with the first write and its number.
+async fn store_numbered(
+    services: &AppServices,
+    message: ChatMessage,
+) -> ApiResult<serde_json::Value> {
+    let key = pk(message.chat.id.as_str())?;
+    let store = store(services).await?;
+    for attempt in 0..SEQUENCE_ATTEMPTS {
+        if attempt > 0 {
+            // Senders that lost the race spread out instead of colliding again.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 8);
+            tokio::time::sleep(Duration::from_millis(attempt as u64 * 2 + jitter)).await;
+        }
+        if let Some(first) = store.read(containers::CHATS, &key, &message.id).await? {
+            return Ok(first);
+        }
+        let counter_doc = store
+            .read(containers::CHATS, &key, ChatSequence::ID)
+            .await?;
+        let counter = match &counter_doc {
+            Some(doc) => serde_json::from_value::<ChatSequence>(doc.clone()).map_err(|e| {
+                ApiError::Store(StoreError::Other(format!(
+                    "the sequence of chat {} is unreadable: {e}",
+                    message.chat.id
+                )))
+            })?,
+            None => ChatSequence::start(message.chat.id.clone()),
+        };
+        let next = counter.next();
+        let numbered = message.clone().numbered(next.last);
+        let counter_op = match counter_doc.as_ref() {
+            Some(doc) => BatchOp::Replace {
+                doc: to_doc(&next)?,
+                if_match: ETag::of(doc),
+            },
+            None => BatchOp::Create(to_doc(&next)?),
+        };
+        let ops = vec![BatchOp::Create(to_doc(&numbered)?), counter_op];
+        let response = store.batch(containers::CHATS, &key, ops).await?;
+        match response.failure() {
+            None => {
+                return Ok(response
+                    .results
+                    .into_iter()
+                    .next()
+                    .and_then(|r| r.item)
+                    .map_or_else(|| to_doc(&numbered), Ok)?);
+            }
+            // 409 on the message: a retry raced its first write (read it next time round);
+            // 409 / 412 on the counter: another message took the number.
+            Some((_, 409 | 412)) => continue,
+            Some((index, status)) => {
+                return Err(StoreError::from_status(
+                    status,
+                    format!("storing the message failed at batch operation {index}"),
+                )
+                .into());
+            }
+        }
+    }
+    Err(ApiError::Store(StoreError::PreconditionFailed(
+        "the chat kept changing while the message was numbered; send it again".to_owned(),
+    )))
 }
 
 async fn chat_summaries(
@@ -208,6 +268,10 @@ async fn messages(
             &Query::new(),
         )
         .await?;
+    let docs = docs
+        .into_iter()
+        .filter(|doc| !ChatSequence::is_counter(doc))
+        .collect();
     let all: Vec<ChatMessage> = parse_docs(containers::CHATS, docs);
     if let Some(first) = all.first() {
         match auth::authorize_chat_member(caller.0.as_ref(), first.participants()) {

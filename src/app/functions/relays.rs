@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::app::domain::documents::containers;
+use crate::app::domain::documents::{ChatSequence, containers};
 use crate::app::domain::event_kind::EventKind;
 use crate::runtime::outputs::{EventGridEvents, Outputs};
 use crate::runtime::triggers::{CosmosDocuments, EventGridEvent, EventGridSchemaEvent};
@@ -47,12 +47,15 @@ pub fn relay(name: &str, container: &str) -> Option<Function> {
 }
 
 /// The event for one changed document, or `None` when it is not relayed (no string id; an
-/// open task; a task-assignment marker).
+/// open task; a task-assignment marker; a chat's sequence counter).
 pub fn event_for(
     kind: EventKind,
     mut document: Map<String, Value>,
 ) -> Option<EventGridSchemaEvent> {
     let id = document.get("id")?.as_str()?.to_owned();
+    if kind == EventKind::ChatMessageSent && id == ChatSequence::ID {
+        return None;
+    }
     if kind == EventKind::TaskCompleted
         && document.get("isCompleted").and_then(Value::as_bool) != Some(true)
     {
@@ -122,6 +125,8 @@ mod tests {
         let done = map(json!({"id":"t1","isCompleted":true,"_etag":"c"}));
         assert!(event_for(EventKind::TaskCompleted, open).is_none());
         assert!(event_for(EventKind::TaskCompleted, marker).is_none());
+        let counter = map(json!({"id":"sequence","chat":{"id":"c"},"last":3,"_etag":"d"}));
+        assert!(event_for(EventKind::ChatMessageSent, counter).is_none());
         let event = event_for(EventKind::TaskCompleted, done).unwrap();
         assert_eq!(event.event_type, "CosmosPark.Tasks.Completed");
     }

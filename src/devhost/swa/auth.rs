@@ -38,6 +38,7 @@ pub async fn handle(request: Request, path: &str, key: &Key) -> Response {
     let method = request.method().clone();
     match (method, segments.as_slice()) {
         (Method::GET, ["me"]) => me(request.headers(), key),
+        (Method::GET, ["login.css"]) => login_stylesheet(),
         (Method::GET, ["logout"]) => sign_out(&request, key, "post_logout_redirect_uri"),
         (Method::GET, ["purge", provider]) if is_provider(provider) => {
             sign_out(&request, key, "post_purge_redirect_uri")
@@ -217,6 +218,21 @@ fn found(location: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
 }
 
+/// The sign-in page's stylesheet: a file of its own, so a strict `style-src 'self'` allows it.
+const LOGIN_CSS: &str = include_str!("login.css");
+
+fn login_stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        LOGIN_CSS,
+    )
+        .into_response()
+}
+
+/// The local sign-in form; styled by [`LOGIN_CSS`], with no inline style or script.
 fn login_page(provider: &str, redirect: &str, error: Option<&str>) -> String {
     let provider = escape(provider);
     let redirect = escape(redirect);
@@ -230,21 +246,14 @@ fn login_page(provider: &str, redirect: &str, error: Option<&str>) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in with {provider} (local)</title>
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f3f4f6; margin: 0; }}
-main {{ max-width: 26rem; margin: 4rem auto; background: #fff; padding: 2rem; border-radius: 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15); }}
-h1 {{ font-size: 1.3rem; margin-top: 0; }}
-label {{ display: block; margin-top: 1rem; font-weight: 600; }}
-input {{ width: 100%; box-sizing: border-box; padding: .5rem; margin-top: .25rem; font-size: 1rem; }}
-small {{ color: #555; }}
-button {{ margin-top: 1.5rem; padding: .6rem 1.2rem; font-size: 1rem; }}
-.error {{ color: #b00020; }}
-</style>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/.auth/login.css">
 </head>
 <body>
+<header>Static Web Apps · local sign-in</header>
 <main>
 <h1>Sign in with {provider} (local emulation)</h1>
-<p><small>This is the local Static Web Apps sign-in. Nothing leaves this machine.</small></p>
+<p>This is the local Static Web Apps sign-in. Nothing leaves this machine.</p>
 {error}
 <form method="post" action="/.auth/login/{provider}">
 <label for="userDetails">User name</label>

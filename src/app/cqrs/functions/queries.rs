@@ -1,6 +1,7 @@
 //! The read-side queries; each reads only read models.
 //!
-//! - `GetCosmosLeaderBoards` — `GET /api/leaderboards?window=all|7d|30d&top=N` (public).
+//! - `GetCosmosLeaderBoards` — `GET /api/leaderboards?window=all|7d|30d&top=N` (public): at
+//!   most N rows, competition ranks (tied rows share a rank), ties ordered by user id.
 //! - `GetUserStats` — `GET /api/stats/{userId}` (signed in).
 //! - `GetUsersByCountry` — `GET /api/countries/{code}/users` (signed in).
 
@@ -77,11 +78,14 @@ async fn leaderboard(
         .map_err(|e| ApiError::bad_request("top", e.to_string()))?;
     let store = read_side.store().await.map_err(ApiError::internal)?;
     let now = read_side.now();
-    let rows = read_side
+    let mut rows = read_side
         .standings()
         .top(store, window, top, now)
         .await
         .map_err(ApiError::internal)?;
+    // At most `top` rows: a tie at the cut is broken by user id (the index's order), and
+    // tied rows keep their shared rank.
+    rows.truncate(top);
     Ok(json!({"window": window, "top": top, "asOf": now, "standings": rows}))
 }
 

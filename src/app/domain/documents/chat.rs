@@ -1,4 +1,9 @@
-//! `CosmicChats` documents: one per message, partition key `/chat/id`.
+//! `CosmicChats` documents: one per message, partition key `/chat/id`, plus one
+//! [`ChatSequence`] per chat holding the last sequence number handed out.
+//!
+//! A chat's order is the server-assigned `seq` (strictly increasing per chat, written in the
+//! same transactional batch as the message), then timestamp and id for messages stored before
+//! sequences existed (`seq` 0).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,6 +20,9 @@ pub struct ChatMessage {
     /// Two entries: the sender's view (`toUser` = recipient) and the recipient's view.
     pub user_details: Vec<ParticipantView>,
     pub message: MessageBody,
+    /// Position in the chat, from 1; 0 for messages stored before sequences existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
     #[serde(rename = "_ts", default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<i64>,
 }
@@ -75,8 +83,15 @@ impl ChatMessage {
                 content,
                 timestamp: sent_at.timestamp(),
             },
+            seq: 0,
             ts: None,
         })
+    }
+
+    /// The message numbered `seq` in its chat.
+    pub fn numbered(mut self, seq: u64) -> Self {
+        self.seq = seq;
+        self
     }
 
     /// The recipient: the `toUser` of the sender's view.
@@ -103,16 +118,58 @@ impl ChatMessage {
         DateTime::from_timestamp(self.message.timestamp, 0).unwrap_or_default()
     }
 
-    /// Order of messages in a chat: by timestamp, then id (the original had no ORDER BY).
-    pub fn order_key(&self) -> (i64, &str) {
-        (self.message.timestamp, &self.id)
+    /// Order of messages in a chat: by sequence, then timestamp and id (the original had no
+    /// ORDER BY; messages without a sequence come first, by time).
+    pub fn order_key(&self) -> (u64, i64, &str) {
+        (self.seq, self.message.timestamp, &self.id)
     }
 }
 
-/// A position in a chat's message order, for paging: `<timestamp>:<messageId>`.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The per-chat counter document: the last `seq` handed out in its chat. It shares the
+/// chat's partition so the message and the counter are written in one transactional batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatSequence {
+    /// Always [`ChatSequence::ID`] (message ids are 32 hex digits, so it cannot clash).
+    pub id: String,
+    pub chat: ChatRef,
+    pub last: u64,
+}
+
+impl ChatSequence {
+    pub const ID: &'static str = "sequence";
+
+    /// The counter of a chat with no numbered message yet.
+    pub fn start(chat: ChatId) -> Self {
+        Self {
+            id: Self::ID.to_owned(),
+            chat: ChatRef { id: chat },
+            last: 0,
+        }
+    }
+
+    /// The counter after handing out the next number.
+    pub fn next(&self) -> Self {
+        Self {
+            last: self.last + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Is this stored document the counter rather than a message?
+    pub fn is_counter(doc: &serde_json::Value) -> bool {
+        doc.get("id").and_then(serde_json::Value::as_str) == Some(Self::ID)
+    }
+}
+
+/// A position in a chat's message order, for paging: `<seq>:<timestamp>:<messageId>`.
 /// A page "before" a cursor holds the messages that sort strictly before it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MessageCursor {
+    pub seq: u64,
     pub timestamp: i64,
     pub id: String,
 }
@@ -120,6 +177,7 @@ pub struct MessageCursor {
 impl MessageCursor {
     pub fn of(message: &ChatMessage) -> Self {
         Self {
+            seq: message.seq,
             timestamp: message.message.timestamp,
             id: message.id.clone(),
         }
@@ -129,10 +187,12 @@ impl MessageCursor {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let bad = || ValueError::Malformed {
             field: "before",
-            expected: "a cursor <timestamp>:<messageId> from a previous page",
+            expected: "a cursor <seq>:<timestamp>:<messageId> from a previous page",
             value: raw.to_owned(),
         };
-        let (ts, id) = raw.split_once(':').ok_or_else(bad)?;
+        let (seq, rest) = raw.split_once(':').ok_or_else(bad)?;
+        let (ts, id) = rest.split_once(':').ok_or_else(bad)?;
+        let seq = seq.parse().map_err(|_| bad())?;
         let timestamp = ts.parse().map_err(|_| bad())?;
         let valid_id = !id.is_empty()
             && id.len() <= 64
@@ -143,19 +203,20 @@ impl MessageCursor {
             return Err(bad());
         }
         Ok(Self {
+            seq,
             timestamp,
             id: id.to_owned(),
         })
     }
 
-    fn key(&self) -> (i64, &str) {
-        (self.timestamp, &self.id)
+    fn key(&self) -> (u64, i64, &str) {
+        (self.seq, self.timestamp, &self.id)
     }
 }
 
 impl std::fmt::Display for MessageCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.timestamp, self.id)
+        write!(f, "{}:{}:{}", self.seq, self.timestamp, self.id)
     }
 }
 
@@ -251,13 +312,56 @@ mod tests {
         let expected: Vec<_> = messages.iter().map(|m| m.id.clone()).collect();
         assert_eq!(seen, expected);
         assert_eq!(chat_page(Vec::new(), None, 3), (Vec::new(), None));
-        for bad in ["", "12", "x:m1", "12:", "12:a/b"] {
+        for bad in [
+            "", "12", "x:m1", "12:", "12:a/b", "1:x:m1", "1:12:", "12:m1",
+        ] {
             assert_eq!(
                 MessageCursor::parse(bad).unwrap_err().field(),
                 "before",
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn sequence_orders_messages_of_the_same_second() {
+        // Ids chosen so that id order contradicts send order.
+        let sent: Vec<_> = ["m9", "m1", "m5", "m3"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                ChatMessage::new(
+                    (*id).to_owned(),
+                    user("a1", "A"),
+                    user("b2", "B"),
+                    MessageContent::parse(&format!("{:02}", i + 1)).unwrap(),
+                    DateTime::from_timestamp(500, 0).unwrap(),
+                )
+                .unwrap()
+                .numbered(i as u64 + 1)
+            })
+            .collect();
+        let mut stored = sent.clone();
+        stored.sort_by(|a, b| a.id.cmp(&b.id));
+        let (page, next) = chat_page(stored.clone(), None, 2);
+        let texts = |page: &[ChatMessage]| -> Vec<String> {
+            page.iter()
+                .map(|m| m.message.content.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(texts(&page), ["03", "04"]);
+        let (older, none) = chat_page(stored, next.as_ref(), 2);
+        assert_eq!(texts(&older), ["01", "02"]);
+        assert!(none.is_none());
+        let counter = ChatSequence::start(sent[0].chat.id.clone());
+        assert_eq!(counter.next().next().last, 2);
+        assert!(ChatSequence::is_counter(
+            &serde_json::to_value(&counter).unwrap()
+        ));
+        assert!(!ChatSequence::is_counter(
+            &serde_json::to_value(&sent[0]).unwrap()
+        ));
+        assert_eq!(serde_json::to_value(&sent[0]).unwrap()["seq"], 1);
     }
 
     #[test]

@@ -46,3 +46,33 @@ impl Greeting {
         DateTime::from_timestamp(self.timestamp, 0).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::app::domain::tasks::is_greeting;
+
+    #[test]
+    fn greeting_tolerates_case_punctuation_and_whitespace() {
+        for text in [
+            "Hi-CosmosPark",
+            "hi-cosmospark",
+            "  HI-COSMOSPARK \n",
+            "Hi-CosmosPark!",
+            "¡Hi-CosmosPark!",
+            "\"Hi-CosmosPark.\"",
+            "Hi-CosmosPark!!! ",
+            "…Hi-CosmosPark?",
+        ] {
+            assert!(is_greeting(text), "{text:?}");
+        }
+        for text in [
+            "Hi CosmosPark",
+            "Hi-CosmosParks",
+            "Hi-CosmosPark friend",
+            "Hi",
+            "",
+        ] {
+            assert!(!is_greeting(text), "{text:?}");
+        }
+    }
+}

@@ -11,7 +11,8 @@ mod task;
 mod user;
 
 pub use chat::{
-    ChatMessage, ChatRef, MessageBody, MessageCursor, ParticipantView, UserRef, chat_page,
+    ChatMessage, ChatRef, ChatSequence, MessageBody, MessageCursor, ParticipantView, UserRef,
+    chat_page,
 };
 pub use greeting::Greeting;
 pub use ledger::{LedgerEntry, LedgerTask, LedgerUser};

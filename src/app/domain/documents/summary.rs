@@ -2,7 +2,8 @@
 //!
 //! The summary is a function of the *set* of messages applied (plus read marks), so applying
 //! messages twice or in any order gives the same document: the last message is the greatest
-//! by (timestamp, id), and the unread count counts distinct message ids.
+//! in the chat's order (sequence, then timestamp and id), and the unread count counts distinct
+//! message ids after the read mark (a sequence number; a time for messages without one).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,9 +28,15 @@ pub struct UserChatSummary {
     pub last_message_id: String,
     /// The message's own time (the original used the subscriber's clock: §11.2 item 18).
     pub last_message_timestamp: i64,
+    /// The last message's place in the chat (0: stored before sequences existed).
+    #[serde(default)]
+    pub last_message_seq: u64,
     /// Unread messages from the other participant, capped at [`UserChatSummary::UNREAD_CAP`].
     pub unread_count: usize,
-    /// Messages at or before this time (unix seconds) count as read.
+    /// Messages numbered up to this count as read.
+    #[serde(default)]
+    pub last_read_seq: u64,
+    /// Messages without a number at or before this time (unix seconds) count as read.
     #[serde(default)]
     pub last_read_timestamp: i64,
     /// The unread messages behind `unreadCount` (newest first, capped).
@@ -39,6 +46,8 @@ pub struct UserChatSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UnreadMessage {
+    #[serde(default)]
+    pub seq: u64,
     pub timestamp: i64,
     pub id: String,
 }
@@ -62,44 +71,64 @@ impl UserChatSummary {
                 last_message: message.message.content.as_str().to_owned(),
                 last_message_id: message.id.clone(),
                 last_message_timestamp: message.message.timestamp,
+                last_message_seq: message.seq,
                 unread_count: 0,
+                last_read_seq: 0,
                 last_read_timestamp: 0,
                 unread_messages: Vec::new(),
             },
         };
-        let key = (message.message.timestamp, message.id.as_str());
-        if key >= (next.last_message_timestamp, next.last_message_id.as_str()) {
+        let last = (
+            next.last_message_seq,
+            next.last_message_timestamp,
+            next.last_message_id.as_str(),
+        );
+        if message.order_key() >= last {
             next.to_user_id = view.to_user.id.clone();
             next.chat_name = view.to_user.name.clone();
             next.sender_id = message.message.sender_id.clone();
             next.last_message = message.message.content.as_str().to_owned();
             next.last_message_id = message.id.clone();
             next.last_message_timestamp = message.message.timestamp;
+            next.last_message_seq = message.seq;
         }
+        let unread = UnreadMessage {
+            seq: message.seq,
+            timestamp: message.message.timestamp,
+            id: message.id.clone(),
+        };
         if message.message.sender_id == *owner {
             // Writing in a conversation means having read it up to then.
-            next.mark_read(message.message.timestamp);
-        } else if message.message.timestamp > next.last_read_timestamp {
-            next.unread_messages.push(UnreadMessage {
-                timestamp: message.message.timestamp,
-                id: message.id.clone(),
-            });
+            next.mark_read(message.seq, message.message.timestamp);
+        } else if !next.is_read(&unread) {
+            next.unread_messages.push(unread);
             next.normalise_unread();
         }
         Some(next)
     }
 
-    /// Marks everything up to `at` (unix seconds) as read; never moves the mark backwards.
-    pub fn mark_read(&mut self, at: i64) {
+    fn is_read(&self, message: &UnreadMessage) -> bool {
+        if message.seq > 0 {
+            message.seq <= self.last_read_seq
+        } else {
+            message.timestamp <= self.last_read_timestamp
+        }
+    }
+
+    /// Marks everything up to message `seq` (and unnumbered messages up to `at`, unix seconds)
+    /// as read; never moves a mark backwards.
+    pub fn mark_read(&mut self, seq: u64, at: i64) {
+        self.last_read_seq = self.last_read_seq.max(seq);
         self.last_read_timestamp = self.last_read_timestamp.max(at);
-        let mark = self.last_read_timestamp;
-        self.unread_messages.retain(|m| m.timestamp > mark);
+        let unread = std::mem::take(&mut self.unread_messages);
+        self.unread_messages = unread.into_iter().filter(|m| !self.is_read(m)).collect();
         self.normalise_unread();
     }
 
-    /// Marks the conversation read at `now`.
+    /// Marks the conversation read at `now`: up to the last message this summary has seen.
+    /// A message still on its way counts as unread when it lands, whatever its timestamp.
     pub fn mark_read_at(&mut self, now: DateTime<Utc>) {
-        self.mark_read(now.timestamp());
+        self.mark_read(self.last_message_seq, now.timestamp());
     }
 
     fn normalise_unread(&mut self) {
@@ -135,6 +164,7 @@ mod tests {
             DateTime::from_timestamp(at, 0).unwrap(),
         )
         .unwrap()
+        .numbered(u64::from(id) + 1)
     }
 
     fn fold(owner: &str, messages: &[ChatMessage]) -> Option<UserChatSummary> {
@@ -171,10 +201,36 @@ mod tests {
             .collect();
         let mut s = fold("bob", &many).unwrap();
         assert_eq!(s.unread_count, UserChatSummary::UNREAD_CAP);
-        s.mark_read(1100);
+        s.mark_read(101, 0);
         assert_eq!(s.unread_count, 49);
-        s.mark_read(50);
-        assert_eq!(s.last_read_timestamp, 1100, "the read mark never goes back");
+        s.mark_read(50, 0);
+        assert_eq!(s.last_read_seq, 101, "the read mark never goes back");
+    }
+
+    #[test]
+    fn same_second_messages_follow_the_sequence() {
+        // Ids sort against send order; all in one second.
+        let sent = [
+            msg(9, true, 100).numbered(1),
+            msg(3, true, 100).numbered(2),
+            msg(1, true, 100).numbered(3),
+        ];
+        let s = fold("bob", &sent).unwrap();
+        assert_eq!((s.last_message.as_str(), s.last_message_seq), ("text 1", 3));
+        assert_eq!(s.unread_count, 3);
+        // Read at second 100, then another message in that same second still counts.
+        let mut read = s.clone();
+        read.mark_read_at(DateTime::from_timestamp(100, 0).unwrap());
+        assert_eq!(read.unread_count, 0);
+        let owner = UserId::parse("bob").unwrap();
+        let later = UserChatSummary::apply(Some(&read), &owner, &msg(2, true, 100).numbered(4));
+        assert_eq!(later.unwrap().unread_count, 1);
+        // Messages stored before sequences existed still count by time.
+        let legacy = msg(4, true, 90).numbered(0);
+        let mut old = fold("bob", &[legacy]).unwrap();
+        assert_eq!(old.unread_count, 1);
+        old.mark_read_at(DateTime::from_timestamp(95, 0).unwrap());
+        assert_eq!(old.unread_count, 0);
     }
 
     proptest! {
