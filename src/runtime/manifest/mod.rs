@@ -4,6 +4,7 @@
 mod bindings;
 mod check;
 mod host;
+pub mod settings;
 
 pub use bindings::{
     Binding, BindingKind, CosmosDbTriggerOptions, EventHubTriggerOptions, RetryPolicy,
@@ -11,6 +12,7 @@ pub use bindings::{
 };
 pub use check::{check, routes_collide};
 pub use host::{CustomHandler, HostJson};
+pub use settings::check_settings;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
