@@ -253,29 +253,31 @@ fn azure_settings(platform_var: &str) -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     let port = server::host_port_from_env()?.ok_or(server::ConfigError::NoPort)?;
+    init_tracing();
+    // In Azure nothing falls back to a local default: every problem is named before any
+    // port is bound, so the host never sees a half-configured app as ready.
     let azure = cosmospark::runtime::settings::azure_platform(env);
     if let Some(platform_var) = azure {
         azure_settings(platform_var)?;
     }
     let store = StoreConfig::from_env().context("app settings")?;
-    let embedded_in_azure = azure.is_some() && store.is_embedded();
-    anyhow::ensure!(
-        !embedded_in_azure || settings::embedded_store_allowed(env),
-        "running in Azure without a Cosmos DB setting: the embedded store is never used there \
-         (set CosmosDBConnection__accountEndpoint)"
-    );
     let app_settings = settings()?;
-    // Bind early: the host polls `/` and counts connection refusals as "not ready yet".
+    if azure.is_some() && store.is_embedded() {
+        anyhow::ensure!(
+            settings::embedded_store_allowed(env),
+            "running in Azure without a Cosmos DB setting: the embedded store is never used \
+             there (set CosmosDBConnection__accountEndpoint)"
+        );
+        tracing::warn!(
+            setting = settings::ALLOW_EMBEDDED_STORE,
+            "the embedded store is in use in Azure: data lives on this instance's disk only and \
+             is lost on scale-in or redeployment; for single-instance test deployments only"
+        );
+    }
+    // Bind before building the app: the host polls `/` and counts refusals as "not ready yet".
     let listener = server::bind_loopback(port)
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
-    init_tracing();
-    if embedded_in_azure {
-        tracing::warn!(
-            setting = settings::ALLOW_EMBEDDED_STORE,
-            "the embedded store is in use in Azure: data lives on this instance's disk only and is lost on scale-in or redeployment; for single-instance test deployments only"
-        );
-    }
     let services = AppServices::from_config(store, app_settings).context("app settings")?;
     let app = build_app(services)?;
     tracing::info!(port, "custom handler listening");
