@@ -1,21 +1,15 @@
-// The map's background: Azure Maps tiles when the deployment has Azure Maps, else country
-// outlines from world-atlas (bundled, works offline; what `cosmospark dev` shows).
-//
-// Azure Maps is reached with a short-lived Entra ID token from `GET /api/azMap/token` (the
-// Function App's managed identity) and the account's client id, sent as `Authorization` and
-// `x-ms-client-id` headers on each tile request; no key is ever in the page. The token is
-// renewed before it expires.
+// The map's background: Azure Maps tiles when the deployment has Azure Maps (authenticated with
+// the token of `maps-token.js`), else country outlines from world-atlas (bundled, works offline;
+// what `cosmospark dev` shows).
 
 import { feature } from 'topojson-client';
 import countries from 'world-atlas/countries-110m.json';
 import L from './leaflet-global.js';
+import { MapsToken, loadMapsConfig } from './maps-token.js';
 
 const ANTARCTICA = '010';
 const TILE_URL = 'https://atlas.microsoft.com/map/tile?api-version=2024-04-01'
   + '&tilesetId=microsoft.base.road&tileSize=256';
-/** Renew this long before expiry (and at the latest after half the lifetime). */
-const RENEW_BEFORE_MS = 5 * 60 * 1000;
-const RETRY_MS = 30 * 1000;
 
 /** Adds the basemap to `map`: Azure Maps tiles when `config.maps` holds a token, else outlines. */
 export function addBasemap(map, config) {
@@ -52,47 +46,6 @@ function unwrapAntimeridian(geometry) {
   }
 }
 
-/** `{accessToken, expiresOn, clientId}` from the API, or null when Azure Maps is not set up. */
-async function fetchMapsToken() {
-  try {
-    const response = await fetch('/api/azMap/token', { credentials: 'same-origin' });
-    if (!response.ok) return null;
-    const token = await response.json();
-    const expires = Date.parse(token?.expiresOn);
-    if (typeof token?.accessToken !== 'string' || typeof token?.clientId !== 'string') return null;
-    if (!Number.isFinite(expires)) return null;
-    return { accessToken: token.accessToken, clientId: token.clientId, expires };
-  } catch {
-    return null;
-  }
-}
-
-/** The current Azure Maps token, renewed on a timer before it expires. */
-export class MapsToken {
-  constructor(token) {
-    this.token = token;
-    this.timer = null;
-    this.schedule();
-    addEventListener('pagehide', () => clearTimeout(this.timer), { once: true });
-  }
-
-  schedule() {
-    const lifetime = this.token.expires - Date.now();
-    const delay = Math.max(Math.min(lifetime - RENEW_BEFORE_MS, lifetime / 2), RETRY_MS);
-    this.timer = setTimeout(() => this.renew(), delay);
-  }
-
-  async renew() {
-    const fresh = await fetchMapsToken();
-    if (fresh) this.token = fresh;
-    this.schedule();
-  }
-
-  headers() {
-    return { authorization: `Bearer ${this.token.accessToken}`, 'x-ms-client-id': this.token.clientId };
-  }
-}
-
 /** Tiles fetched with the token's headers (an `<img src>` cannot carry them). */
 const AzureMapsLayer = L.GridLayer.extend({
   initialize(token, options) {
@@ -123,7 +76,4 @@ const AzureMapsLayer = L.GridLayer.extend({
  * The map configuration: `{maps: MapsToken}` when the API hands out Azure Maps tokens (in Azure),
  * `{}` otherwise (`cosmospark dev` answers 503: the offline outlines are used).
  */
-export async function loadConfig() {
-  const token = await fetchMapsToken();
-  return token ? { maps: new MapsToken(token) } : {};
-}
+export const loadConfig = loadMapsConfig;
