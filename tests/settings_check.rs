@@ -122,3 +122,38 @@ fn a_new_binding_connection_needs_its_identity_setting_in_both_files() {
         );
     }
 }
+
+#[test]
+fn the_local_settings_output_fills_the_example_file() {
+    // README (Core Tools): `jq '.Values += LOCAL_SETTINGS' local.settings.json.example`.
+    let bicep = std::fs::read_to_string(repo().join("infra/main.bicep")).unwrap();
+    let outputs: Vec<&str> = bicep
+        .lines()
+        .skip_while(|line| !line.starts_with("output LOCAL_SETTINGS object = {"))
+        .skip(1)
+        .take_while(|line| !line.starts_with('}'))
+        .filter_map(|line| line.trim().split_once(':').map(|(name, _)| name.trim()))
+        .collect();
+    assert!(
+        !outputs.is_empty(),
+        "infra/main.bicep has a LOCAL_SETTINGS output"
+    );
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("local.settings.json.example")).unwrap(),
+    )
+    .unwrap();
+    let values = example["Values"].as_object().unwrap();
+    for name in &outputs {
+        assert!(
+            values.contains_key(*name),
+            "LOCAL_SETTINGS sets `{name}`, which the example file lacks"
+        );
+    }
+    for (name, value) in values {
+        let placeholder = value.as_str().unwrap_or_default().contains('<');
+        assert!(
+            !placeholder || outputs.contains(&name.as_str()),
+            "`{name}` is a placeholder that LOCAL_SETTINGS does not fill"
+        );
+    }
+}

@@ -186,6 +186,9 @@ fn expected(manifest: &Manifest, app: &[SettingSpec]) -> (BTreeMap<String, Reade
     (required, known)
 }
 
+/// Reads the setting names a file sets.
+type NameReader = fn(&Path) -> Result<Vec<String>, String>;
+
 /// The `Values` names of the example settings file.
 fn example_names(path: &Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
@@ -229,7 +232,7 @@ pub fn check_settings(manifest: &Manifest, app: &[SettingSpec]) -> Vec<ManifestE
     }
     let (required, known) = expected(manifest, app);
     let mut problems = Vec::new();
-    let files: [(PathBuf, fn(&Path) -> Result<Vec<String>, String>, bool); 2] =
+    let files: [(PathBuf, NameReader, bool); 2] =
         [(example, example_names, true), (bicep, bicep_names, false)];
     for (path, read, is_example) in files {
         let names = match read(&path) {
