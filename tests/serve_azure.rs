@@ -186,5 +186,7 @@ fn the_embedded_store_needs_an_explicit_opt_in_that_warns_at_start() {
 #[test]
 fn locally_and_under_core_tools_nothing_is_required() {
     assert_got_past_the_checks(&serve(&[]));
+    // Any container runtime may set CONTAINER_NAME; it alone does not mean Azure.
+    assert_got_past_the_checks(&serve(&[("CONTAINER_NAME", "devbox")]));
     assert_got_past_the_checks(&serve(&[FLEX, ("FUNCTIONS_CORETOOLS_ENVIRONMENT", "true")]));
 }

@@ -153,17 +153,15 @@ pub fn azure_problems(
 
 /// The platform variables that say the process runs in Azure, and the one Core Tools sets
 /// locally. From Azure/azure-functions-host `src/WebJobs.Script/Environment/EnvironmentExtensions.cs`
-/// (`IsAppService`: `WEBSITE_INSTANCE_ID`; `IsFlexConsumptionSku`: `WEBSITE_SKU` =
-/// `FlexConsumption`, or in placeholder mode `CONTAINER_NAME` / `WEBSITE_POD_NAME` with
-/// `LEGION_SERVICE_HOST`; `IsLinuxConsumptionOnAtlas`: `CONTAINER_NAME`; `IsCoreTools`:
-/// `FUNCTIONS_CORETOOLS_ENVIRONMENT`) and `EnvironmentSettingNames.cs` (`AzureWebsiteName`:
-/// `WEBSITE_SITE_NAME`).
-pub const AZURE_PLATFORM_VARS: [&str; 6] = [
+/// and `EnvironmentSettingNames.cs`: `IsAppService` (`WEBSITE_INSTANCE_ID`), the site name
+/// (`WEBSITE_SITE_NAME`), `IsFlexConsumptionSku` (`WEBSITE_SKU` = `FlexConsumption`, or in
+/// placeholder mode a container with `LEGION_SERVICE_HOST`) and `IsCoreTools`
+/// (`FUNCTIONS_CORETOOLS_ENVIRONMENT`). `CONTAINER_NAME` alone is not used: any container
+/// runtime may set it.
+pub const AZURE_PLATFORM_VARS: [&str; 4] = [
     "WEBSITE_INSTANCE_ID",
     "WEBSITE_SITE_NAME",
     "WEBSITE_SKU",
-    "CONTAINER_NAME",
-    "WEBSITE_POD_NAME",
     "LEGION_SERVICE_HOST",
 ];
 pub const CORE_TOOLS_VAR: &str = "FUNCTIONS_CORETOOLS_ENVIRONMENT";
@@ -247,6 +245,7 @@ mod tests {
             }
         };
         assert_eq!(azure_platform(env(&[])), None);
+        assert_eq!(azure_platform(env(&[("CONTAINER_NAME", "devbox")])), None);
         assert_eq!(
             azure_platform(env(&[("WEBSITE_SKU", "FlexConsumption")])),
             Some("WEBSITE_SKU")
