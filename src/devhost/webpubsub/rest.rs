@@ -134,3 +134,112 @@ pub async fn operation(
         Err(problem) => error(StatusCode::BAD_REQUEST, "BadRequest", problem.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devhost::webpubsub::{AccessKey, HubConfig, router};
+    use axum::body::Body;
+    use axum::http::Request;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    const HOST: &str = "127.0.0.1:7071";
+
+    fn rest_jwt(secret: &str, audience: &str) -> String {
+        let claims = json!({"aud": audience, "exp": jsonwebtoken::get_current_timestamp() + 60});
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    async fn call(hub: &Hub, path_and_query: &str, bearer: Option<String>) -> (u16, Value) {
+        let mut request = Request::post(path_and_query).header("host", HOST);
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = router(hub.clone())
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn generates_a_client_token_for_a_call_signed_with_the_key() {
+        let hub = Hub::new(AccessKey::new("secret").unwrap(), HubConfig::default());
+        let path = "/api/hubs/CosmosPark/:generateToken?userId=u1&role=webpubsub.sendToGroup.g&group=g&minutesToExpire=5&api-version=2024-01-01";
+        let (status, body) = call(
+            &hub,
+            path,
+            Some(rest_jwt("secret", &format!("http://{HOST}{path}"))),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let identity = token::verify(
+            hub.key(),
+            &format!("http://{HOST}/client/hubs/CosmosPark"),
+            body["token"].as_str().unwrap(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(identity.user_id.as_deref(), Some("u1"));
+        assert_eq!(identity.roles, ["webpubsub.sendToGroup.g"]);
+        assert_eq!(identity.groups, ["g"]);
+    }
+
+    #[tokio::test]
+    async fn refuses_what_the_service_refuses() {
+        let hub = Hub::new(AccessKey::new("secret").unwrap(), HubConfig::default());
+        let good = "/api/hubs/CosmosPark/:generateToken?userId=u1&api-version=2024-01-01";
+        let signed = |path: &str| Some(rest_jwt("secret", &format!("http://{HOST}{path}")));
+        // No credential, another key, a token for another URL.
+        assert_eq!(call(&hub, good, None).await.0, 401);
+        let other_key = Some(rest_jwt("other", &format!("http://{HOST}{good}")));
+        assert_eq!(call(&hub, good, other_key).await.0, 401);
+        let elsewhere = "/api/hubs/Other/:generateToken?userId=u1&api-version=2024-01-01";
+        assert_eq!(call(&hub, good, signed(elsewhere)).await.0, 401);
+        // Missing or unknown api-version, bad lifetime, unknown operation, bad hub name.
+        for (path, status, code) in [
+            (
+                "/api/hubs/CosmosPark/:generateToken?userId=u1",
+                400,
+                "MissingApiVersion",
+            ),
+            (
+                "/api/hubs/CosmosPark/:generateToken?api-version=1999-01-01",
+                400,
+                "UnsupportedApiVersion",
+            ),
+            (
+                "/api/hubs/CosmosPark/:generateToken?api-version=2024-01-01&minutesToExpire=0",
+                400,
+                "InvalidMinutesToExpire",
+            ),
+            (
+                "/api/hubs/CosmosPark/:send?api-version=2024-01-01",
+                404,
+                "NotFound",
+            ),
+            (
+                "/api/hubs/9bad/:generateToken?api-version=2024-01-01",
+                400,
+                "InvalidHub",
+            ),
+        ] {
+            let (got, body) = call(&hub, path, signed(path)).await;
+            assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}");
+        }
+    }
+}
