@@ -187,8 +187,10 @@ module maps 'modules/maps.bicep' = {
 }
 
 // Every setting the custom handler and its bindings read (the functionapp module adds the
-// Application Insights pair itself). Binding connections use the
-// identity-based form `<connection>__<endpoint property>` plus `__credential` and `__clientId`.
+// Application Insights pair itself), under the names local.settings.json.example uses;
+// `cosmospark check` compares both with function.json and the app's settings table. Binding
+// connections use the identity-based form `<connection>__<endpoint property>` plus
+// `__credential` and `__clientId`; the app reads the same endpoints.
 var appSettings = {
   AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
@@ -199,7 +201,6 @@ var appSettings = {
   CosmosDBConnection__accountEndpoint: cosmos.outputs.endpoint
   CosmosDBConnection__credential: 'managedidentity'
   CosmosDBConnection__clientId: identity.outputs.clientId
-  CosmosDb__Endpoint: cosmos.outputs.endpoint
   CosmosDb__Database: cosmos.outputs.databaseName
   EventGridConnection__topicEndpointUri: eventGrid.outputs.endpoint
   EventGridConnection__credential: 'managedidentity'
@@ -207,8 +208,6 @@ var appSettings = {
   EventHubConnection__fullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
   EventHubConnection__credential: 'managedidentity'
   EventHubConnection__clientId: identity.outputs.clientId
-  EventHubName: eventHubs.outputs.hubName
-  EventHubConsumerGroup: eventHubs.outputs.consumerGroupName
   WebPubSubConnection__serviceUri: webPubSub.outputs.serviceUri
   WebPubSubConnection__credential: 'managedidentity'
   WebPubSubConnection__clientId: identity.outputs.clientId
@@ -287,13 +286,10 @@ output APP_SETTINGS object = appSettings
 // The settings `cosmospark dev` needs to use these resources with the developer's own Entra ID
 // sign-in (no __credential/__clientId: the developer is not the app's managed identity).
 output LOCAL_SETTINGS object = {
-  CosmosDb__Endpoint: cosmos.outputs.endpoint
-  CosmosDb__Database: cosmos.outputs.databaseName
   CosmosDBConnection__accountEndpoint: cosmos.outputs.endpoint
+  CosmosDb__Database: cosmos.outputs.databaseName
   EventGridConnection__topicEndpointUri: eventGrid.outputs.endpoint
   EventHubConnection__fullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
-  EventHubName: eventHubs.outputs.hubName
-  EventHubConsumerGroup: eventHubs.outputs.consumerGroupName
   WebPubSubConnection__serviceUri: webPubSub.outputs.serviceUri
   WebPubSub__Hub: webPubSub.outputs.hubName
   AzureMaps__ClientId: maps.outputs.clientId

@@ -9,13 +9,15 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cosmospark::app::AppServices;
 use cosmospark::app::services::Settings;
+use cosmospark::app::settings;
 use cosmospark::devhost;
 use cosmospark::devhost::dead_letter::DeadLetters;
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::event_hubs::DEFAULT_PARTITIONS;
 use cosmospark::devhost::replay::replay;
 use cosmospark::devhost::server::{DevOptions, Platform};
-use cosmospark::runtime::manifest::{Manifest, check};
+use cosmospark::devhost::webpubsub::AccessKey;
+use cosmospark::runtime::manifest::{Manifest, check, check_settings};
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
 use cosmospark::store::cli::{StoreArgs, run_store_command};
 use cosmospark::store::{Store, StoreConfig};
@@ -206,26 +208,77 @@ fn build_app(services: AppServices) -> anyhow::Result<FunctionApp> {
     Ok(app)
 }
 
-fn settings() -> anyhow::Result<Settings> {
-    Ok(Settings::from_lookup(|name| std::env::var(name).ok())?)
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-/// For the local platform: the app over the platform's own store.
-fn app_over(store: Store) -> Result<FunctionApp, String> {
-    let services = settings()
+fn settings() -> anyhow::Result<Settings> {
+    Ok(Settings::from_lookup(env)?)
+}
+
+/// For the local platform: the app over the platform's own store, calling the platform's Web
+/// PubSub hub at `endpoint` with its access key (the `WebPubSubConnection` setting the app
+/// would get from `local.settings.json` for a real service).
+fn app_over(store: Store, key: &AccessKey, endpoint: &str) -> Result<FunctionApp, String> {
+    let connection = key.connection_string(endpoint);
+    let settings = Settings::from_lookup(|name| {
+        if name == settings::WEB_PUBSUB_CONNECTION {
+            Some(connection.clone())
+        } else {
+            env(name)
+        }
+    });
+    let services = settings
+        .map_err(anyhow::Error::from)
         .and_then(|settings| Ok(AppServices::with_store(store, settings)?))
         .map_err(|e| format!("{e:#}"))?;
     build_app(services).map_err(|e| format!("{e:#}"))
 }
 
+/// In Azure, every setting the deployed app needs, checked before anything starts.
+fn azure_settings(platform_var: &str) -> anyhow::Result<()> {
+    let problems = settings::azure_problems(env);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+    anyhow::bail!(
+        "running in Azure ({platform_var} is set) with {} missing or malformed app setting(s); \
+         not starting:\n{}\nSet them from the Bicep outputs (infra/main.bicep APP_SETTINGS) or, \
+         for a local run, from local.settings.json.example.",
+        problems.len(),
+        lines.join("\n")
+    )
+}
+
 async fn serve() -> anyhow::Result<()> {
     let port = server::host_port_from_env()?.ok_or(server::ConfigError::NoPort)?;
-    // Bind first: the host polls `/` and counts connection refusals as "not ready yet".
+    init_tracing();
+    // In Azure nothing falls back to a local default: every problem is named before any
+    // port is bound, so the host never sees a half-configured app as ready.
+    let azure = cosmospark::runtime::settings::azure_platform(env);
+    if let Some(platform_var) = azure {
+        azure_settings(platform_var)?;
+    }
+    let store = StoreConfig::from_env().context("app settings")?;
+    let app_settings = settings()?;
+    if azure.is_some() && store.is_embedded() {
+        anyhow::ensure!(
+            settings::embedded_store_allowed(env),
+            "running in Azure without a Cosmos DB setting: the embedded store is never used \
+             there (set CosmosDBConnection__accountEndpoint)"
+        );
+        tracing::warn!(
+            setting = settings::ALLOW_EMBEDDED_STORE,
+            "the embedded store is in use in Azure: data lives on this instance's disk only and \
+             is lost on scale-in or redeployment; for single-instance test deployments only"
+        );
+    }
+    // Bind before building the app: the host polls `/` and counts refusals as "not ready yet".
     let listener = server::bind_loopback(port)
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
-    init_tracing();
-    let services = AppServices::from_env().context("app settings")?;
+    let services = AppServices::from_config(store, app_settings).context("app settings")?;
     let app = build_app(services)?;
     tracing::info!(port, "custom handler listening");
     server::serve(listener, app.router())
@@ -251,7 +304,13 @@ fn dev_options(args: &DevArgs) -> DevOptions {
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
     let options = dev_options(&args);
-    let platform = Platform::open_with(&options, app_over)
+    let addr = std::net::SocketAddr::from((args.host, args.port));
+    // Bound before the app is built: the app calls the hub's REST API at this address.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cosmospark dev: cannot listen on {addr}"))?;
+    let endpoint = local_endpoint(listener.local_addr()?);
+    let platform = Platform::open_with(&options, |store, key| app_over(store, key, &endpoint))
         .await
         .context("cosmospark dev")?;
     let services = AppServices::with_store(platform.store.clone(), settings()?)?;
@@ -265,9 +324,19 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     } else if cosmospark::app::seed::is_empty(&services).await? {
         println!("The store has no users yet: restart with `--seed 20` for a lively demo map.");
     }
-    devhost::server::run_platform(options, platform)
+    devhost::server::serve_platform(listener, platform)
         .await
         .context("cosmospark dev")
+}
+
+/// The http URL the app reaches the local platform at (loopback when bound to all addresses).
+fn local_endpoint(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    format!("http://{}", std::net::SocketAddr::from((host, addr.port())))
 }
 
 async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
@@ -349,9 +418,12 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
                 root,
                 ..DevArgs::default()
             };
-            let platform = Platform::open_with(&dev_options(&args), app_over)
-                .await
-                .context("opening the data directory (stop `cosmospark dev` first)")?;
+            let endpoint = local_endpoint((args.host, args.port).into());
+            let platform = Platform::open_with(&dev_options(&args), |store, key| {
+                app_over(store, key, &endpoint)
+            })
+            .await
+            .context("opening the data directory (stop `cosmospark dev` first)")?;
             let letters = match (id, all) {
                 (_, true) => platform.dead_letters.list()?,
                 (Some(id), false) => vec![platform.dead_letters.get(&id)?],
@@ -420,7 +492,11 @@ fn run_check(root: &std::path::Path) -> anyhow::Result<ExitCode> {
     let app = cosmospark::app::function_app(AppServices::declarations_only())
         .context("function registry")?;
     let (problems, warnings) = match Manifest::load(root) {
-        Ok(manifest) => (check(&manifest, &app, EXECUTABLE), manifest.warnings),
+        Ok(manifest) => {
+            let mut problems = check(&manifest, &app, EXECUTABLE);
+            problems.extend(check_settings(&manifest, settings::APP_SETTINGS));
+            (problems, manifest.warnings)
+        }
         Err(problems) => (problems, Vec::new()),
     };
     for warning in &warnings {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use cosmospark::app::domain::{
-    auth::{Access, ClientPrincipal, Principal, Route, authorize, authorize_chat_member},
+    auth::{Access, Principal, Route, authorize, authorize_chat_member},
     commands::SendMessage,
     documents::{ChatMessage, CosmosUser, Greeting, LedgerEntry, UserChatSummary, UserRef},
     event_kind::EventKind,
@@ -21,12 +21,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn principal_of(user: &CosmosUser) -> Principal {
-    Principal::from_client(ClientPrincipal {
-        identity_provider: Some("github".into()),
-        user_id: Some(user.id.to_string()),
-        user_details: Some(user.name.to_string()),
-        user_roles: vec!["anonymous".into(), "authenticated".into()],
-    })
+    Principal::signed_in(
+        user.id.as_str(),
+        "github",
+        user.name.as_str(),
+        vec!["anonymous".into(), "authenticated".into()],
+    )
     .unwrap()
     .unwrap()
 }

@@ -4,6 +4,8 @@
 
 mod game_support;
 
+use cosmospark::app::services::Settings;
+use cosmospark::devhost::webpubsub::{AccessKey, Hub, HubConfig, token};
 use game_support::{Game, Who, current_window, say, sign_up};
 use serde_json::json;
 
@@ -46,11 +48,6 @@ async fn auth_matrix_every_route() {
     .to_string();
     let score_body =
         json!({"id": "bonus-1", "user": {"id": "you", "name": "You"}, "score": 5}).to_string();
-    let connection = json!({"connection": {
-        "baseUrl": "wss://hub.example/client/hubs/CosmosPark",
-        "url": "wss://hub.example/client/hubs/CosmosPark?access_token=t",
-        "accessToken": "t"
-    }});
 
     // The acting user is "me"; "other user" is "you" calling routes that act for "me";
     // admin is "boss" (not a participant of the chat).
@@ -109,33 +106,7 @@ async fn auth_matrix_every_route() {
             }
         }
     }
-    // Negotiate needs the binding's input; the principal-id header must be the caller.
-    for (who, expected) in callers.iter().zip([401, 200, 200, 200]) {
-        let reply = game
-            .http_with(
-                "GetConnectionDetails",
-                "GET",
-                "/api/pubsub/connection",
-                who,
-                None,
-                connection.clone(),
-            )
-            .await;
-        if reply.status != expected {
-            failures.push(format!(
-                "GetConnectionDetails as {who:?}: expected {expected}, got {}",
-                reply.status
-            ));
-        }
-        if expected == 200 {
-            assert!(
-                reply.body["url"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("wss://")
-            );
-        }
-    }
+    // Without a Web PubSub setting the negotiate route is unavailable, not broken.
     let missing = game
         .http(
             "GetConnectionDetails",
@@ -621,5 +592,93 @@ async fn chat_sends_are_idempotent_with_a_client_message_id_and_paged() {
             .headers
             .get("x-next-before")
             .is_none_or(|v| v.is_null())
+    );
+}
+
+/// A Web PubSub service on loopback (the local platform's hub, REST token API included) and a
+/// game whose settings name it with a connection string, as `cosmospark dev` does.
+async fn game_with_hub() -> (std::sync::Arc<Game>, Hub) {
+    let hub = Hub::new(AccessKey::generate(), HubConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let router = cosmospark::devhost::webpubsub::router(hub.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let connection = hub.key().connection_string(&endpoint);
+    let settings =
+        Settings::from_lookup(|name| (name == "WebPubSubConnection").then(|| connection.clone()))
+            .unwrap();
+    (Game::with_settings(settings).await, hub)
+}
+
+#[tokio::test]
+async fn negotiate_issues_a_token_for_the_principal_through_the_rest_api() {
+    let (game, hub) = game_with_hub().await;
+    let callers = [
+        Who::Anonymous,
+        Who::user("me"),
+        Who::user("you"),
+        Who::Admin("boss".into()),
+    ];
+    for (who, expected) in callers.iter().zip([401, 200, 200, 200]) {
+        let reply = game
+            .http(
+                "GetConnectionDetails",
+                "GET",
+                "/api/pubsub/connection",
+                who,
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, expected, "{who:?}: {:?}", reply.body);
+        if expected != 200 {
+            continue;
+        }
+        let base = reply.body["baseUrl"].as_str().unwrap();
+        assert!(base.starts_with("ws://127.0.0.1:"), "{base}");
+        assert!(base.ends_with("/client/hubs/CosmosPark"), "{base}");
+        let token = reply.body["accessToken"].as_str().unwrap();
+        assert_eq!(
+            reply.body["url"].as_str().unwrap(),
+            format!("{base}?access_token={token}")
+        );
+        let audience = base.replacen("ws://", "http://", 1);
+        let identity = token::verify(hub.key(), &audience, token, true).unwrap();
+        let (Who::User(id) | Who::Admin(id)) = who else {
+            unreachable!()
+        };
+        assert_eq!(identity.user_id.as_deref(), Some(id.as_str()));
+        assert!(identity.roles.is_empty() && identity.groups.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_rest_api_refuses_calls_not_signed_with_the_key() {
+    let (_game, hub) = game_with_hub().await;
+    let other = Hub::new(AccessKey::generate(), HubConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, cosmospark::devhost::webpubsub::router(other)).await
+    });
+    // The app signs with `hub`'s key, the service at `endpoint` holds another: 502 naming it.
+    let settings = Settings::from_lookup(|name| {
+        (name == "WebPubSubConnection").then(|| hub.key().connection_string(&endpoint))
+    })
+    .unwrap();
+    let game = Game::with_settings(settings).await;
+    let reply = game
+        .http(
+            "GetConnectionDetails",
+            "GET",
+            "/api/pubsub/connection",
+            &Who::user("me"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 502, "{:?}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("401") && message.contains("signature"),
+        "{message}"
     );
 }

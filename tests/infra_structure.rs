@@ -569,7 +569,7 @@ fn realistic_manifests_pass_and_mistakes_are_named() {
                  "databaseName": "CosmicDB", "containerName": "CosmicChats", "leaseContainerName": "leases",
                  "leaseContainerPrefix": "chats-"},
                 {"type": "eventGrid", "direction": "out", "name": "outEvents", "connection": "EventGridConnection"},
-                {"type": "eventHub", "direction": "out", "name": "stream", "eventHubName": "%EventHubName%",
+                {"type": "eventHub", "direction": "out", "name": "stream", "eventHubName": "cosmospark-events",
                  "connection": "EventHubConnection"}
             ]}),
         ),

@@ -24,7 +24,14 @@ fn echo_api() -> Router {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let mut ms_headers: Vec<&str> = headers
+            .keys()
+            .map(|name| name.as_str())
+            .filter(|name| name.starts_with("x-ms-"))
+            .collect();
+        ms_headers.sort_unstable();
         axum::Json(json!({
+            "msHeaders": ms_headers,
             "method": request.method().as_str(),
             "path": request.uri().path(),
             "principal": get("x-ms-client-principal"),
@@ -442,9 +449,16 @@ async fn signed_in_api_calls_carry_the_principal_and_spoofed_headers_are_replace
     .await;
     assert_eq!(echoed["method"], "POST");
     assert_eq!(echoed["path"], "/api/chat");
-    assert_eq!(echoed["id"], user_id.as_str());
-    assert_eq!(echoed["name"], "alice");
-    assert_eq!(echoed["idp"], "github");
+    // Exactly what Static Web Apps sends a linked backend: no -id / -name / -idp headers.
+    assert_eq!(
+        echoed["msHeaders"],
+        json!([
+            "x-ms-client-principal",
+            "x-ms-original-url",
+            "x-ms-request-id"
+        ])
+    );
+    assert_eq!(echoed["id"], Value::Null);
     assert_eq!(echoed["originalUrl"], site.url("/api/chat?x=1"));
     let decoded: Value = serde_json::from_slice(
         &STANDARD
@@ -479,6 +493,10 @@ async fn anonymous_api_calls_carry_no_principal_headers() {
     assert_eq!(echoed["principal"], Value::Null);
     assert_eq!(echoed["id"], Value::Null);
     assert_eq!(echoed["name"], Value::Null);
+    assert_eq!(
+        echoed["msHeaders"],
+        json!(["x-ms-original-url", "x-ms-request-id"])
+    );
 }
 
 #[tokio::test]
@@ -501,7 +519,8 @@ async fn scripts_may_send_their_own_principal_header_without_a_cookie() {
     )
     .await;
     assert_eq!(echoed["principal"], principal.as_str());
-    assert_eq!(echoed["id"], "u123");
+    // Only the principal itself passes; App Service's -id header never reaches the API.
+    assert_eq!(echoed["id"], Value::Null);
     // Its roles are what count: no admin role here.
     let admin = client
         .get(site.url("/api/admin/echo"))

@@ -1,5 +1,6 @@
-// Azure Maps (Gen2) for server-side reverse geocoding. Shared keys are disabled; the app calls
-// the REST API with an Entra ID token and the account's client id (x-ms-client-id).
+// Azure Maps (Gen2) for server-side reverse geocoding and the browser map's tiles. Shared keys
+// are disabled: the app calls the REST API with an Entra ID token of its identity and the
+// account's client id (x-ms-client-id), and hands the browser such a token (GetToken) for tiles.
 
 @description('Tags applied to every resource.')
 param tags object

@@ -1,11 +1,8 @@
 //! Reverse geocoding and Azure Maps tokens: Azure Maps over the shared HTTP client when
-//! configured (subscription key, or Entra ID through the managed identity), the embedded
-//! offline geocoder otherwise.
+//! configured (Entra ID through the app's identity, or a server-side key), the embedded offline
+//! geocoder otherwise. The browser's map control gets only a short-lived Entra ID token
+//! ([`token`]) and the account's client id, never a key.
 
-use std::sync::{Arc, OnceLock};
-
-use azure_core::credentials::TokenCredential;
-use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -13,7 +10,7 @@ use super::domain::geocode::ReverseGeocode;
 use super::domain::geocode::azure_maps::{self, AzureMapsError};
 use super::domain::geocode::offline::OfflineGeocoder;
 use super::domain::values::Coordinates;
-use super::services::{AppServices, MapsSettings};
+use super::services::AppServices;
 
 /// The Entra ID scope for Azure Maps data-plane tokens.
 pub const MAPS_SCOPE: &str = "https://atlas.microsoft.com/.default";
@@ -55,28 +52,13 @@ pub struct MapsToken {
     pub client_id: String,
 }
 
-fn credential(settings: &MapsSettings) -> Result<Arc<dyn TokenCredential>, MapsError> {
-    static CREDENTIAL: OnceLock<Arc<ManagedIdentityCredential>> = OnceLock::new();
-    if let Some(existing) = CREDENTIAL.get() {
-        return Ok(existing.clone());
-    }
-    let options = ManagedIdentityCredentialOptions {
-        user_assigned_id: settings
-            .identity_client_id
-            .clone()
-            .map(UserAssignedId::ClientId),
-        ..Default::default()
-    };
-    let created = ManagedIdentityCredential::new(Some(options))
-        .map_err(|e| MapsError::Token(e.to_string()))?;
-    Ok(CREDENTIAL.get_or_init(|| created).clone())
-}
-
 /// A token for Azure Maps from the managed identity.
 pub async fn token(services: &AppServices) -> Result<MapsToken, MapsError> {
     let settings = &services.settings().maps;
     let client_id = settings.client_id.clone().ok_or(MapsError::NotConfigured)?;
-    let token = credential(settings)?
+    let token = services
+        .credential()
+        .map_err(|e| MapsError::Token(e.to_string()))?
         .get_token(&[MAPS_SCOPE], None)
         .await
         .map_err(|e| MapsError::Token(e.to_string()))?;
@@ -104,7 +86,9 @@ pub async fn reverse(services: &AppServices, at: Coordinates) -> Result<Lookup, 
     if let Some(key) = &settings.key {
         request = request.header("subscription-key", key.secret());
     } else if let Some(client_id) = &settings.client_id {
-        let token = credential(settings)?
+        let token = services
+            .credential()
+            .map_err(|e| MapsError::Token(e.to_string()))?
             .get_token(&[MAPS_SCOPE], None)
             .await
             .map_err(|e| MapsError::Token(e.to_string()))?;

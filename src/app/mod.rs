@@ -7,6 +7,8 @@
 //! - [`functions`]: the functions, by area, each next to its `functions/<Name>/function.json`.
 //! - [`progress`]: task assignment, completion and exactly-once awards against the store.
 //! - [`maps`]: reverse geocoding (Azure Maps or offline) and Azure Maps tokens.
+//! - [`settings`]: the table of every app setting and the typed [`settings::Settings`].
+//! - [`webpubsub`]: Web PubSub client tokens through the service's REST API.
 //! - [`seed`]: demo users for `cosmospark seed` and an empty `dev` store.
 //! - [`store_io`]: typed document reads and writes.
 
@@ -17,6 +19,8 @@ pub mod maps;
 pub mod progress;
 pub mod seed;
 pub mod services;
+pub mod settings;
 pub mod store_io;
+pub mod webpubsub;
 
 pub use services::{AppServices, function_app};

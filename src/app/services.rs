@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::Secret;
+use azure_core::credentials::TokenCredential;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
@@ -19,8 +19,7 @@ use crate::store::{ContainerSpec, Store, StoreConfig, StoreError, open_store};
 /// The single source for container names, partition keys and TTLs.
 const CONTAINERS_JSON: &str = include_str!("../../infra/cosmos-containers.json");
 
-/// Default Azure Maps REST endpoint.
-pub const DEFAULT_MAPS_ENDPOINT: &str = "https://atlas.microsoft.com";
+pub use super::settings::{DEFAULT_MAPS_ENDPOINT, MapsSettings, SettingError, Settings};
 
 /// A source of "now"; tests pin it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -30,8 +29,8 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub enum ServiceError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("setting `{name}`: {problem}")]
-    Setting { name: &'static str, problem: String },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     #[error("no document store: these services only declare functions")]
     NoStore,
     #[error(transparent)]
@@ -40,78 +39,8 @@ pub enum ServiceError {
     Containers(String),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
-}
-
-/// How to reach Azure Maps. With neither a key nor a client id, reverse geocoding is offline.
-#[derive(Debug, Clone, Default)]
-pub struct MapsSettings {
-    /// `AzureMaps__Endpoint` (default [`DEFAULT_MAPS_ENDPOINT`]).
-    pub endpoint: String,
-    /// `AzureMaps__ClientId`: the Maps account's client id, for Entra ID (managed identity).
-    pub client_id: Option<String>,
-    /// `AzureMaps__Key`: a subscription key (redacted in `Debug`).
-    pub key: Option<Secret>,
-    /// `AZURE_CLIENT_ID`: the user-assigned managed identity to request tokens with.
-    pub identity_client_id: Option<String>,
-}
-
-impl MapsSettings {
-    /// True when lookups go to Azure Maps rather than the offline geocoder.
-    pub fn is_configured(&self) -> bool {
-        self.key.is_some() || self.client_id.is_some()
-    }
-}
-
-/// Typed app settings (read once).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub maps: MapsSettings,
-    /// `WebPubSub__Hub` (default `CosmosPark`); must match the `hub` of the webPubSub bindings.
-    pub hub: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            maps: MapsSettings {
-                endpoint: DEFAULT_MAPS_ENDPOINT.to_owned(),
-                ..MapsSettings::default()
-            },
-            hub: crate::app::domain::realtime::HUB.to_owned(),
-        }
-    }
-}
-
-impl Settings {
-    /// Reads settings through `get` (empty values count as unset).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ServiceError> {
-        let get = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut settings = Self::default();
-        if let Some(endpoint) = get("AzureMaps__Endpoint") {
-            let url = reqwest::Url::parse(&endpoint).map_err(|e| ServiceError::Setting {
-                name: "AzureMaps__Endpoint",
-                problem: format!("is not a URL: {e}"),
-            })?;
-            if url.scheme() != "https" && url.host_str() != Some("127.0.0.1") {
-                return Err(ServiceError::Setting {
-                    name: "AzureMaps__Endpoint",
-                    problem: "must be an https URL".to_owned(),
-                });
-            }
-            settings.maps.endpoint = endpoint.trim_end_matches('/').to_owned();
-        }
-        settings.maps.client_id = get("AzureMaps__ClientId");
-        settings.maps.key = get("AzureMaps__Key").map(Secret::new);
-        settings.maps.identity_client_id = get("AZURE_CLIENT_ID");
-        if let Some(hub) = get("WebPubSub__Hub") {
-            settings.hub = hub;
-        }
-        Ok(settings)
-    }
+    #[error("cannot create the Entra ID credential: {0}")]
+    Credential(String),
 }
 
 struct Inner {
@@ -123,6 +52,8 @@ struct Inner {
     settings: Settings,
     http: reqwest::Client,
     clock: Clock,
+    /// The Entra ID credential for Azure Maps and Web PubSub, created on first use.
+    identity: Arc<std::sync::OnceLock<Arc<dyn TokenCredential>>>,
 }
 
 /// Everything a function needs; cheap to clone (one `Arc`).
@@ -146,6 +77,11 @@ impl AppServices {
         Self::new(None, Some(StoreConfig::from_env()?), settings)
     }
 
+    /// Services over the store `config` names (opened on first use) with `settings`.
+    pub fn from_config(config: StoreConfig, settings: Settings) -> Result<Self, ServiceError> {
+        Self::new(None, Some(config), settings)
+    }
+
     /// Opens the store `config` names now and creates every container the app uses.
     pub async fn open(config: &StoreConfig, settings: Settings) -> Result<Self, ServiceError> {
         let services = Self::new(None, Some(config.clone()), settings)?;
@@ -167,6 +103,7 @@ impl AppServices {
             settings: Settings::default(),
             http: reqwest::Client::new(),
             clock: Arc::new(Utc::now),
+            identity: Arc::default(),
         }))
     }
 
@@ -185,6 +122,7 @@ impl AppServices {
             settings,
             http,
             clock: Arc::new(Utc::now),
+            identity: Arc::default(),
         })))
     }
 
@@ -196,6 +134,7 @@ impl AppServices {
             settings: self.0.settings.clone(),
             http: self.0.http.clone(),
             clock,
+            identity: Arc::clone(&self.0.identity),
         }))
     }
 
@@ -223,6 +162,17 @@ impl AppServices {
 
     pub fn now(&self) -> DateTime<Utc> {
         (self.0.clock)()
+    }
+
+    /// The app's Entra ID credential: the managed identity (`AZURE_CLIENT_ID`) on the
+    /// platform, the developer's Azure CLI / azd login elsewhere.
+    pub fn credential(&self) -> Result<Arc<dyn TokenCredential>, ServiceError> {
+        if let Some(existing) = self.0.identity.get() {
+            return Ok(Arc::clone(existing));
+        }
+        let created = crate::store::config::credential(self.0.settings.identity_client_id.clone())
+            .map_err(|e| ServiceError::Credential(e.to_string()))?;
+        Ok(Arc::clone(self.0.identity.get_or_init(|| created)))
     }
 }
 
@@ -320,24 +270,5 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-    }
-
-    #[test]
-    fn settings_name_the_bad_setting_and_keep_keys_out_of_debug() {
-        let settings = Settings::from_lookup(|name| match name {
-            "AzureMaps__Key" => Some("very-secret-key".into()),
-            "WebPubSub__Hub" => Some("Other".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert!(settings.maps.is_configured());
-        assert_eq!(settings.hub, "Other");
-        assert!(!format!("{settings:?}").contains("very-secret-key"));
-        let error = Settings::from_lookup(|name| {
-            (name == "AzureMaps__Endpoint").then(|| "not a url".to_owned())
-        })
-        .unwrap_err();
-        assert!(error.to_string().contains("AzureMaps__Endpoint"));
-        assert!(!Settings::default().maps.is_configured());
     }
 }

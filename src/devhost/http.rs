@@ -16,12 +16,12 @@ use serde_json::Value;
 
 use super::envelope::{self, HttpParts};
 use super::invoke::{Invoker, new_traceparent};
-use super::swa::principal::ClientPrincipal;
 use super::webpubsub::{ClientGrant, Hub};
 use crate::runtime::Direction;
 use crate::runtime::TRACEPARENT_HEADER;
 use crate::runtime::manifest::{BindingKind, FunctionJson, Manifest, RouteTemplate};
 use crate::runtime::outputs::HttpResponseData;
+use crate::runtime::principal::ClientPrincipal;
 use crate::store::PartitionKey;
 
 /// Largest request body accepted (the host's default limit is 100 MB).
@@ -359,7 +359,7 @@ fn resolve_user(expression: Option<&str>, request: &HttpParts) -> Option<String>
                 .headers
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("x-ms-client-principal"))
-                .and_then(|(_, v)| ClientPrincipal::from_header_value(v))
+                .and_then(|(_, v)| ClientPrincipal::decode(v).ok())
                 .map(|p| p.user_id)
                 .filter(|id| !id.is_empty())
         })

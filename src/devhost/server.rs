@@ -104,14 +104,15 @@ impl Platform {
     /// Opens the data directory and builds every part; `app` is the app's registry, the same
     /// one `serve` uses.
     pub async fn open(options: &DevOptions, app: FunctionApp) -> Result<Self, DevError> {
-        Self::open_with(options, |_| Ok(app)).await
+        Self::open_with(options, |_, _| Ok(app)).await
     }
 
     /// As [`Platform::open`], building the app over the platform's store, so the app's
-    /// functions write where the change feed, topic and hubs look.
+    /// functions write where the change feed, topic and hubs look, and with the Web PubSub
+    /// hub's access key, so the app can call the hub's REST API.
     pub async fn open_with(
         options: &DevOptions,
-        make_app: impl FnOnce(Store) -> Result<FunctionApp, String>,
+        make_app: impl FnOnce(Store, &AccessKey) -> Result<FunctionApp, String>,
     ) -> Result<Self, DevError> {
         let data_dir = options.data_dir.clone();
         let io = |path: &Path| {
@@ -128,8 +129,9 @@ impl Platform {
         })
         .await?;
         let signal = WriteSignal::of(&store);
+        let key = AccessKey::load_or_generate(&data_dir.join("webpubsub.key"))?;
         // Checked as built, before anything adapts it: `serve` runs the app with its own prefix.
-        let app = make_app(store.clone()).map_err(DevError::App)?;
+        let app = make_app(store.clone(), &key).map_err(DevError::App)?;
         // The same verdict as `cosmospark check`: refuse what it refuses, warn where it warns.
         let refused = manifest::refusals(&manifest, &app, env!("CARGO_PKG_NAME"));
         if !refused.is_empty() {
@@ -147,7 +149,6 @@ impl Platform {
         containers.ensure_all(&store).await?;
         let topic = Topic::load(&options.root, &manifest, store.clone())?;
         let hubs = EventHubs::new(store.clone(), options.hub_partitions);
-        let key = AccessKey::load_or_generate(&data_dir.join("webpubsub.key"))?;
         let pubsub = Hub::new(key, HubConfig::default());
         let sinks = OutputSinks {
             store: store.clone(),
@@ -448,11 +449,23 @@ pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> 
 
 /// Serves an opened platform until SIGTERM / Ctrl-C.
 pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(), DevError> {
-    let router = platform.router()?;
     let addr = SocketAddr::from((options.host, options.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| DevError::Bind { addr, source })?;
+    serve_platform(listener, platform).await
+}
+
+/// Serves an opened platform on a bound `listener` until SIGTERM / Ctrl-C.
+pub async fn serve_platform(
+    listener: tokio::net::TcpListener,
+    platform: Platform,
+) -> Result<(), DevError> {
+    let addr = listener.local_addr().map_err(|source| DevError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    let router = platform.router()?;
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     platform.start_triggers(&tracker, &cancel).await?;

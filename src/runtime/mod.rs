@@ -5,6 +5,7 @@
 //! - [`Function`] / [`FunctionApp`]: the registry; [`FunctionApp::router`] is the one API boundary.
 //! - [`manifest`]: `host.json` / `function.json` parsing and `check`; [`package`]: the deploy zip.
 //! - [`server`]: binding, serving and graceful shutdown; [`principal`]: the SWA client principal.
+//! - [`settings`]: app-setting specs, Azure detection and the required-settings check.
 
 mod app;
 mod function;
@@ -16,6 +17,7 @@ pub mod principal;
 pub mod protocol;
 mod router;
 pub mod server;
+pub mod settings;
 pub mod triggers;
 
 pub use app::{DEFAULT_MAX_ENVELOPE_BYTES, FunctionApp, RegistryError};

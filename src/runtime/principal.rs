@@ -1,5 +1,13 @@
-//! The Static Web Apps / App Service client principal (`x-ms-client-principal`, base64 JSON)
-//! as an axum extractor.
+//! The Static Web Apps / App Service client principal: the one wire type for the
+//! `x-ms-client-principal` header (base64 JSON), decoded here for the handler and encoded here
+//! for the local Static Web Apps emulation and for tests, plus the `/.auth/me` JSON.
+//!
+//! The header is the only identity the handler trusts. Static Web Apps sends it, without
+//! `claims`, to its API and to a linked backend
+//! (learn.microsoft.com/azure/static-web-apps/user-information; the SWA CLI does the same in
+//! Azure/static-web-apps-cli `src/msha/handlers/function.handler.ts`). The
+//! `x-ms-client-principal-id` / `-name` / `-idp` headers are App Service authentication's, not
+//! a documented part of that contract, so nothing here reads them.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -107,10 +115,26 @@ impl ClientPrincipal {
         })
     }
 
-    /// Encodes the principal the way Static Web Apps does (for tests and local emulation).
+    /// Encodes the principal the way Static Web Apps does (base64 of the JSON without
+    /// `claims`), for the local emulation and tests.
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::STANDARD.encode(json)
+        base64::engine::general_purpose::STANDARD.encode(self.to_json().to_string())
+    }
+
+    /// The `clientPrincipal` object of `/.auth/me`: the principal with (empty) `claims`.
+    pub fn to_me_json(&self) -> serde_json::Value {
+        let mut json = self.to_json();
+        json["claims"] = serde_json::json!([]);
+        json
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "identityProvider": self.identity_provider,
+            "userId": self.user_id,
+            "userDetails": self.user_details,
+            "userRoles": self.user_roles,
+        })
     }
 
     /// Whether the principal carries `role`.

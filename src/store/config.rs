@@ -73,6 +73,11 @@ pub enum StoreConfig {
 }
 
 impl StoreConfig {
+    /// Whether this is the embedded (single-instance, local disk) store.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Self::Embedded { .. })
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -156,7 +161,9 @@ fn parse_connection_string(text: &str) -> Result<(AccountEndpoint, Secret), Conf
     Ok((endpoint, key))
 }
 
-fn credential(client_id: Option<String>) -> StoreResult<Arc<dyn TokenCredential>> {
+/// The Entra ID credential: the managed identity (user-assigned when `client_id` is given) on
+/// the platform, the developer tools login (Azure CLI / azd) elsewhere.
+pub fn credential(client_id: Option<String>) -> StoreResult<Arc<dyn TokenCredential>> {
     let on_platform = std::env::var_os("IDENTITY_ENDPOINT").is_some()
         || std::env::var_os("MSI_ENDPOINT").is_some();
     let auth_error = |e: azure_core::Error| StoreError::Other(format!("Entra ID credential: {e}"));

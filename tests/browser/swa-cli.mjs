@@ -44,6 +44,21 @@ run(async () => {
     check((await me.textContent()) === 'SWA player (you)', 'the profile was saved for the cookie principal');
     const profile = await page.evaluate(async (id) => (await fetch(`/api/user/${id}`)).json(), PRINCIPAL.userId);
     check(profile?.name === 'SWA player', 'GET /api/user/{me} through the proxy returns my profile');
+    // Negotiate through the CLI's proxy: the app sees only the CLI's X-MS-CLIENT-PRINCIPAL and
+    // asks the hub's REST token API for that user. (The CLI does not proxy the hub itself, so
+    // live updates are covered by the `dev` scenarios, not here.)
+    const negotiated = await page.evaluate(async () => {
+      const response = await fetch('/api/pubsub/connection');
+      return { status: response.status, body: await response.json() };
+    });
+    check(negotiated.status === 200, `GET /api/pubsub/connection through the proxy (got ${negotiated.status})`);
+    const token = negotiated.body?.accessToken ?? '';
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString() || '{}');
+    check(claims.sub === PRINCIPAL.userId, `the client token is issued for the cookie principal (got ${claims.sub})`);
+    check(
+      (negotiated.body?.url ?? '').endsWith(`/client/hubs/CosmosPark?access_token=${token}`),
+      'the client URL carries the token for hub CosmosPark',
+    );
     await page.locator('#tasks, #round-status').first().waitFor({ state: 'attached' });
     await screenshot(page, 'swa-game');
   } finally {

@@ -1,16 +1,20 @@
-// The map's background: country outlines from world-atlas (bundled, works offline), or Azure
-// Maps raster tiles when the deployment configures a tile URL in `/config.json`.
+// The map's background: Azure Maps tiles when the deployment has Azure Maps (authenticated with
+// the token of `maps-token.js`), else country outlines from world-atlas (bundled, works offline;
+// what `cosmospark dev` shows).
 
 import { feature } from 'topojson-client';
 import countries from 'world-atlas/countries-110m.json';
 import L from './leaflet-global.js';
+import { MapsToken, loadMapsConfig } from './maps-token.js';
 
 const ANTARCTICA = '010';
+const TILE_URL = 'https://atlas.microsoft.com/map/tile?api-version=2024-04-01'
+  + '&tilesetId=microsoft.base.road&tileSize=256';
 
-/** Adds the basemap to `map`. `config.azureMapsTileUrl` is a `{z}/{x}/{y}` template. */
+/** Adds the basemap to `map`: Azure Maps tiles when `config.maps` holds a token, else outlines. */
 export function addBasemap(map, config) {
-  if (typeof config?.azureMapsTileUrl === 'string' && config.azureMapsTileUrl.startsWith('https://')) {
-    L.tileLayer(config.azureMapsTileUrl, {
+  if (config?.maps instanceof MapsToken) {
+    new AzureMapsLayer(config.maps, {
       maxZoom: 18,
       attribution: '© Microsoft Azure Maps, © TomTom',
     }).addTo(map);
@@ -42,14 +46,34 @@ function unwrapAntimeridian(geometry) {
   }
 }
 
-/** The optional deployment configuration (`/config.json`); `{}` when absent. */
-export async function loadConfig() {
-  try {
-    const response = await fetch('/config.json', { credentials: 'same-origin' });
-    if (!response.ok) return {};
-    const type = response.headers.get('content-type') ?? '';
-    return type.includes('json') ? await response.json() : {};
-  } catch {
-    return {};
-  }
-}
+/** Tiles fetched with the token's headers (an `<img src>` cannot carry them). */
+const AzureMapsLayer = L.GridLayer.extend({
+  initialize(token, options) {
+    this.mapsToken = token;
+    L.setOptions(this, options);
+  },
+
+  createTile(coords, done) {
+    const tile = document.createElement('img');
+    tile.alt = '';
+    const url = `${TILE_URL}&zoom=${coords.z}&x=${coords.x}&y=${coords.y}`;
+    fetch(url, { headers: this.mapsToken.headers() })
+      .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(`tile ${response.status}`))))
+      .then((blob) => {
+        const src = URL.createObjectURL(blob);
+        tile.onload = () => {
+          URL.revokeObjectURL(src);
+          done(null, tile);
+        };
+        tile.src = src;
+      })
+      .catch((error) => done(error, tile));
+    return tile;
+  },
+});
+
+/**
+ * The map configuration: `{maps: MapsToken}` when the API hands out Azure Maps tokens (in Azure),
+ * `{}` otherwise (`cosmospark dev` answers 503: the offline outlines are used).
+ */
+export const loadConfig = loadMapsConfig;

@@ -1,28 +1,11 @@
 //! Identity and authorization: who is calling, and may they do this?
 //!
-//! The HTTP layer decodes the Static Web Apps `x-ms-client-principal` header into a
-//! [`ClientPrincipal`], turns it into a [`Principal`], and asks [`authorize`] with the route and
-//! the user the route acts for. The original checked only "is logged in" (IDOR, §11.2 item 2);
+//! The HTTP layer decodes the Static Web Apps `x-ms-client-principal` header, builds a
+//! [`Principal`] from its fields with [`Principal::signed_in`], and asks [`authorize`] with the
+//! route and the user the route acts for. The original checked only "is logged in" (IDOR, §11.2 item 2);
 //! here every user-scoped route must target the caller, and admin writes need role `admin`.
 
-use serde::{Deserialize, Serialize};
-
 use super::values::{UserId, ValueError};
-
-/// The principal JSON as Static Web Apps sends it (fields matched case-insensitively by the
-/// original, so PascalCase aliases are accepted too).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientPrincipal {
-    #[serde(default, alias = "IdentityProvider")]
-    pub identity_provider: Option<String>,
-    #[serde(default, alias = "UserId")]
-    pub user_id: Option<String>,
-    #[serde(default, alias = "UserDetails")]
-    pub user_details: Option<String>,
-    #[serde(default, alias = "UserRoles")]
-    pub user_roles: Vec<String>,
-}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,22 +20,27 @@ pub struct Principal {
 impl Principal {
     pub const ADMIN_ROLE: &'static str = "admin";
 
-    /// The authenticated principal, `Ok(None)` for an anonymous one (no user id, or no
-    /// `authenticated` role), or an error when the user id is unusable.
-    pub fn from_client(client: ClientPrincipal) -> Result<Option<Self>, ValueError> {
-        let authenticated = client
-            .user_roles
+    /// The authenticated principal from the client principal's fields, `Ok(None)` for an
+    /// anonymous one (blank user id, or no `authenticated` role), or an error when the user id
+    /// is unusable.
+    pub fn signed_in(
+        user_id: &str,
+        identity_provider: &str,
+        user_details: &str,
+        roles: Vec<String>,
+    ) -> Result<Option<Self>, ValueError> {
+        let authenticated = roles
             .iter()
             .any(|r| r.eq_ignore_ascii_case("authenticated"));
-        let user_id = match client.user_id.as_deref().map(str::trim) {
-            Some(id) if !id.is_empty() && authenticated => UserId::parse(id)?,
+        let user_id = match user_id.trim() {
+            id if !id.is_empty() && authenticated => UserId::parse(id)?,
             _ => return Ok(None),
         };
         Ok(Some(Self {
             user_id,
-            identity_provider: client.identity_provider.unwrap_or_default(),
-            user_details: client.user_details.unwrap_or_default(),
-            roles: client.user_roles,
+            identity_provider: identity_provider.to_owned(),
+            user_details: user_details.to_owned(),
+            roles,
         }))
     }
 
@@ -200,52 +188,36 @@ pub fn authorize_chat_member<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn principal(id: &str, roles: &[&str]) -> Principal {
-        Principal::from_client(ClientPrincipal {
-            identity_provider: Some("github".into()),
-            user_id: Some(id.into()),
-            user_details: Some("octocat".into()),
-            user_roles: roles.iter().map(|r| r.to_string()).collect(),
-        })
-        .unwrap()
-        .unwrap()
+    fn roles(names: &[&str]) -> Vec<String> {
+        names.iter().map(|r| r.to_string()).collect()
+    }
+
+    fn principal(id: &str, names: &[&str]) -> Principal {
+        Principal::signed_in(id, "github", "octocat", roles(names))
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
-    fn parses_the_static_web_apps_principal() {
-        let client: ClientPrincipal = serde_json::from_value(json!({
-            "identityProvider": "github", "userId": "a1b2", "userDetails": "octocat",
-            "userRoles": ["anonymous", "authenticated"]
-        }))
-        .unwrap();
-        let p = Principal::from_client(client).unwrap().unwrap();
+    fn builds_the_caller_from_the_principal_fields() {
+        let p = principal("a1b2", &["anonymous", "authenticated"]);
         assert_eq!(p.user_id.as_str(), "a1b2");
         assert_eq!(p.identity_provider, "github");
         assert!(!p.is_admin());
-        let pascal: ClientPrincipal = serde_json::from_value(json!({
-            "UserId": "a1b2", "UserRoles": ["authenticated", "Admin"]
-        }))
-        .unwrap();
-        assert!(Principal::from_client(pascal).unwrap().unwrap().is_admin());
+        assert!(principal("a1b2", &["authenticated", "Admin"]).is_admin());
     }
 
     #[test]
     fn anonymous_principals_are_not_callers() {
-        let anon = ClientPrincipal {
-            user_id: Some("a1b2".into()),
-            user_roles: vec!["anonymous".into()],
-            ..Default::default()
-        };
-        assert_eq!(Principal::from_client(anon), Ok(None));
-        assert_eq!(Principal::from_client(ClientPrincipal::default()), Ok(None));
-        let bad = ClientPrincipal {
-            user_id: Some("a/b".into()),
-            user_roles: vec!["authenticated".into()],
-            ..Default::default()
-        };
-        assert_eq!(Principal::from_client(bad).unwrap_err().field(), "userId");
+        let anon = Principal::signed_in("a1b2", "", "", roles(&["anonymous"]));
+        assert_eq!(anon, Ok(None));
+        assert_eq!(
+            Principal::signed_in(" ", "", "", roles(&["authenticated"])),
+            Ok(None)
+        );
+        let bad = Principal::signed_in("a/b", "", "", roles(&["authenticated"]));
+        assert_eq!(bad.unwrap_err().field(), "userId");
     }
 
     /// Every route × (anonymous, self, other user, admin acting for another user).

@@ -319,18 +319,12 @@ fn fallback_name(id: &UserId) -> DisplayName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::domain::auth::ClientPrincipal;
     use serde_json::json;
 
     fn principal(details: &str) -> Principal {
-        Principal::from_client(ClientPrincipal {
-            identity_provider: Some("github".into()),
-            user_id: Some("a1b2c3d4".into()),
-            user_details: Some(details.into()),
-            user_roles: vec!["authenticated".into()],
-        })
-        .unwrap()
-        .unwrap()
+        Principal::signed_in("a1b2c3d4", "github", details, vec!["authenticated".into()])
+            .unwrap()
+            .unwrap()
     }
 
     #[test]

@@ -12,11 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::app::domain::auth::{self, Access, ClientPrincipal, Principal, Route};
+use crate::app::domain::auth::{self, Access, Principal, Route};
 use crate::app::domain::values::{UserId, ValueError};
 use crate::app::services::{AppServices, ServiceError};
 pub use crate::app::store_io::{parse_docs, read_doc, to_doc};
-use crate::runtime::principal::{CLIENT_PRINCIPAL_HEADER, ClientPrincipal as HeaderPrincipal};
+use crate::runtime::principal::{CLIENT_PRINCIPAL_HEADER, ClientPrincipal};
 use crate::store::{PartitionKey, Store, StoreError};
 
 /// The largest request body any CosmosPark route accepts.
@@ -118,7 +118,8 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The caller, if signed in: `None` for anonymous requests (no header, or no `authenticated`
-/// role). A malformed header is a 400 naming it.
+/// role). A malformed header is a 400 naming it. Only `x-ms-client-principal` is read: the
+/// `-id` / `-name` / `-idp` headers are not part of what Static Web Apps sends.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Option<Principal>);
 
@@ -138,14 +139,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         let text = header
             .to_str()
             .map_err(|_| malformed("not ASCII".to_owned()))?;
-        let decoded = HeaderPrincipal::decode(text).map_err(|e| malformed(e.to_string()))?;
-        let client = ClientPrincipal {
-            identity_provider: Some(decoded.identity_provider),
-            user_id: Some(decoded.user_id),
-            user_details: Some(decoded.user_details),
-            user_roles: decoded.user_roles,
-        };
-        let principal = Principal::from_client(client).map_err(|e| malformed(e.to_string()))?;
+        let client = ClientPrincipal::decode(text).map_err(|e| malformed(e.to_string()))?;
+        let principal = Principal::signed_in(
+            &client.user_id,
+            &client.identity_provider,
+            &client.user_details,
+            client.user_roles,
+        )
+        .map_err(|e| malformed(e.to_string()))?;
         Ok(Self(principal))
     }
 }

@@ -40,7 +40,7 @@ pub fn all(services: &AppServices) -> Vec<crate::runtime::Function> {
         tasks::create_score(services),
         maps::get_token(services),
         maps::lookup_address(services),
-        pubsub::get_connection_details(),
+        pubsub::get_connection_details(services),
         get_round::function(services),
         round_timer::function(),
         subscribers::user_created(),

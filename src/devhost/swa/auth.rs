@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::config::is_role_name;
-use super::principal::ClientPrincipal;
+use crate::runtime::principal::ClientPrincipal;
 
 /// The cookie Static Web Apps (and its CLI) keeps the principal in.
 pub const COOKIE_NAME: &str = "StaticWebAppsAuthCookie";

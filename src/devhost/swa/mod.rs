@@ -1,17 +1,20 @@
 //! Static Web Apps emulation: serves the site root, applies `staticwebapp.config.json`
 //! (routes, roles, rewrites, redirects, headers, navigation fallback, response overrides),
-//! emulates `/.auth/*`, and forwards `/api/*` to an inner API router with the client
-//! principal headers Static Web Apps adds.
+//! emulates `/.auth/*`, and forwards `/api/*` to an inner API router with the headers Static
+//! Web Apps adds for its API / linked backend: `x-ms-client-principal` (base64 JSON without
+//! `claims`), `x-ms-original-url` and `x-ms-request-id` (as the SWA CLI does,
+//! Azure/static-web-apps-cli `src/msha/handlers/function.handler.ts`; the CLI's stand-in
+//! `Authorization: Bearer` is local-only and not sent here). No other identity header reaches
+//! the API: client-sent `x-ms-client-principal-id` / `-name` / `-idp` are removed.
 //!
 //! Dev-only convenience: a request to `/api` with no valid auth cookie but its own
-//! `x-ms-client-principal` header (scripts, tests) is passed through as-is, the way a
-//! Functions host reached directly accepts it; its roles count for `allowedRoles`.
-//! With a cookie, client-sent principal headers are always replaced.
+//! `x-ms-client-principal` header (scripts, tests) keeps that header, the way a Functions host
+//! reached directly accepts it; its roles count for `allowedRoles`. With a cookie, a
+//! client-sent principal header is always replaced.
 
 pub mod auth;
 pub mod config;
 pub mod pattern;
-pub mod principal;
 pub mod static_files;
 
 use std::path::PathBuf;
@@ -25,19 +28,14 @@ use axum_extra::extract::cookie::Key;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use crate::runtime::principal::{CLIENT_PRINCIPAL_HEADER as PRINCIPAL_HEADER, ClientPrincipal};
 use config::{ConfigError, RouteRule, SwaConfig};
-use principal::ClientPrincipal;
 
-/// The headers Static Web Apps sets on requests it forwards to the API.
-pub const PRINCIPAL_HEADER: &str = "x-ms-client-principal";
-const PRINCIPAL_ID_HEADER: &str = "x-ms-client-principal-id";
-const PRINCIPAL_NAME_HEADER: &str = "x-ms-client-principal-name";
-const PRINCIPAL_IDP_HEADER: &str = "x-ms-client-principal-idp";
-const PRINCIPAL_HEADERS: [&str; 4] = [
-    PRINCIPAL_HEADER,
-    PRINCIPAL_ID_HEADER,
-    PRINCIPAL_NAME_HEADER,
-    PRINCIPAL_IDP_HEADER,
+/// App Service authentication's identity headers: never forwarded, whoever sent them.
+const FOREIGN_PRINCIPAL_HEADERS: [&str; 3] = [
+    "x-ms-client-principal-id",
+    "x-ms-client-principal-name",
+    "x-ms-client-principal-idp",
 ];
 
 /// Options for [`router`].
@@ -232,7 +230,7 @@ impl Swa {
                 value
                     .to_str()
                     .ok()
-                    .and_then(ClientPrincipal::from_header_value),
+                    .and_then(|text| ClientPrincipal::decode(text).ok()),
             ),
             _ => Identity::Anonymous,
         }
@@ -273,7 +271,7 @@ impl Swa {
         static_files::serve(&self.root, method, headers, path, &self.config.mime_types).await
     }
 
-    /// Forwards to the API with the principal headers Static Web Apps sets.
+    /// Forwards to the API with the headers Static Web Apps sets, and no other identity header.
     async fn forward(&self, mut request: Request, identity: &Identity) -> Response {
         let original_url = format!(
             "http://{}{}",
@@ -285,23 +283,16 @@ impl Swa {
             request.uri().path_and_query().map_or("/", |p| p.as_str())
         );
         let headers = request.headers_mut();
-        if !matches!(identity, Identity::Header(_)) {
-            for name in PRINCIPAL_HEADERS {
-                headers.remove(name);
-            }
+        for name in FOREIGN_PRINCIPAL_HEADERS {
+            headers.remove(name);
         }
-        if let Identity::Cookie(principal) = identity {
-            let values = [
-                (PRINCIPAL_HEADER, principal.to_header_value()),
-                (PRINCIPAL_ID_HEADER, principal.user_id.clone()),
-                (PRINCIPAL_NAME_HEADER, principal.user_details.clone()),
-                (PRINCIPAL_IDP_HEADER, principal.identity_provider.clone()),
-            ];
-            for (name, value) in values {
-                if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                    headers.insert(HeaderName::from_static(name), value);
-                }
-            }
+        if !matches!(identity, Identity::Header(_)) {
+            headers.remove(PRINCIPAL_HEADER);
+        }
+        if let Identity::Cookie(principal) = identity
+            && let Ok(value) = HeaderValue::from_str(&principal.encode())
+        {
+            headers.insert(HeaderName::from_static(PRINCIPAL_HEADER), value);
         }
         if let Ok(value) = HeaderValue::from_str(&original_url) {
             headers.insert(HeaderName::from_static("x-ms-original-url"), value);

@@ -4,7 +4,8 @@
 //!   the server-side operations: [`Hub::apply`] runs a [`WebPubSubAction`] from a function's
 //!   `webPubSub` output, [`Hub::client_connection`] answers the `webPubSubConnection` input.
 //! - [`router`]: `GET /client/hubs/{hub}`, the WebSocket endpoint speaking
-//!   `json.webpubsub.azure.v1`, `json.reliable.webpubsub.azure.v1`, or plain WebSocket.
+//!   `json.webpubsub.azure.v1`, `json.reliable.webpubsub.azure.v1`, or plain WebSocket, and
+//!   the REST call `POST /api/hubs/{hub}/:generateToken` ([`rest`]).
 //! - [`token`]: client access JWTs, the signing key and Azure connection strings.
 //! - [`action`] and [`protocol`]: the JSON shapes of output actions and of client frames.
 
@@ -12,6 +13,7 @@ pub mod action;
 pub mod client_access;
 pub mod hub;
 pub mod protocol;
+pub mod rest;
 pub mod router;
 mod session;
 mod state;

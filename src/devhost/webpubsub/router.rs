@@ -1,4 +1,5 @@
-//! The client endpoint `GET /client/hubs/{hub}`: token check, subprotocol choice, upgrade.
+//! The service's endpoints: the client endpoint `GET /client/hubs/{hub}` (token check,
+//! subprotocol choice, upgrade) and the REST call `POST /api/hubs/{hub}/:generateToken`.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use super::client_access::valid_hub_name;
 use super::hub::Hub;
@@ -44,10 +45,13 @@ impl IntoResponse for ConnectError {
     }
 }
 
-/// Routes for the hub's client endpoint, to merge into the local platform's router.
+/// Routes for the hub's client endpoint and REST API, to merge into the local platform's
+/// router. The REST path shares `/api` with the functions: `/api/hubs/{hub}/{operation}` is the
+/// service's, as on its own host in Azure.
 pub fn router(hub: Hub) -> Router {
     Router::new()
         .route("/client/hubs/{hub}", get(connect))
+        .route("/api/hubs/{hub}/{operation}", post(super::rest::operation))
         .with_state(hub)
 }
 
@@ -124,14 +128,14 @@ fn choose_protocol(upgrade: &WebSocketUpgrade) -> Result<Protocol, ConnectError>
         .ok_or_else(|| ConnectError::Subprotocol(offered.join(", ")))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The http(s) base URL the client used: configured, or from `X-Forwarded-Proto` and `Host`.
-fn base_url(hub: &Hub, headers: &HeaderMap) -> Result<String, ConnectError> {
+pub(super) fn base_url(hub: &Hub, headers: &HeaderMap) -> Result<String, ConnectError> {
     if let Some(base) = &hub.config().public_base_url {
         return Ok(base.trim_end_matches('/').to_string());
     }

@@ -97,6 +97,16 @@ impl AccessKey {
     fn bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// The `Endpoint=…;AccessKey=…;Version=1.0;` connection string for this key at `endpoint`
+    /// (the local platform hands it to the app, which calls the hub's REST API with it).
+    pub fn connection_string(&self, endpoint: &str) -> String {
+        format!(
+            "Endpoint={};AccessKey={};Version=1.0;",
+            endpoint.trim_end_matches('/'),
+            self.0
+        )
+    }
 }
 
 #[cfg(unix)]

@@ -16,6 +16,7 @@ mod props;
 mod retry;
 mod route;
 mod schedule;
+pub mod settings;
 mod timespan;
 
 pub use bindings::{
@@ -27,6 +28,7 @@ pub use host::{CustomHandler, EventHubsOptions, HostJson};
 pub use retry::{RetryPolicy, RetryStrategy};
 pub use route::{Constraint, Parameter, Pattern, RouteError, RouteTemplate, Segment, Shape};
 pub use schedule::{Schedule, ScheduleError};
+pub use settings::check_settings;
 pub use timespan::{TimeSpan, TimeSpanError};
 
 use std::fmt;
