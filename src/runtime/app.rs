@@ -1,9 +1,11 @@
 //! The `FunctionApp` registry: every function of the app by name, with its declaration.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
+use super::edge::EdgePolicy;
 use super::function::{Function, FunctionDecl, FunctionKind, Invoke, axum_path};
 
 /// Largest request envelope accepted by default (Event Hubs batches can be large).
@@ -29,6 +31,7 @@ pub struct FunctionApp {
     pub(crate) functions: BTreeMap<String, Entry>,
     pub(crate) route_prefix: String,
     pub(crate) max_envelope_bytes: usize,
+    pub(crate) edge: Arc<EdgePolicy>,
 }
 
 /// A registration mistake found while building the app.
@@ -55,6 +58,7 @@ impl FunctionApp {
             functions: BTreeMap::new(),
             route_prefix: "api".to_owned(),
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            edge: Arc::new(EdgePolicy::default()),
         }
     }
 
@@ -67,6 +71,12 @@ impl FunctionApp {
     /// Sets the largest accepted envelope body.
     pub fn with_max_envelope_bytes(mut self, bytes: usize) -> Self {
         self.max_envelope_bytes = bytes;
+        self
+    }
+
+    /// Sets what the edge guard in front of every HTTP function enforces.
+    pub fn with_edge_policy(mut self, policy: EdgePolicy) -> Self {
+        self.edge = Arc::new(policy);
         self
     }
 

@@ -5,8 +5,10 @@
 //! - [`Function`] / [`FunctionApp`]: the registry; [`FunctionApp::router`] is the one API boundary.
 //! - [`manifest`]: `host.json` / `function.json` parsing and `check`; [`package`]: the deploy zip.
 //! - [`server`]: binding, serving and graceful shutdown; [`principal`]: the SWA client principal.
+//! - [`edge`]: the guard in front of every HTTP function (cross-site, content type, size, JSON shape).
 
 mod app;
+pub mod edge;
 mod function;
 pub mod logs;
 pub mod manifest;
@@ -19,6 +21,7 @@ pub mod server;
 pub mod triggers;
 
 pub use app::{DEFAULT_MAX_ENVELOPE_BYTES, FunctionApp, RegistryError};
+pub use edge::EdgePolicy;
 pub use function::{
     BindingDecl, Context, Direction, Function, FunctionDecl, FunctionError, HttpDecl, axum_path,
 };

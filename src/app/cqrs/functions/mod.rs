@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::ReadSide;
 use crate::app::AppServices;
-use crate::runtime::{FunctionApp, RegistryError};
+use crate::app::domain::auth::{self, Access, Principal, Route};
+use crate::runtime::{ClientPrincipal, FunctionApp, RegistryError};
 
 pub use relays::RELAYS;
 
@@ -31,6 +32,30 @@ pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp,
         .register(commands::insert(read_side.clone()))?
         .register(commands::query_get(read_side.clone()))?
         .register(admin::rebuild(read_side))
+}
+
+/// Applies the authorization table's policy for `route` to a decoded principal: a principal
+/// that is not signed in (no `authenticated` role) is a 401, as on every other route.
+pub(crate) fn authorize(principal: &ClientPrincipal, route: Route) -> Result<(), ApiError> {
+    let client = auth::ClientPrincipal {
+        identity_provider: Some(principal.identity_provider.clone()),
+        user_id: Some(principal.user_id.clone()),
+        user_details: Some(principal.user_details.clone()),
+        user_roles: principal.user_roles.clone(),
+    };
+    let caller = Principal::from_client(client)
+        .map_err(|e| ApiError::bad_request("x-ms-client-principal", e.to_string()))?;
+    match auth::authorize(route, caller.as_ref(), None) {
+        Access::Allowed => Ok(()),
+        Access::Unauthorized => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign-in required: the principal is not authenticated",
+        )),
+        Access::Forbidden => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} needs the admin role", route.function()),
+        )),
+    }
 }
 
 /// An HTTP error answered as `{"error": …, "field": …}`.

@@ -15,6 +15,7 @@ use super::ApiError;
 use crate::app::cqrs::ReadSide;
 use crate::app::cqrs::layout::{Pointer, READ_MODELS, body, country_partition, partition};
 use crate::app::cqrs::model::{Model, StatsDoc};
+use crate::app::domain::auth::Route;
 use crate::app::domain::leaderboard::{Window, parse_top};
 use crate::app::domain::values::{CountryCode, UserId};
 use crate::runtime::{ClientPrincipal, Function};
@@ -37,9 +38,18 @@ pub fn user_stats(read_side: ReadSide) -> Function {
         "GetUserStats",
         &["GET"],
         "stats/{userId}",
-        move |_principal: ClientPrincipal, Path(user): Path<String>| {
+        move |principal: ClientPrincipal, Path(user): Path<String>| {
             let read_side = read_side.clone();
-            async move { respond(stats(&read_side, &user).await) }
+            async move {
+                let authorized = super::authorize(&principal, Route::UserStats);
+                respond(
+                    async {
+                        authorized?;
+                        stats(&read_side, &user).await
+                    }
+                    .await,
+                )
+            }
         },
     )
 }
@@ -49,9 +59,18 @@ pub fn users_by_country(read_side: ReadSide) -> Function {
         "GetUsersByCountry",
         &["GET"],
         "countries/{code}/users",
-        move |_principal: ClientPrincipal, Path(code): Path<String>| {
+        move |principal: ClientPrincipal, Path(code): Path<String>| {
             let read_side = read_side.clone();
-            async move { respond(country(&read_side, &code).await) }
+            async move {
+                let authorized = super::authorize(&principal, Route::UsersByCountry);
+                respond(
+                    async {
+                        authorized?;
+                        country(&read_side, &code).await
+                    }
+                    .await,
+                )
+            }
         },
     )
 }
