@@ -420,7 +420,7 @@ mod tests {
             StatusCode::PAYLOAD_TOO_LARGE
         );
         let latin1 = run(Method::POST, &[host, json], b"{\"a\":\"caf\xe9\"}").await;
-        assert_eq!(latin1, Err(EdgeRejection::NotUtf8(10)));
+        assert_eq!(latin1, Err(EdgeRejection::NotUtf8(9)));
         let deep = format!("{{\"Data\":{}1{}}}", "[".repeat(40), "]".repeat(40));
         let too_deep = run(Method::POST, &[host, json], deep.as_bytes())
             .await

@@ -24,7 +24,7 @@ use crate::store::PartitionKey;
 pub fn leaderboards(read_side: ReadSide) -> Function {
     Function::http(
         "GetCosmosLeaderBoards",
-        &["GET"],
+        &["GET", "HEAD"],
         "leaderboards",
         move |Query(query): Query<HashMap<String, String>>| {
             let read_side = read_side.clone();
