@@ -246,11 +246,14 @@ impl Swa {
             return Identity::Cookie(principal);
         }
         match headers.get(PRINCIPAL_HEADER) {
+            // A principal without the `authenticated` role is not signed in (Static Web Apps
+            // gives every signed-in user that role); it counts as anonymous for route rules.
             Some(value) if is_under(path, "/api") => Identity::Header(
                 value
                     .to_str()
                     .ok()
-                    .and_then(ClientPrincipal::from_header_value),
+                    .and_then(ClientPrincipal::from_header_value)
+                    .filter(|p| p.user_roles.iter().any(|r| r == "authenticated")),
             ),
             _ => Identity::Anonymous,
         }
