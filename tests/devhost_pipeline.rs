@@ -140,6 +140,7 @@ async fn failed_deliveries_are_dead_lettered_then_replayed_after_the_fix() {
     let response = dev
         .http
         .post(dev.url(&format!("/_devhost/deadletters/{second}/replay")))
+        .header("x-ms-client-principal", devhost_support::admin_principal())
         .send()
         .await
         .unwrap();

@@ -53,7 +53,10 @@ impl Front for Dev {
         let me = principal("me", &["anonymous", "authenticated"]);
         for _ in 0..500 {
             let summaries = self
-                .send(&Call::new("GetAllChatsByUserId", "GET", "/api/chats/user/me").as_user(Some(&me)))
+                .send(
+                    &Call::new("GetAllChatsByUserId", "GET", "/api/chats/user/me")
+                        .as_user(Some(&me)),
+                )
                 .await;
             if summaries.body.as_array().is_some_and(|a| !a.is_empty()) {
                 return;
@@ -87,7 +90,11 @@ fn caller_of(class: CallerClass) -> Option<String> {
 async fn sign_up(app: &impl Front, id: &str, latitude: f64, longitude: f64) {
     let body = json!({"name": id, "position": {"latitude": latitude, "longitude": longitude}});
     let answer = app
-        .send(&Call::new("CreateUser", "POST", "/api/user").json(&body.to_string()).as_user(Some(&user(id))))
+        .send(
+            &Call::new("CreateUser", "POST", "/api/user")
+                .json(&body.to_string())
+                .as_user(Some(&user(id))),
+        )
         .await;
     assert_eq!(answer.status, 200, "sign up {id}: {answer:?}");
 }
@@ -108,13 +115,20 @@ async fn world(app: &impl Front) -> World {
     let (start, end) = window();
     let tasks = app
         .send(
-            &Call::new("GetAllTasksByUserId", "GET", &format!("/api/tasks/users/me/timestamp/{start}/{end}"))
-                .as_user(Some(&user("me"))),
+            &Call::new(
+                "GetAllTasksByUserId",
+                "GET",
+                &format!("/api/tasks/users/me/timestamp/{start}/{end}"),
+            )
+            .as_user(Some(&user("me"))),
         )
         .await;
     assert_eq!(tasks.status, 200, "{tasks:?}");
     World {
-        chat: sent.body["chat"]["id"].as_str().expect("chat id").to_owned(),
+        chat: sent.body["chat"]["id"]
+            .as_str()
+            .expect("chat id")
+            .to_owned(),
         task: tasks.body[0]["id"].as_str().expect("a task").to_owned(),
     }
 }
@@ -135,7 +149,10 @@ fn allowed_status(function: &str, class: CallerClass) -> u16 {
 async fn run_matrix(app: &impl Front, unauthorized: u16) {
     let world = world(app).await;
     let functions = http_functions();
-    assert!(functions.len() >= 20, "the manifest lists the HTTP functions");
+    assert!(
+        functions.len() >= 20,
+        "the manifest lists the HTTP functions"
+    );
     let mut failures = Vec::new();
     for function in &functions {
         let Some(route) = Route::of_function(&function.name) else {
@@ -188,7 +205,14 @@ async fn a_chat_between_others_reads_like_a_pair_that_never_chatted() {
         let serve = &serve;
         async move {
             serve
-                .send(&Call::new("GetAllMessagesByChatId", "GET", &format!("/api/chats/{chat}")).as_user(Some(&user("third"))))
+                .send(
+                    &Call::new(
+                        "GetAllMessagesByChatId",
+                        "GET",
+                        &format!("/api/chats/{chat}"),
+                    )
+                    .as_user(Some(&user("third"))),
+                )
                 .await
         }
     };
@@ -197,7 +221,14 @@ async fn a_chat_between_others_reads_like_a_pair_that_never_chatted() {
     assert_eq!((theirs.status, &theirs.body), (nobody.status, &nobody.body));
     assert_eq!(theirs.body, json!([]));
     let member = serve
-        .send(&Call::new("GetAllMessagesByChatId", "GET", &format!("/api/chats/{}", world.chat)).as_user(Some(&user("you"))))
+        .send(
+            &Call::new(
+                "GetAllMessagesByChatId",
+                "GET",
+                &format!("/api/chats/{}", world.chat),
+            )
+            .as_user(Some(&user("you"))),
+        )
         .await;
     assert_eq!(member.body.as_array().map(Vec::len), Some(1), "{member:?}");
 }
@@ -206,7 +237,11 @@ async fn a_chat_between_others_reads_like_a_pair_that_never_chatted() {
 fn state_changing() -> Vec<HttpFunction> {
     http_functions()
         .into_iter()
-        .filter(|f| f.methods.iter().any(|m| !matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS")))
+        .filter(|f| {
+            f.methods
+                .iter()
+                .any(|m| !matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS"))
+        })
         .collect()
 }
 
@@ -222,11 +257,36 @@ async fn run_edge_checks(app: &impl Front) -> Vec<String> {
         let base = call_for(function, &world).as_user(Some(&me));
         let body = body_for(&function.name).unwrap_or_else(|| "{}".to_owned());
         let cases: Vec<(&str, Call, u16)> = vec![
-            ("text/plain", base.clone().raw("text/plain", body.as_bytes()), 415),
-            ("form", base.clone().raw("application/x-www-form-urlencoded", b"a=1"), 415),
-            ("other origin", base.clone().json(&body).header("Origin", "http://localhost:8080"), 403),
-            ("null origin", base.clone().json(&body).header("Origin", "null"), 403),
-            ("cross-site fetch", base.clone().json(&body).header("Sec-Fetch-Site", "cross-site"), 403),
+            (
+                "text/plain",
+                base.clone().raw("text/plain", body.as_bytes()),
+                415,
+            ),
+            (
+                "form",
+                base.clone()
+                    .raw("application/x-www-form-urlencoded", b"a=1"),
+                415,
+            ),
+            (
+                "other origin",
+                base.clone()
+                    .json(&body)
+                    .header("Origin", "http://localhost:8080"),
+                403,
+            ),
+            (
+                "null origin",
+                base.clone().json(&body).header("Origin", "null"),
+                403,
+            ),
+            (
+                "cross-site fetch",
+                base.clone()
+                    .json(&body)
+                    .header("Sec-Fetch-Site", "cross-site"),
+                403,
+            ),
             ("oversize", base.clone().json(&big), 413),
             ("126 levels", base.clone().json(&deep), 400),
         ];
@@ -240,7 +300,13 @@ async fn run_edge_checks(app: &impl Front) -> Vec<String> {
             }
         }
         let same_origin = app
-            .send(&base.clone().json(&body).header("Origin", &format!("http://{HOST}")).header("Sec-Fetch-Site", "same-origin"))
+            .send(
+                &base
+                    .clone()
+                    .json(&body)
+                    .header("Origin", &format!("http://{HOST}"))
+                    .header("Sec-Fetch-Site", "same-origin"),
+            )
             .await;
         if !(200..300).contains(&same_origin.status) && same_origin.status != 404 {
             failures.push(format!(
@@ -266,10 +332,17 @@ async fn state_changing_routes_refuse_cross_site_and_malformed_bodies_under_dev(
     // Invalid UTF-8 is refused, not replaced and stored.
     let latin1 = b"{\"toUserId\":\"you\",\"content\":\"caf\xe9\"}";
     let answer = dev
-        .send(&Call::new("CreateChat", "POST", "/api/chat").raw("application/json", latin1).as_user(Some(&user("me"))))
+        .send(
+            &Call::new("CreateChat", "POST", "/api/chat")
+                .raw("application/json", latin1)
+                .as_user(Some(&user("me"))),
+        )
         .await;
     if answer.status != 400 {
-        failures.push(format!("latin-1 body: got {} {}", answer.status, answer.body));
+        failures.push(format!(
+            "latin-1 body: got {} {}",
+            answer.status, answer.body
+        ));
     }
     dev.stop().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -280,14 +353,25 @@ async fn a_deeply_nested_command_is_refused_naming_the_field_and_nothing_is_stor
     let serve = Serve::new().await;
     let deep = format!("{{\"Data\":{}1{}}}", "[".repeat(126), "]".repeat(126));
     let answer = serve
-        .send(&Call::new("CommandInsert", "POST", "/api/command/insert").json(&deep).as_user(Some(&user("me"))))
+        .send(
+            &Call::new("CommandInsert", "POST", "/api/command/insert")
+                .json(&deep)
+                .as_user(Some(&user("me"))),
+        )
         .await;
     assert_eq!(answer.status, 400, "{answer:?}");
-    assert!(answer.field().is_some_and(|f| f.starts_with("Data")), "{answer:?}");
+    assert!(
+        answer.field().is_some_and(|f| f.starts_with("Data")),
+        "{answer:?}"
+    );
     let stored = serve.game.all("Commands").await;
     assert!(stored.is_empty(), "{stored:?}");
     let fine = serve
-        .send(&Call::new("CommandInsert", "POST", "/api/command/insert").json(r#"{"Data":{"a":[[1]]}}"#).as_user(Some(&user("me"))))
+        .send(
+            &Call::new("CommandInsert", "POST", "/api/command/insert")
+                .json(r#"{"Data":{"a":[[1]]}}"#)
+                .as_user(Some(&user("me"))),
+        )
         .await;
     assert_eq!(fine.status, 202, "{fine:?}");
 }
@@ -307,10 +391,16 @@ async fn head_on_public_routes_is_answered_not_sent_to_sign_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devhost_tools_need_the_admin_role_and_a_known_host() {
     let dev = Dev::start().await;
-    let tools = |who: Option<String>| Call::new("", "GET", "/_devhost/deadletters").as_user(who.as_deref());
+    let tools =
+        |who: Option<String>| Call::new("", "GET", "/_devhost/deadletters").as_user(who.as_deref());
     assert_eq!(dev.send(&tools(None)).await.status, 401);
     assert_eq!(dev.send(&tools(Some(user("me")))).await.status, 403);
-    assert_eq!(dev.send(&tools(Some(principal("me", &["authenticated", "Admin"])))).await.status, 403);
+    assert_eq!(
+        dev.send(&tools(Some(principal("me", &["authenticated", "Admin"]))))
+            .await
+            .status,
+        403
+    );
     assert_eq!(dev.send(&tools(Some(admin("boss")))).await.status, 200);
     let overwrite = Call::new("", "POST", "/_devhost/containers/CosmicUsers/items")
         .json(r#"{"id":"me","name":"pwned"}"#);
@@ -318,13 +408,22 @@ async fn devhost_tools_need_the_admin_role_and_a_known_host() {
     let read = Call::new("", "GET", "/_devhost/containers/CosmicChats/items/x?pk=x");
     assert_eq!(dev.send(&read).await.status, 401);
     // DNS rebinding: the page's own name arrives as Host.
-    for host in ["evil.example", "evil.example:4280", "localhost.evil.example"] {
+    for host in [
+        "evil.example",
+        "evil.example:4280",
+        "localhost.evil.example",
+    ] {
         let rebound = tools(Some(admin("boss"))).header("Host", host);
         assert_eq!(dev.send(&rebound).await.status, 421, "{host}");
         let api = Call::new("", "GET", "/api/round").header("Host", host);
         assert_eq!(dev.send(&api).await.status, 421, "{host}");
     }
-    assert_eq!(dev.send(&Call::new("", "GET", "/_devhost/health")).await.status, 200);
+    assert_eq!(
+        dev.send(&Call::new("", "GET", "/_devhost/health"))
+            .await
+            .status,
+        200
+    );
 
     // The same sign-in: a session with the admin role opens the tools; logout revokes it.
     let login = Call::new("", "POST", "/.auth/login/github").raw(
@@ -333,14 +432,24 @@ async fn devhost_tools_need_the_admin_role_and_a_known_host() {
     );
     let signed_in = dev.send(&login).await;
     assert_eq!(signed_in.status, 302, "{signed_in:?}");
-    let set_cookie = signed_in.headers["set-cookie"].as_str().expect("cookie").to_owned();
-    assert!(set_cookie.to_ascii_lowercase().contains("max-age=28800"), "{set_cookie}");
+    let set_cookie = signed_in.headers["set-cookie"]
+        .as_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        set_cookie.to_ascii_lowercase().contains("max-age=28800"),
+        "{set_cookie}"
+    );
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let with_cookie = tools(None).header("Cookie", &cookie);
     assert_eq!(dev.send(&with_cookie).await.status, 200);
     let logout = Call::new("", "GET", "/.auth/logout").header("Cookie", &cookie);
     assert_eq!(dev.send(&logout).await.status, 302);
-    assert_eq!(dev.send(&with_cookie).await.status, 401, "the cookie is revoked");
+    assert_eq!(
+        dev.send(&with_cookie).await.status,
+        401,
+        "the cookie is revoked"
+    );
     let me = Call::new("", "GET", "/.auth/me").header("Cookie", &cookie);
     assert_eq!(dev.send(&me).await.body["clientPrincipal"], Value::Null);
     dev.stop().await;
@@ -364,21 +473,50 @@ async fn key_files_are_readable_by_their_owner_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_redirects_and_directory_redirects_stay_on_the_site() {
     let dev = Dev::start().await;
-    for target in ["//evil.example", "/%09/evil.example", "/%5Cevil.example", "%2F%2Fevil.example", "https:evil.example", "/\\evil.example"] {
-        let logout = Call::new("", "GET", &format!("/.auth/logout?post_logout_redirect_uri={}", target.replace('\\', "%5C")));
+    for target in [
+        "//evil.example",
+        "/%09/evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "https:evil.example",
+        "/\\evil.example",
+    ] {
+        let logout = Call::new(
+            "",
+            "GET",
+            &format!(
+                "/.auth/logout?post_logout_redirect_uri={}",
+                target.replace('\\', "%5C")
+            ),
+        );
         let answer = dev.send(&logout).await;
-        assert_eq!(answer.headers["location"], json!("/"), "{target}: {answer:?}");
+        assert_eq!(
+            answer.headers["location"],
+            json!("/"),
+            "{target}: {answer:?}"
+        );
         let login = Call::new("", "POST", "/.auth/login/github").raw(
             "application/x-www-form-urlencoded",
-            format!("userDetails=x&post_login_redirect_uri={}", target.replace('\\', "%5C")).as_bytes(),
+            format!(
+                "userDetails=x&post_login_redirect_uri={}",
+                target.replace('\\', "%5C")
+            )
+            .as_bytes(),
         );
         let answer = dev.send(&login).await;
-        assert_eq!(answer.headers["location"], json!("/"), "{target}: {answer:?}");
+        assert_eq!(
+            answer.headers["location"],
+            json!("/"),
+            "{target}: {answer:?}"
+        );
     }
     let directory = dev.send(&Call::new("", "GET", "//assets")).await;
     if (300..400).contains(&directory.status) {
         let location = directory.headers["location"].as_str().unwrap_or_default();
-        assert!(location.starts_with('/') && !location.starts_with("//"), "{location}");
+        assert!(
+            location.starts_with('/') && !location.starts_with("//"),
+            "{location}"
+        );
     }
     dev.stop().await;
 }

@@ -267,9 +267,11 @@ pub async fn ensure_containers(store: &Store) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Every CosmosPark function, registered by name, sharing `services`.
+/// Every CosmosPark function, registered by name, sharing `services`, behind the edge guard
+/// (cross-site requests, JSON content type, 64 KiB bodies, 32 levels of JSON).
 pub fn function_app(services: AppServices) -> Result<FunctionApp, RegistryError> {
-    let app = crate::app::functions::register(FunctionApp::new(), &services)?;
+    let app = FunctionApp::new().with_edge_policy(crate::runtime::EdgePolicy::default());
+    let app = crate::app::functions::register(app, &services)?;
     crate::app::cqrs::register(app, &services)
 }
 

@@ -31,7 +31,8 @@ pub struct FunctionApp {
     pub(crate) functions: BTreeMap<String, Entry>,
     pub(crate) route_prefix: String,
     pub(crate) max_envelope_bytes: usize,
-    pub(crate) edge: Arc<EdgePolicy>,
+    /// The guard in front of every HTTP function; none unless the app asks for one.
+    pub(crate) edge: Option<Arc<EdgePolicy>>,
 }
 
 /// A registration mistake found while building the app.
@@ -58,7 +59,7 @@ impl FunctionApp {
             functions: BTreeMap::new(),
             route_prefix: "api".to_owned(),
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
-            edge: Arc::new(EdgePolicy::default()),
+            edge: None,
         }
     }
 
@@ -74,9 +75,10 @@ impl FunctionApp {
         self
     }
 
-    /// Sets what the edge guard in front of every HTTP function enforces.
+    /// Puts the edge guard ([`super::edge`]) with `policy` in front of every HTTP function,
+    /// for forwarded requests and host envelopes alike.
     pub fn with_edge_policy(mut self, policy: EdgePolicy) -> Self {
-        self.edge = Arc::new(policy);
+        self.edge = Some(Arc::new(policy));
         self
     }
 

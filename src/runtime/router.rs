@@ -63,12 +63,17 @@ impl FunctionApp {
                     let path = self
                         .http_path(&entry.decl)
                         .unwrap_or_else(|| "/".to_owned());
-                    let guarded = (**method_router)
-                        .clone()
-                        .layer(middleware::from_fn_with_state(
-                            Arc::clone(&self.edge),
-                            edge::guard,
-                        ));
+                    let guarded = match &self.edge {
+                        Some(policy) => {
+                            (**method_router)
+                                .clone()
+                                .layer(middleware::from_fn_with_state(
+                                    Arc::clone(policy),
+                                    edge::guard,
+                                ))
+                        }
+                        None => (**method_router).clone(),
+                    };
                     if entry.decl.is_http_only() {
                         let name = entry.decl.name.clone();
                         let traced =

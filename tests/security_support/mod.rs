@@ -170,13 +170,22 @@ impl Serve {
             .header("content-type", "application/json")
             .body(Body::from(envelope.to_string()))
             .expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let invocation = response.status().as_u16();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        assert_eq!(invocation, 200, "{} invocation failed: {answer}", call.function);
+        assert_eq!(
+            invocation, 200,
+            "{} invocation failed: {answer}",
+            call.function
+        );
         let res = &answer["Outputs"]["res"];
         let text = res["body"].as_str().unwrap_or("");
         Answer {
@@ -238,11 +247,17 @@ impl Dev {
     }
 
     pub async fn send(&self, call: &Call) -> Answer {
-        let mut request = Request::builder().method(call.method.as_str()).uri(&call.path);
+        let mut request = Request::builder()
+            .method(call.method.as_str())
+            .uri(&call.path);
         for (name, value) in &call.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let body = call.body.clone().map(Body::from).unwrap_or_else(Body::empty);
+        let body = call
+            .body
+            .clone()
+            .map(Body::from)
+            .unwrap_or_else(Body::empty);
         let response = self
             .router
             .clone()
@@ -321,7 +336,11 @@ pub fn fill(route: &str, world: &World) -> String {
             let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
                 return segment.to_owned();
             };
-            let name = inner.split([':', '=']).next().unwrap_or(inner).trim_end_matches('?');
+            let name = inner
+                .split([':', '='])
+                .next()
+                .unwrap_or(inner)
+                .trim_end_matches('?');
             match name.to_ascii_lowercase().as_str() {
                 "userid" => "me".to_owned(),
                 "chatid" => world.chat.clone(),
@@ -368,8 +387,16 @@ pub fn query_for(function: &str) -> &'static str {
 
 /// The request for `function` acting on `me`'s data, without a caller.
 pub fn call_for(function: &HttpFunction, world: &World) -> Call {
-    let method = function.methods.first().cloned().unwrap_or_else(|| "GET".to_owned());
-    let path = format!("{}{}", fill(&function.route, world), query_for(&function.name));
+    let method = function
+        .methods
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "GET".to_owned());
+    let path = format!(
+        "{}{}",
+        fill(&function.route, world),
+        query_for(&function.name)
+    );
     let call = Call::new(&function.name, &method, &path);
     match body_for(&function.name) {
         Some(body) => call.json(&body),
