@@ -87,9 +87,11 @@ async fn check_host(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    // A request without any Host (HTTP/1.0 tools) cannot come from a browser page.
     match host {
+        None => next.run(request).await,
         Some(host) if is_known_host(&host) => next.run(request).await,
-        _ => problem(
+        Some(_) => problem(
             StatusCode::MISDIRECTED_REQUEST,
             "unknown Host: cosmospark dev answers only to localhost and IP addresses",
         ),
