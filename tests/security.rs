@@ -520,3 +520,41 @@ async fn sign_in_redirects_and_directory_redirects_stay_on_the_site() {
     }
     dev.stop().await;
 }
+
+async fn oversize_failures(app: &impl Front) -> Vec<String> {
+    let world = World {
+        chat: "c0ffee".to_owned(),
+        task: "t0ffee".to_owned(),
+    };
+    let mut failures = Vec::new();
+    for size in [100 * 1024, 3 * 1024 * 1024] {
+        let big = format!("{{\"Data\":\"{}\"}}", "x".repeat(size));
+        for function in http_functions() {
+            let call = call_for(&function, &world)
+                .as_user(Some(&user("me")))
+                .json(&big);
+            let answer = app.send(&call).await;
+            if answer.status != 413 {
+                failures.push(format!(
+                    "{} {size} bytes: got {} {}",
+                    function.name, answer.status, answer.body
+                ));
+            }
+        }
+    }
+    failures
+}
+
+#[tokio::test]
+async fn every_route_answers_413_to_an_oversize_body_under_serve() {
+    let failures = oversize_failures(&Serve::new().await).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_413_to_an_oversize_body_under_dev() {
+    let dev = Dev::start().await;
+    let failures = oversize_failures(&dev).await;
+    dev.stop().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
