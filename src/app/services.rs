@@ -68,6 +68,9 @@ pub struct Settings {
     pub maps: MapsSettings,
     /// `WebPubSub__Hub` (default `CosmosPark`); must match the `hub` of the webPubSub bindings.
     pub hub: String,
+    /// `Edge__TrustedOrigins`: comma-separated origins (`https://game.example`) besides the
+    /// request's own that may send state-changing requests (a custom domain in front of SWA).
+    pub trusted_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
                 ..MapsSettings::default()
             },
             hub: crate::app::domain::realtime::HUB.to_owned(),
+            trusted_origins: Vec::new(),
         }
     }
 }
@@ -109,6 +113,19 @@ impl Settings {
         settings.maps.identity_client_id = get("AZURE_CLIENT_ID");
         if let Some(hub) = get("WebPubSub__Hub") {
             settings.hub = hub;
+        }
+        for origin in get("Edge__TrustedOrigins").iter().flat_map(|v| v.split(',')) {
+            let origin = origin.trim().trim_end_matches('/');
+            let url = reqwest::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/"
+            });
+            if url.is_none() {
+                return Err(ServiceError::Setting {
+                    name: "Edge__TrustedOrigins",
+                    problem: format!("{origin:?} is not an origin like https://game.example"),
+                });
+            }
+            settings.trusted_origins.push(origin.to_ascii_lowercase());
         }
         Ok(settings)
     }
@@ -270,7 +287,11 @@ pub async fn ensure_containers(store: &Store) -> Result<(), ServiceError> {
 /// Every CosmosPark function, registered by name, sharing `services`, behind the edge guard
 /// (cross-site requests, JSON content type, 64 KiB bodies, 32 levels of JSON).
 pub fn function_app(services: AppServices) -> Result<FunctionApp, RegistryError> {
-    let app = FunctionApp::new().with_edge_policy(crate::runtime::EdgePolicy::default());
+    let policy = crate::runtime::EdgePolicy {
+        trusted_origins: services.settings().trusted_origins.clone(),
+        ..crate::runtime::EdgePolicy::default()
+    };
+    let app = FunctionApp::new().with_edge_policy(policy);
     let app = crate::app::functions::register(app, &services)?;
     crate::app::cqrs::register(app, &services)
 }
@@ -278,6 +299,20 @@ pub fn function_app(services: AppServices) -> Result<FunctionApp, RegistryError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_origins_are_origins() {
+        let read = |value: &str| {
+            Settings::from_lookup(|name| (name == "Edge__TrustedOrigins").then(|| value.to_owned()))
+        };
+        let settings = read("https://Game.example/, http://localhost:4280").unwrap();
+        assert_eq!(
+            settings.trusted_origins,
+            ["https://game.example", "http://localhost:4280"]
+        );
+        assert!(read("https://game.example/path").is_err());
+        assert!(read("javascript:alert(1)").is_err());
+    }
 
     #[test]
     fn every_container_of_the_infra_file_parses() {

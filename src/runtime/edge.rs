@@ -394,6 +394,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn trusted_origins_may_post_from_elsewhere() {
+        let policy = EdgePolicy {
+            trusted_origins: vec!["https://game.example".to_owned()],
+            ..EdgePolicy::default()
+        };
+        let pairs = [
+            ("content-type", "application/json"),
+            ("host", "func.internal"),
+            ("origin", "https://game.example"),
+        ];
+        let body = || Body::from("{}");
+        assert!(check(&policy, &Method::POST, &headers(&pairs), body()).await.is_ok());
+        let other = [pairs[0], pairs[1], ("origin", "https://game.example.evil")];
+        assert!(check(&policy, &Method::POST, &headers(&other), body()).await.is_err());
+    }
+
+    #[tokio::test]
     async fn bodies_must_be_json_utf8_small_and_shallow() {
         let host = ("host", "h");
         let text = run(Method::POST, &[host, ("content-type", "text/plain")], b"{}").await;
