@@ -186,7 +186,7 @@ async fn command_and_chat_bodies_never_fail_the_invocation() {
             .send(
                 &Call::new("CreateUser", "POST", "/api/user")
                     .json(&body.to_string())
-                    .as_user(Some(who)),
+                    .by(Some(who)),
             )
             .await;
         assert_eq!(answer.status, 200);
@@ -220,7 +220,7 @@ async fn command_and_chat_bodies_never_fail_the_invocation() {
         ] {
             let call = Call::new(function, "POST", path)
                 .raw("application/json", &body)
-                .as_user(Some(&me));
+                .by(Some(&me));
             let answer = serve.send(&call).await;
             assert!(
                 answer.status < 500,

@@ -19,12 +19,11 @@ fn user(id: &str) -> String {
 fn leaks(value: &Value, path: &str, found: &mut Vec<String>) {
     let exact = [EXACT.0, EXACT.1];
     match value {
-        Value::Number(n) => {
+        Value::Number(n)
             if n.as_f64()
-                .is_some_and(|v| exact.iter().any(|e| (v - e).abs() < 1e-9))
-            {
-                found.push(format!("{path} = {n}"));
-            }
+                .is_some_and(|v| exact.iter().any(|e| (v - e).abs() < 1e-9)) =>
+        {
+            found.push(format!("{path} = {n}"));
         }
         Value::String(s) => {
             if ["12.971234", "77.594567"].iter().any(|e| s.contains(e)) {
@@ -56,7 +55,7 @@ async fn sign_up(serve: &Serve, id: &str, latitude: f64, longitude: f64) {
         .send(
             &Call::new("CreateUser", "POST", "/api/user")
                 .json(&body.to_string())
-                .as_user(Some(&user(id))),
+                .by(Some(&user(id))),
         )
         .await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -79,7 +78,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
     // `you` gets this round's tasks (the owner `me` is one of only two candidates) and talks to `me`.
     let tasks_path = format!("/api/tasks/users/you/timestamp/{start}/{end}");
     let tasks = serve
-        .send(&Call::new("GetAllTasksByUserId", "GET", &tasks_path).as_user(Some(&user("you"))))
+        .send(&Call::new("GetAllTasksByUserId", "GET", &tasks_path).by(Some(&user("you"))))
         .await;
     assert!(
         tasks
@@ -92,7 +91,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
         .send(
             &Call::new("CreateChat", "POST", "/api/chat")
                 .json(&json!({"toUserId": "me", "content": "Hi-CosmosPark"}).to_string())
-                .as_user(Some(&user("you"))),
+                .by(Some(&user("you"))),
         )
         .await;
     assert_eq!(sent.status, 200, "{sent:?}");
@@ -113,7 +112,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
             let path = fill(&function.route, &world).replace("/me", &format!("/{acting_for}"));
             let path = format!("{path}{}", query_for(&function.name));
             let answer = serve
-                .send(&Call::new(&function.name, "GET", &path).as_user(Some(&user("you"))))
+                .send(&Call::new(&function.name, "GET", &path).by(Some(&user("you"))))
                 .await;
             walked += 1;
             leaks(&answer.body, &format!("GET {path}"), &mut found);
@@ -140,7 +139,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
 
     // The owner still sees their own exact position.
     let own = serve
-        .send(&Call::new("GetUserById", "GET", "/api/user/me").as_user(Some(&user("me"))))
+        .send(&Call::new("GetUserById", "GET", "/api/user/me").by(Some(&user("me"))))
         .await;
     let mut mine = Vec::new();
     leaks(&own.body, "own profile", &mut mine);

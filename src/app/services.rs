@@ -114,7 +114,10 @@ impl Settings {
         if let Some(hub) = get("WebPubSub__Hub") {
             settings.hub = hub;
         }
-        for origin in get("Edge__TrustedOrigins").iter().flat_map(|v| v.split(',')) {
+        for origin in get("Edge__TrustedOrigins")
+            .iter()
+            .flat_map(|v| v.split(','))
+        {
             let origin = origin.trim().trim_end_matches('/');
             let url = reqwest::Url::parse(origin).ok().filter(|u| {
                 matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/"

@@ -333,6 +333,19 @@ pub fn http(function: &str, binding: &str, parts: &HttpParts) -> Envelope {
         .with_metadata("Params", Value::Object(params))
 }
 
+/// Content types the host hands over as base64 bytes rather than text.
+fn is_binary_type(content_type: &str) -> bool {
+    content_type.starts_with("application/octet-stream") || content_type.starts_with("multipart/")
+}
+
+/// Whether a request with these headers carries its body as bytes (base64) in the envelope.
+pub fn is_binary(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| is_binary_type(&v.to_ascii_lowercase()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,17 +449,4 @@ mod tests {
         assert_eq!(batch.events.len(), 2);
         assert_eq!(batch.events[1].sequence_number, Some(60));
     }
-}
-
-/// Content types the host hands over as base64 bytes rather than text.
-fn is_binary_type(content_type: &str) -> bool {
-    content_type.starts_with("application/octet-stream") || content_type.starts_with("multipart/")
-}
-
-/// Whether a request with these headers carries its body as bytes (base64) in the envelope.
-pub fn is_binary(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| is_binary_type(&v.to_ascii_lowercase()))
 }

@@ -405,9 +405,17 @@ mod tests {
             ("origin", "https://game.example"),
         ];
         let body = || Body::from("{}");
-        assert!(check(&policy, &Method::POST, &headers(&pairs), body()).await.is_ok());
+        assert!(
+            check(&policy, &Method::POST, &headers(&pairs), body())
+                .await
+                .is_ok()
+        );
         let other = [pairs[0], pairs[1], ("origin", "https://game.example.evil")];
-        assert!(check(&policy, &Method::POST, &headers(&other), body()).await.is_err());
+        assert!(
+            check(&policy, &Method::POST, &headers(&other), body())
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

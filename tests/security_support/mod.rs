@@ -107,7 +107,7 @@ impl Call {
         self.header("Content-Type", content_type)
     }
 
-    pub fn as_user(self, principal: Option<&str>) -> Self {
+    pub fn by(self, principal: Option<&str>) -> Self {
         match principal {
             Some(p) => self.header("x-ms-client-principal", p),
             None => self,
