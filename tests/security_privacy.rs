@@ -119,11 +119,46 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
         }
     }
     assert!(walked >= 24, "walked {walked} reads");
+    // Typing (an HTTP function's output) and the round timer push too.
+    let typing = serve
+        .game
+        .http(
+            "SendTyping",
+            "POST",
+            &format!("/api/chats/{chat}/typing"),
+            &game_support::Who::user("me"),
+            None,
+        )
+        .await;
+    assert_eq!(typing.status, 202, "{typing:?}");
+    pushes.extend(game_support::pushes(&typing.outputs["actions"]));
+    let timer = json!({"Data": {"timer": {"Schedule": {"AdjustForDST": false}, "IsPastDue": false}},
+        "Metadata": {"sys": {"MethodName": "RoundTimer", "UtcNow": "2026-11-24T13:00:00.01Z"}}});
+    let (status, answer) = serve.game.invoke("RoundTimer", timer).await;
+    assert_eq!(status, 200, "{answer}");
+    pushes.extend(game_support::pushes(&answer["Outputs"]["actions"]));
     let others: Vec<_> = pushes
         .iter()
         .filter(|p| p.user_id.as_deref() != Some("me"))
         .collect();
-    assert!(!others.is_empty(), "the pipeline pushed to other players");
+    let mut types: Vec<&str> = others
+        .iter()
+        .filter_map(|p| p.data["type"].as_str())
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    // Every message type another player can receive here (scores come from the read side's
+    // processor and carry points only).
+    for expected in [
+        "ChatsBarUpdatedEvent",
+        "MessageSentEvent",
+        "RoundStartedEvent",
+        "TaskCompletedEvent",
+        "UserCreatedEvent",
+        "typingMessageEvent",
+    ] {
+        assert!(types.contains(&expected), "no {expected} among {types:?}");
+    }
     for push in others {
         leaks(
             &push.data,
