@@ -40,16 +40,7 @@ pub fn user_stats(read_side: ReadSide) -> Function {
         "stats/{userId}",
         move |principal: ClientPrincipal, Path(user): Path<String>| {
             let read_side = read_side.clone();
-            async move {
-                let authorized = super::authorize(&principal, Route::UserStats);
-                respond(
-                    async {
-                        authorized?;
-                        stats(&read_side, &user).await
-                    }
-                    .await,
-                )
-            }
+            async move { respond(stats(&read_side, &principal, &user).await) }
         },
     )
 }
@@ -61,16 +52,7 @@ pub fn users_by_country(read_side: ReadSide) -> Function {
         "countries/{code}/users",
         move |principal: ClientPrincipal, Path(code): Path<String>| {
             let read_side = read_side.clone();
-            async move {
-                let authorized = super::authorize(&principal, Route::UsersByCountry);
-                respond(
-                    async {
-                        authorized?;
-                        country(&read_side, &code).await
-                    }
-                    .await,
-                )
-            }
+            async move { respond(country(&read_side, &principal, &code).await) }
         },
     )
 }
@@ -104,7 +86,12 @@ async fn leaderboard(
     Ok(json!({"window": window, "top": top, "asOf": now, "standings": rows}))
 }
 
-async fn stats(read_side: &ReadSide, raw_user: &str) -> Result<Value, ApiError> {
+async fn stats(
+    read_side: &ReadSide,
+    principal: &ClientPrincipal,
+    raw_user: &str,
+) -> Result<Value, ApiError> {
+    super::authorize(principal, Route::UserStats)?;
     let user =
         UserId::parse(raw_user).map_err(|e| ApiError::bad_request("userId", e.to_string()))?;
     let user = user.as_str();
@@ -154,7 +141,12 @@ async fn stats(read_side: &ReadSide, raw_user: &str) -> Result<Value, ApiError> 
     }))
 }
 
-async fn country(read_side: &ReadSide, raw_code: &str) -> Result<Value, ApiError> {
+async fn country(
+    read_side: &ReadSide,
+    principal: &ClientPrincipal,
+    raw_code: &str,
+) -> Result<Value, ApiError> {
+    super::authorize(principal, Route::UsersByCountry)?;
     let code =
         CountryCode::parse(raw_code).map_err(|e| ApiError::bad_request("code", e.to_string()))?;
     let store = read_side.store().await.map_err(ApiError::internal)?;
