@@ -44,7 +44,27 @@ impl ClientPrincipal {
         })
     }
 
+    /// Exact comparison, as Static Web Apps matches `allowedRoles` (the SWA CLI's
+    /// `isRouteRequiringUserRolesCheck`, Azure/static-web-apps-cli
+    /// `src/msha/routes-engine/rules/routes.ts`, uses `Array.includes`).
     pub fn has_role(&self, role: &str) -> bool {
-        self.user_roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+        self.user_roles.iter().any(|r| r == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientPrincipal;
+
+    #[test]
+    fn role_names_compare_exactly() {
+        let principal = ClientPrincipal {
+            identity_provider: "github".into(),
+            user_id: "u1".into(),
+            user_details: "octo".into(),
+            user_roles: vec!["authenticated".into(), "admin".into()],
+        };
+        assert!(principal.has_role("admin"));
+        assert!(!principal.has_role("Admin"));
     }
 }
