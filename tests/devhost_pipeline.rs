@@ -37,7 +37,7 @@ async fn http_functions_are_served_like_the_host_and_sigterm_exits_cleanly() {
     assert!(body["roundId"].is_string(), "{body}");
     let wrong_method = dev.http.post(dev.url("/api/round")).send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
-    assert_eq!(wrong_method.headers()["allow"], "GET");
+    assert_eq!(wrong_method.headers()["allow"], "GET, HEAD");
     let missing = dev
         .http
         .get(dev.url("/api/no-such-route"))
@@ -140,6 +140,7 @@ async fn failed_deliveries_are_dead_lettered_then_replayed_after_the_fix() {
     let response = dev
         .http
         .post(dev.url(&format!("/_devhost/deadletters/{second}/replay")))
+        .header("x-ms-client-principal", devhost_support::admin_principal())
         .send()
         .await
         .unwrap();

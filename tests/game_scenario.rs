@@ -192,7 +192,13 @@ async fn two_users_meet_chat_greet_and_score_once() {
     assert_eq!(recheck, json!({"success": true}));
     let entry_path = format!("/_devhost/containers/CosmicLeaderboards/items/task-{task_id}?pk=ann");
     let entry: Value = eventually(|| async {
-        let response = dev.http.get(dev.url(&entry_path)).send().await.ok()?;
+        let response = dev
+            .http
+            .get(dev.url(&entry_path))
+            .header("x-ms-client-principal", devhost_support::admin_principal())
+            .send()
+            .await
+            .ok()?;
         response.status().is_success().then_some(())?;
         response.json().await.ok()
     })

@@ -153,8 +153,8 @@ fn api_needs_a_signed_in_user_except_public_reads() {
         );
         assert_eq!(
             routes[at]["methods"],
-            serde_json::json!(["GET"]),
-            "{public} is a public read only"
+            serde_json::json!(["GET", "HEAD"]),
+            "{public} is a public read only (HEAD too, so a probe is not sent to sign-in)"
         );
         assert_eq!(routes[at]["allowedRoles"], serde_json::json!(["anonymous"]));
     }

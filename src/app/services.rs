@@ -217,15 +217,35 @@ pub async fn ensure_containers(store: &Store) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Every CosmosPark function, registered by name, sharing `services`.
+/// Every CosmosPark function, registered by name, sharing `services`, behind the edge guard
+/// (cross-site requests, JSON content type, 64 KiB bodies, 32 levels of JSON).
 pub fn function_app(services: AppServices) -> Result<FunctionApp, RegistryError> {
-    let app = crate::app::functions::register(FunctionApp::new(), &services)?;
+    let policy = crate::runtime::EdgePolicy {
+        trusted_origins: services.settings().trusted_origins.clone(),
+        ..crate::runtime::EdgePolicy::default()
+    };
+    let app = FunctionApp::new().with_edge_policy(policy);
+    let app = crate::app::functions::register(app, &services)?;
     crate::app::cqrs::register(app, &services)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_origins_are_origins() {
+        let read = |value: &str| {
+            Settings::from_lookup(|name| (name == "Edge__TrustedOrigins").then(|| value.to_owned()))
+        };
+        let settings = read("https://Game.example/, http://localhost:4280").unwrap();
+        assert_eq!(
+            settings.trusted_origins,
+            ["https://game.example", "http://localhost:4280"]
+        );
+        assert!(read("https://game.example/path").is_err());
+        assert!(read("javascript:alert(1)").is_err());
+    }
 
     #[test]
     fn every_container_of_the_infra_file_parses() {

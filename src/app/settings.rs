@@ -156,6 +156,13 @@ pub const APP_SETTINGS: &[SettingSpec] = &[
         "Bicep output WEBPUBSUB_HUB (default CosmosPark)",
     ),
     setting(
+        "Edge__TrustedOrigins",
+        Listed::Optional,
+        false,
+        Format::Text,
+        "origins besides the site's own allowed to send state-changing requests (custom domains)",
+    ),
+    setting(
         "AzureMaps__Endpoint",
         Listed::Optional,
         false,
@@ -431,6 +438,9 @@ pub struct Settings {
     pub web_pubsub: Option<WebPubSubSettings>,
     /// `AZURE_CLIENT_ID`: the user-assigned managed identity to request tokens with.
     pub identity_client_id: Option<String>,
+    /// `Edge__TrustedOrigins`: comma-separated origins (`https://game.example`) besides the
+    /// request's own that may send state-changing requests (a custom domain in front of SWA).
+    pub trusted_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -443,6 +453,7 @@ impl Default for Settings {
             hub: crate::app::domain::realtime::HUB.to_owned(),
             web_pubsub: None,
             identity_client_id: None,
+            trusted_origins: Vec::new(),
         }
     }
 }
@@ -474,6 +485,22 @@ impl Settings {
         settings.identity_client_id = get("AZURE_CLIENT_ID");
         if let Some(hub) = get("WebPubSub__Hub") {
             settings.hub = hub;
+        }
+        for origin in get("Edge__TrustedOrigins")
+            .iter()
+            .flat_map(|v| v.split(','))
+        {
+            let origin = origin.trim().trim_end_matches('/');
+            let url = reqwest::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/"
+            });
+            if url.is_none() {
+                return Err(SettingError {
+                    name: "Edge__TrustedOrigins",
+                    problem: format!("{origin:?} is not an origin like https://game.example"),
+                });
+            }
+            settings.trusted_origins.push(origin.to_ascii_lowercase());
         }
         settings.web_pubsub = if let Some(text) = get(WEB_PUBSUB_CONNECTION) {
             Some(WebPubSubSettings::from_connection_string(&text)?)

@@ -310,9 +310,7 @@ pub fn http(function: &str, binding: &str, parts: &HttpParts) -> Envelope {
         .unwrap_or_default();
     let mut body_fields = Map::new();
     if !parts.body.is_empty() {
-        let body = if content_type.starts_with("application/octet-stream")
-            || content_type.starts_with("multipart/")
-        {
+        let body = if is_binary_type(&content_type) {
             base64::engine::general_purpose::STANDARD.encode(&parts.body)
         } else {
             String::from_utf8_lossy(&parts.body).into_owned()
@@ -333,6 +331,19 @@ pub fn http(function: &str, binding: &str, parts: &HttpParts) -> Envelope {
         .with_metadata("Query", Value::Object(query_last))
         .with_metadata("Headers", Value::Object(headers_joined))
         .with_metadata("Params", Value::Object(params))
+}
+
+/// Content types the host hands over as base64 bytes rather than text.
+fn is_binary_type(content_type: &str) -> bool {
+    content_type.starts_with("application/octet-stream") || content_type.starts_with("multipart/")
+}
+
+/// Whether a request with these headers carries its body as bytes (base64) in the envelope.
+pub fn is_binary(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| is_binary_type(&v.to_ascii_lowercase()))
 }
 
 #[cfg(test)]

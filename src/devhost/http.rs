@@ -190,6 +190,14 @@ async fn handle(State(host): State<Arc<HttpHost>>, request: Request) -> Response
         Ok(body) => body,
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
+    // The envelope carries a text body as a JSON string; a body that is not UTF-8 would be
+    // silently replaced on the way, so it is refused here (binary types travel as base64).
+    if !envelope::is_binary(&parts.headers) && std::str::from_utf8(&body).is_err() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "request body is not valid UTF-8; send binary data as application/octet-stream",
+        );
+    }
     let host_header = header_text(&parts.headers, "host").unwrap_or_else(|| "127.0.0.1".into());
     let scheme = header_text(&parts.headers, "x-forwarded-proto").unwrap_or_else(|| "http".into());
     let path_and_query = parts

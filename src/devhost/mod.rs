@@ -7,7 +7,10 @@
 //! - [`cosmos_trigger`], [`event_grid`], [`event_hubs`], [`timer`]: the triggers.
 //! - [`dead_letter`]: failed events on disk, listable and replayable; [`replay`] sends them back.
 //! - [`webpubsub`], [`swa`], [`retry`]: the embedded hub, Static Web Apps, retry policies.
+//! - [`admin`]: the `/_devhost` data explorer (admin role, known `Host` names only);
+//!   [`private_file`]: secrets on disk, owner-only.
 
+pub mod admin;
 pub mod containers;
 pub mod cosmos_trigger;
 pub mod dead_letter;
@@ -18,6 +21,7 @@ pub mod http;
 pub mod invoke;
 pub mod notify;
 pub mod outputs;
+pub mod private_file;
 pub mod replay;
 pub mod retry;
 pub mod server;

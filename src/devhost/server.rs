@@ -8,16 +8,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query as UrlQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admin;
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
 use super::dead_letter::{DeadLetterError, DeadLetters};
@@ -27,14 +23,14 @@ use super::event_hubs::{self, EventHubs, HubTrigger};
 use super::invoke::{InvokeError, Invoker};
 use super::notify::WriteSignal;
 use super::outputs::OutputSinks;
-use super::replay::{ReplayError, replay};
+use super::replay::ReplayError;
 use super::run_with_policy;
-use super::swa::{self, SwaError, SwaOptions};
+use super::swa::{self, Sessions, SwaError, SwaOptions};
 use super::timer::{SystemClock, TimerError, TimerFunction, TimerScheduler};
 use super::webpubsub::{self, AccessKey, Hub, HubConfig, KeyError};
 use crate::runtime::FunctionApp;
 use crate::runtime::manifest::{self, BindingKind, Manifest, ManifestError};
-use crate::store::{PartitionKey, Store, StoreConfig, StoreError, open_store};
+use crate::store::{Store, StoreConfig, StoreError, open_store};
 
 /// Options of `cosmospark dev`.
 #[derive(Debug, Clone)]
@@ -176,11 +172,17 @@ impl Platform {
     pub fn router(&self) -> Result<Router, DevError> {
         let api = super::http::router(&self.manifest, self.invoker.clone(), self.pubsub.clone());
         let site = self.site_root()?;
-        let swa = swa::router(site, api, SwaOptions::with_secret(&self.cookie_secret()?)?)?;
-        Ok(Router::new()
+        let options = SwaOptions::with_secret(&self.cookie_secret()?)?;
+        let sessions = Sessions::new(
+            options.cookie_key,
+            Some(self.data_dir.join("swa-sessions-revoked.json")),
+        );
+        let swa = swa::router_with_sessions(site, api, sessions.clone())?;
+        let router = Router::new()
             .merge(webpubsub::router(self.pubsub.clone()))
-            .nest("/_devhost", admin_router(self.clone()))
-            .fallback_service(swa))
+            .nest("/_devhost", admin::router(self.clone(), sessions))
+            .fallback_service(swa);
+        Ok(admin::known_hosts_only(router))
     }
 
     fn site_root(&self) -> Result<PathBuf, DevError> {
@@ -218,10 +220,10 @@ impl Platform {
         Ok(site)
     }
 
-    /// 64 random bytes kept in the data directory, so sign-ins survive restarts.
-    fn cookie_secret(&self) -> Result<Vec<u8>, DevError> {
+    /// 64 random bytes kept in the data directory (owner-only), so sign-ins survive restarts.
+    pub fn cookie_secret(&self) -> Result<Vec<u8>, DevError> {
         let path = self.data_dir.join("swa-cookie.key");
-        if let Ok(bytes) = std::fs::read(&path)
+        if let Ok(bytes) = super::private_file::read(&path)
             && bytes.len() >= 64
         {
             return Ok(bytes);
@@ -229,7 +231,8 @@ impl Platform {
         let bytes: Vec<u8> = (0..4)
             .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
             .collect();
-        std::fs::write(&path, &bytes).map_err(|source| DevError::DataDir { path, source })?;
+        super::private_file::write(&path, &bytes)
+            .map_err(|source| DevError::DataDir { path, source })?;
         Ok(bytes)
     }
 
@@ -352,95 +355,6 @@ fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> 
     }
 }
 
-fn admin_router(platform: Platform) -> Router {
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
-        .route("/deadletters", get(list_dead_letters))
-        .route("/deadletters/{id}/replay", post(replay_dead_letter))
-        .route("/containers/{container}/items", post(upsert_item))
-        .route("/containers/{container}/items/{id}", get(read_item))
-        .with_state(platform)
-}
-
-fn problem(status: StatusCode, message: impl ToString) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
-}
-
-async fn list_dead_letters(State(platform): State<Platform>) -> Response {
-    match platform.dead_letters.list() {
-        Ok(letters) => Json(letters).into_response(),
-        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
-    }
-}
-
-async fn replay_dead_letter(
-    State(platform): State<Platform>,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
-    let letter = match platform.dead_letters.get(&id) {
-        Ok(letter) => letter,
-        Err(DeadLetterError::NotFound(_)) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                format!("dead letter `{id}` does not exist"),
-            );
-        }
-        Err(error) => return problem(StatusCode::INTERNAL_SERVER_ERROR, error),
-    };
-    match replay(&letter, &platform.invoker, &platform.dead_letters).await {
-        Ok(()) => Json(json!({ "replayed": id })).into_response(),
-        Err(error) => problem(StatusCode::BAD_GATEWAY, error),
-    }
-}
-
-fn store_status(error: &StoreError) -> StatusCode {
-    match error {
-        StoreError::NotFound(_) => StatusCode::NOT_FOUND,
-        StoreError::BadRequest(_) | StoreError::TooLarge(_) => StatusCode::BAD_REQUEST,
-        StoreError::Conflict(_) => StatusCode::CONFLICT,
-        StoreError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// Seeds or edits a document, as a data explorer would (a write that triggers the change feed).
-async fn upsert_item(
-    State(platform): State<Platform>,
-    UrlPath(container): UrlPath<String>,
-    Json(doc): Json<Value>,
-) -> Response {
-    let sinks = platform.invoker.sinks();
-    let result = async {
-        let spec = sinks.containers.spec(&container)?;
-        let pk = spec.partition_key_of(&doc)?;
-        platform.store.upsert(&container, &pk, doc).await
-    }
-    .await;
-    match result {
-        Ok(stored) => Json(stored).into_response(),
-        Err(error) => problem(store_status(&error), error),
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct ReadParams {
-    /// The partition key value (a string); defaults to the id.
-    pk: Option<String>,
-}
-
-async fn read_item(
-    State(platform): State<Platform>,
-    UrlPath((container, id)): UrlPath<(String, String)>,
-    UrlQuery(params): UrlQuery<ReadParams>,
-) -> Response {
-    let pk = PartitionKey::from(params.pk.unwrap_or_else(|| id.clone()));
-    match platform.store.read(&container, &pk, &id).await {
-        Ok(Some(doc)) => Json(doc).into_response(),
-        Ok(None) => problem(StatusCode::NOT_FOUND, format!("item `{id}` does not exist")),
-        Err(error) => problem(store_status(&error), error),
-    }
-}
-
 /// Runs `cosmospark dev` until SIGTERM / Ctrl-C.
 pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> {
     let platform = Platform::open(&options, app).await?;
@@ -470,6 +384,9 @@ pub async fn serve_platform(
     let cancel = CancellationToken::new();
     platform.start_triggers(&tracker, &cancel).await?;
     print_banner(&platform, addr);
+    if !addr.ip().is_loopback() {
+        warn_exposed(addr);
+    }
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(crate::runtime::server::shutdown_signal())
         .await;
@@ -479,6 +396,22 @@ pub async fn serve_platform(
     tracker.wait().await;
     tracing::info!("stopped");
     served.map_err(|source| DevError::Bind { addr, source })
+}
+
+/// `dev` is a development tool: bound beyond loopback, anyone who reaches the port can sign in
+/// as anyone (the local sign-in form asks for no password) and send their own principal header.
+fn warn_exposed(addr: SocketAddr) {
+    let lines = [
+        format!("WARNING: cosmospark dev is listening on {addr}, beyond this machine."),
+        "WARNING: its sign-in is an emulation without passwords: anyone who can reach this port"
+            .to_owned(),
+        "WARNING: can sign in as any user or admin and read or change every document.".to_owned(),
+        "WARNING: bind to 127.0.0.1 (the default) unless this network is yours alone.".to_owned(),
+    ];
+    for line in &lines {
+        eprintln!("{line}");
+        tracing::warn!("{line}");
+    }
 }
 
 fn print_banner(platform: &Platform, addr: SocketAddr) {

@@ -1,9 +1,11 @@
 //! The `FunctionApp` registry: every function of the app by name, with its declaration.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
+use super::edge::EdgePolicy;
 use super::function::{Function, FunctionDecl, FunctionKind, Invoke};
 use super::manifest::{RouteTemplate, routes_collide};
 
@@ -31,6 +33,8 @@ pub struct FunctionApp {
     pub(crate) functions: BTreeMap<String, Entry>,
     pub(crate) route_prefix: String,
     pub(crate) max_envelope_bytes: usize,
+    /// The guard in front of every HTTP function; none unless the app asks for one.
+    pub(crate) edge: Option<Arc<EdgePolicy>>,
 }
 
 /// A registration mistake found while building the app.
@@ -59,6 +63,7 @@ impl FunctionApp {
             functions: BTreeMap::new(),
             route_prefix: "api".to_owned(),
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            edge: None,
         }
     }
 
@@ -71,6 +76,13 @@ impl FunctionApp {
     /// Sets the largest accepted envelope body.
     pub fn with_max_envelope_bytes(mut self, bytes: usize) -> Self {
         self.max_envelope_bytes = bytes;
+        self
+    }
+
+    /// Puts the edge guard ([`super::edge`]) with `policy` in front of every HTTP function,
+    /// for forwarded requests and host envelopes alike.
+    pub fn with_edge_policy(mut self, policy: EdgePolicy) -> Self {
+        self.edge = Some(Arc::new(policy));
         self
     }
 

@@ -6,8 +6,10 @@
 //! - [`manifest`]: `host.json` / `function.json` parsing and `check`; [`package`]: the deploy zip.
 //! - [`server`]: binding, serving and graceful shutdown; [`principal`]: the SWA client principal.
 //! - [`settings`]: app-setting specs, Azure detection and the required-settings check.
+//! - [`edge`]: the guard in front of every HTTP function (cross-site, content type, size, JSON shape).
 
 mod app;
+pub mod edge;
 mod function;
 pub mod logs;
 pub mod manifest;
@@ -21,6 +23,7 @@ pub mod settings;
 pub mod triggers;
 
 pub use app::{DEFAULT_MAX_ENVELOPE_BYTES, FunctionApp, RegistryError};
+pub use edge::EdgePolicy;
 pub use function::{
     BindingDecl, Context, Direction, Function, FunctionDecl, FunctionError, HttpDecl,
 };

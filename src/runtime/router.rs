@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::app::{FunctionApp, Registered};
+use super::edge;
 use super::function::{Context, InvokeError};
 use super::logs::{INVOCATION_SPAN, take_span_logs};
 use super::manifest::RouteTemplate;
@@ -62,15 +63,29 @@ impl FunctionApp {
                     template,
                 } => {
                     let path = template.axum_path(&self.route_prefix);
+                    let guarded = match &self.edge {
+                        Some(policy) => {
+                            (**method_router)
+                                .clone()
+                                .layer(middleware::from_fn_with_state(
+                                    Arc::clone(policy),
+                                    edge::guard,
+                                ))
+                        }
+                        None => (**method_router).clone(),
+                    };
                     if entry.decl.is_http_only() {
                         let name = entry.decl.name.clone();
-                        let traced = (**method_router).clone().layer(middleware::from_fn(
-                            move |request, next| forwarded_span(name.clone(), request, next),
-                        ));
+                        let traced =
+                            guarded
+                                .clone()
+                                .layer(middleware::from_fn(move |request, next| {
+                                    forwarded_span(name.clone(), request, next)
+                                }));
                         forwarded = forwarded.route(&path, traced);
                     }
                     Target::Http {
-                        router: Router::new().route(&path, (**method_router).clone()),
+                        router: Router::new().route(&path, guarded),
                         binding: binding.clone(),
                         response: response.clone(),
                         prefix: self.route_prefix.clone(),

@@ -98,6 +98,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// An `x-ms-client-principal` with the admin role: the `/_devhost` tools need it.
+pub fn admin_principal() -> String {
+    cosmospark::runtime::ClientPrincipal {
+        identity_provider: "github".into(),
+        user_id: "devhost-admin".into(),
+        user_details: "admin".into(),
+        user_roles: vec!["anonymous".into(), "authenticated".into(), "admin".into()],
+    }
+    .encode()
+}
+
 /// `cosmospark dev` running as a child process.
 pub struct Dev {
     pub child: Child,
@@ -153,6 +164,7 @@ impl Dev {
         let response = self
             .http
             .post(self.url(&format!("/_devhost/containers/{container}/items")))
+            .header("x-ms-client-principal", admin_principal())
             .json(&doc)
             .send()
             .await
@@ -168,6 +180,7 @@ impl Dev {
     pub async fn dead_letters(&self) -> Vec<Value> {
         self.http
             .get(self.url("/_devhost/deadletters"))
+            .header("x-ms-client-principal", admin_principal())
             .send()
             .await
             .unwrap()

@@ -4,6 +4,8 @@
 //! [`Principal`] from its fields with [`Principal::signed_in`], and asks [`authorize`] with the
 //! route and the user the route acts for. The original checked only "is logged in" (IDOR, §11.2 item 2);
 //! here every user-scoped route must target the caller, and admin writes need role `admin`.
+//! [`TABLE`] is the one authorization table: every HTTP function and its [`Policy`];
+//! [`Policy::expected`] gives the matrix row the black-box tests check.
 
 use super::values::{UserId, ValueError};
 
@@ -21,17 +23,15 @@ impl Principal {
     pub const ADMIN_ROLE: &'static str = "admin";
 
     /// The authenticated principal from the client principal's fields, `Ok(None)` for an
-    /// anonymous one (blank user id, or no `authenticated` role), or an error when the user id
-    /// is unusable.
+    /// anonymous one (blank user id, or no `authenticated` role — compared exactly, like every
+    /// role name), or an error when the user id is unusable.
     pub fn signed_in(
         user_id: &str,
         identity_provider: &str,
         user_details: &str,
         roles: Vec<String>,
     ) -> Result<Option<Self>, ValueError> {
-        let authenticated = roles
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case("authenticated"));
+        let authenticated = roles.iter().any(|r| r == "authenticated");
         let user_id = match user_id.trim() {
             id if !id.is_empty() && authenticated => UserId::parse(id)?,
             _ => return Ok(None),
@@ -44,10 +44,12 @@ impl Principal {
         }))
     }
 
+    /// Role names compare exactly, as Static Web Apps compares `allowedRoles` (the SWA CLI's
+    /// `isRouteRequiringUserRolesCheck` in Azure/static-web-apps-cli
+    /// `src/msha/routes-engine/rules/routes.ts` matches with `Array.includes`): `Admin` is not
+    /// `admin`, on every route.
     pub fn is_admin(&self) -> bool {
-        self.roles
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(Self::ADMIN_ROLE))
+        self.roles.iter().any(|r| r == Self::ADMIN_ROLE)
     }
 }
 
@@ -66,15 +68,18 @@ pub enum Access {
 pub enum Policy {
     /// Anyone, including anonymous callers.
     Public,
-    /// Any authenticated caller.
+    /// Any authenticated caller; the route acts for the caller (or reads shared data), and
+    /// what the caller may see is decided by the data (chat membership, record owner).
     Authenticated,
-    /// Only the user the route acts for (path or body user id), or an admin.
+    /// Only the user the route names (path or body user id), or an admin.
     SelfOnly,
+    /// Only the user the route names; admins may not act for someone else either.
+    SelfStrict,
     /// Only callers with role `admin`.
     Admin,
 }
 
-/// Every API route of the app (the original's routes plus the round endpoint).
+/// Every HTTP route of the app, one per HTTP function of the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
     /// POST /api/user
@@ -89,8 +94,12 @@ pub enum Route {
     CreateChat,
     /// GET /api/chats/user/{userId}
     GetChatsByUserId,
-    /// GET /api/chats/{chatId} (membership is checked with [`authorize_chat_member`])
+    /// GET /api/chats/{chatId} (non-members see an empty chat: [`can_read_chat`])
     GetMessagesByChatId,
+    /// POST /api/chats/{chatId}/read
+    MarkChatRead,
+    /// POST /api/chats/{chatId}/typing
+    SendTyping,
     /// POST /api/leaderboard
     CreateScore,
     /// GET /api/leaderboards
@@ -109,51 +118,151 @@ pub enum Route {
     AddressLookup,
     /// GET /api/round
     CurrentRound,
+    /// GET /api/stats/{userId}
+    UserStats,
+    /// GET /api/countries/{code}/users
+    UsersByCountry,
+    /// POST /api/command/insert
+    CommandInsert,
+    /// GET /api/query/get?id=
+    QueryGet,
+    /// POST: rebuild read models (admin)
+    RebuildReadModel,
 }
 
-impl Route {
-    pub const ALL: [Route; 16] = [
-        Route::CreateUser,
-        Route::GetUserById,
-        Route::GetAllUsers,
+/// The authorization table: every HTTP function of the manifest, its route and its policy.
+/// `tests/security_authz.rs` fails when a function of `functions/` has no row here.
+pub const TABLE: [(&str, Route, Policy); 23] = [
+    ("CreateUser", Route::CreateUser, Policy::SelfStrict),
+    ("GetUserById", Route::GetUserById, Policy::Authenticated),
+    ("GetAllUsers", Route::GetAllUsers, Policy::Authenticated),
+    (
+        "GetAllUsersByCountryCode",
         Route::GetUsersByCountryCode,
-        Route::CreateChat,
+        Policy::Authenticated,
+    ),
+    ("CreateChat", Route::CreateChat, Policy::SelfStrict),
+    (
+        "GetAllChatsByUserId",
         Route::GetChatsByUserId,
+        Policy::SelfOnly,
+    ),
+    (
+        "GetAllMessagesByChatId",
         Route::GetMessagesByChatId,
-        Route::CreateScore,
+        Policy::Authenticated,
+    ),
+    ("MarkChatRead", Route::MarkChatRead, Policy::Authenticated),
+    ("SendTyping", Route::SendTyping, Policy::Authenticated),
+    ("CreateScore", Route::CreateScore, Policy::Admin),
+    (
+        "GetCosmosLeaderBoards",
         Route::GetLeaderboards,
-        Route::CreateTask,
-        Route::CompleteTask,
+        Policy::Public,
+    ),
+    ("CreateTask", Route::CreateTask, Policy::Admin),
+    ("CompleteTask", Route::CompleteTask, Policy::SelfOnly),
+    (
+        "GetAllTasksByUserId",
         Route::GetTasksByUserId,
+        Policy::SelfOnly,
+    ),
+    (
+        "GetConnectionDetails",
         Route::PubSubConnection,
-        Route::MapsToken,
-        Route::AddressLookup,
-        Route::CurrentRound,
-    ];
+        Policy::Authenticated,
+    ),
+    ("GetToken", Route::MapsToken, Policy::Authenticated),
+    ("LookupAddress", Route::AddressLookup, Policy::Authenticated),
+    ("GetRound", Route::CurrentRound, Policy::Public),
+    ("GetUserStats", Route::UserStats, Policy::Authenticated),
+    (
+        "GetUsersByCountry",
+        Route::UsersByCountry,
+        Policy::Authenticated,
+    ),
+    ("CommandInsert", Route::CommandInsert, Policy::Authenticated),
+    ("QueryGet", Route::QueryGet, Policy::Authenticated),
+    ("RebuildReadModel", Route::RebuildReadModel, Policy::Admin),
+];
+
+impl Route {
+    /// Every route, in table order.
+    pub fn all() -> impl Iterator<Item = Route> {
+        TABLE.iter().map(|(_, route, _)| *route)
+    }
+
+    /// The route of an HTTP function (case-insensitive, as the host matches names).
+    pub fn of_function(name: &str) -> Option<Route> {
+        TABLE
+            .iter()
+            .find(|(function, _, _)| function.eq_ignore_ascii_case(name))
+            .map(|(_, route, _)| *route)
+    }
+
+    /// The function serving this route.
+    pub fn function(self) -> &'static str {
+        Self::row(self).0
+    }
 
     pub fn policy(self) -> Policy {
-        match self {
-            Route::GetLeaderboards | Route::CurrentRound => Policy::Public,
-            Route::GetUserById
-            | Route::GetAllUsers
-            | Route::GetUsersByCountryCode
-            | Route::GetMessagesByChatId
-            | Route::PubSubConnection
-            | Route::MapsToken
-            | Route::AddressLookup => Policy::Authenticated,
-            Route::CreateUser
-            | Route::CreateChat
-            | Route::GetChatsByUserId
-            | Route::CompleteTask
-            | Route::GetTasksByUserId => Policy::SelfOnly,
-            Route::CreateScore | Route::CreateTask => Policy::Admin,
+        Self::row(self).2
+    }
+
+    fn row(self) -> &'static (&'static str, Route, Policy) {
+        TABLE
+            .iter()
+            .find(|(_, route, _)| *route == self)
+            .expect("every Route has a row in TABLE (checked by the route_table_is_complete test)")
+    }
+}
+
+/// Who calls, relative to the user a request acts for: the columns of the authorization matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerClass {
+    /// No principal.
+    Anonymous,
+    /// A principal whose only role is `anonymous` (a user id, but not signed in).
+    AnonymousRoleOnly,
+    /// Signed in, acting for someone else.
+    OtherUser,
+    /// Signed in, acting for themself.
+    Owner,
+    /// Signed in with role `admin`, acting for someone else.
+    Admin,
+}
+
+impl CallerClass {
+    pub const ALL: [CallerClass; 5] = [
+        CallerClass::Anonymous,
+        CallerClass::AnonymousRoleOnly,
+        CallerClass::OtherUser,
+        CallerClass::Owner,
+        CallerClass::Admin,
+    ];
+}
+
+impl Policy {
+    /// The decision for a caller of `class`: the expected row of the authorization matrix.
+    pub fn expected(self, class: CallerClass) -> Access {
+        use CallerClass::*;
+        match (self, class) {
+            (Policy::Public, _) => Access::Allowed,
+            (_, Anonymous | AnonymousRoleOnly) => Access::Unauthorized,
+            (Policy::Authenticated, _) => Access::Allowed,
+            (Policy::SelfOnly, OtherUser) => Access::Forbidden,
+            (Policy::SelfOnly, Owner | Admin) => Access::Allowed,
+            (Policy::SelfStrict, Owner) => Access::Allowed,
+            (Policy::SelfStrict, OtherUser | Admin) => Access::Forbidden,
+            (Policy::Admin, Admin) => Access::Allowed,
+            (Policy::Admin, OtherUser | Owner) => Access::Forbidden,
         }
     }
 }
 
 /// Decides one request. `target` is the user id the route names (path segment, or the body's
-/// `userId`/`id`/`senderId`); `None` when the request names nobody, which for [`Policy::SelfOnly`]
-/// means "the caller".
+/// `userId`/`id`/`senderId`); `None` when the request names nobody, which for
+/// [`Policy::SelfOnly`] and [`Policy::SelfStrict`] means "the caller".
 pub fn authorize(route: Route, caller: Option<&Principal>, target: Option<&UserId>) -> Access {
     let Some(caller) = caller else {
         return match route.policy() {
@@ -161,28 +270,25 @@ pub fn authorize(route: Route, caller: Option<&Principal>, target: Option<&UserI
             _ => Access::Unauthorized,
         };
     };
+    let acts_for_other = target.is_some_and(|t| *t != caller.user_id);
     match route.policy() {
         Policy::Public | Policy::Authenticated => Access::Allowed,
-        Policy::SelfOnly => match target {
-            Some(t) if *t != caller.user_id && !caller.is_admin() => Access::Forbidden,
-            _ => Access::Allowed,
-        },
+        Policy::SelfOnly if acts_for_other && !caller.is_admin() => Access::Forbidden,
+        Policy::SelfOnly => Access::Allowed,
+        Policy::SelfStrict if acts_for_other => Access::Forbidden,
+        Policy::SelfStrict => Access::Allowed,
         Policy::Admin if caller.is_admin() => Access::Allowed,
         Policy::Admin => Access::Forbidden,
     }
 }
 
-/// Reading a chat: the caller must be one of its participants (admins may read any chat).
-pub fn authorize_chat_member<'a>(
-    caller: Option<&Principal>,
+/// Whether the caller may read a chat's messages: its participants and admins. Everyone else
+/// is answered as if the chat were empty, so the answer does not reveal who talks to whom.
+pub fn can_read_chat<'a>(
+    caller: &Principal,
     participants: impl IntoIterator<Item = &'a UserId>,
-) -> Access {
-    match caller {
-        None => Access::Unauthorized,
-        Some(c) if c.is_admin() => Access::Allowed,
-        Some(c) if participants.into_iter().any(|p| *p == c.user_id) => Access::Allowed,
-        Some(_) => Access::Forbidden,
-    }
+) -> bool {
+    caller.is_admin() || participants.into_iter().any(|p| *p == caller.user_id)
 }
 
 #[cfg(test)]
@@ -205,7 +311,16 @@ mod tests {
         assert_eq!(p.user_id.as_str(), "a1b2");
         assert_eq!(p.identity_provider, "github");
         assert!(!p.is_admin());
-        assert!(principal("a1b2", &["authenticated", "Admin"]).is_admin());
+        assert!(principal("a1b2", &["authenticated", "admin"]).is_admin());
+    }
+
+    #[test]
+    fn role_names_compare_exactly() {
+        assert!(!principal("me", &["authenticated", "Admin"]).is_admin());
+        assert!(!principal("me", &["authenticated", "ADMIN"]).is_admin());
+        assert!(principal("me", &["authenticated", "admin"]).is_admin());
+        let shouting = Principal::signed_in("a1b2", "", "", roles(&["Authenticated"]));
+        assert_eq!(shouting, Ok(None));
     }
 
     #[test]
@@ -220,33 +335,52 @@ mod tests {
         assert_eq!(bad.unwrap_err().field(), "userId");
     }
 
-    /// Every route × (anonymous, self, other user, admin acting for another user).
+    #[test]
+    fn route_table_is_complete() {
+        for (name, route, policy) in TABLE {
+            assert_eq!(Route::of_function(name), Some(route), "{name}");
+            assert_eq!(route.function(), name);
+            assert_eq!(route.policy(), policy);
+        }
+        assert_eq!(Route::all().count(), TABLE.len());
+    }
+
+    /// `authorize` agrees with the matrix row of every route's policy.
     #[test]
     fn route_matrix() {
-        use Access::*;
         let me = principal("me", &["authenticated"]);
+        let you = principal("you", &["authenticated"]);
         let admin = principal("boss", &["authenticated", "admin"]);
         let my_id = me.user_id.clone();
-        let other = UserId::parse("other").unwrap();
-        for route in Route::ALL {
-            let expected = match route.policy() {
-                Policy::Public => [Allowed, Allowed, Allowed, Allowed],
-                Policy::Authenticated => [Unauthorized, Allowed, Allowed, Allowed],
-                Policy::SelfOnly => [Unauthorized, Allowed, Forbidden, Allowed],
-                Policy::Admin => [Unauthorized, Forbidden, Forbidden, Allowed],
-            };
+        for route in Route::all() {
+            let policy = route.policy();
             let actual = [
-                authorize(route, None, Some(&my_id)),
-                authorize(route, Some(&me), Some(&my_id)),
-                authorize(route, Some(&me), Some(&other)),
-                authorize(route, Some(&admin), Some(&other)),
+                (CallerClass::Anonymous, authorize(route, None, Some(&my_id))),
+                (
+                    CallerClass::OtherUser,
+                    authorize(route, Some(&you), Some(&my_id)),
+                ),
+                (
+                    CallerClass::Owner,
+                    authorize(route, Some(&me), Some(&my_id)),
+                ),
+                (
+                    CallerClass::Admin,
+                    authorize(route, Some(&admin), Some(&my_id)),
+                ),
             ];
-            assert_eq!(actual, expected, "{route:?}");
+            for (class, access) in actual {
+                assert_eq!(access, policy.expected(class), "{route:?} {class:?}");
+            }
         }
-        assert_eq!(authorize(Route::CreateScore, Some(&me), None), Forbidden);
-        assert_eq!(authorize(Route::CreateChat, Some(&me), None), Allowed);
-        assert_eq!(Route::CreateTask.policy(), Policy::Admin);
-        assert_eq!(Route::GetLeaderboards.policy(), Policy::Public);
+        assert_eq!(
+            authorize(Route::CreateScore, Some(&me), None),
+            Access::Forbidden
+        );
+        assert_eq!(
+            authorize(Route::CreateChat, Some(&me), None),
+            Access::Allowed
+        );
     }
 
     proptest::proptest! {
@@ -257,11 +391,12 @@ mod tests {
             let roles: &[&str] = if admin { &["authenticated", "admin"] } else { &["authenticated"] };
             let p = principal(&caller, roles);
             let t = UserId::parse(&target).unwrap();
-            for route in Route::ALL {
+            for route in Route::all() {
                 let access = authorize(route, Some(&p), Some(&t));
                 let expected = match route.policy() {
                     Policy::Public | Policy::Authenticated => Access::Allowed,
                     Policy::SelfOnly if admin || caller == target => Access::Allowed,
+                    Policy::SelfStrict if caller == target => Access::Allowed,
                     Policy::Admin if admin => Access::Allowed,
                     _ => Access::Forbidden,
                 };
@@ -273,16 +408,11 @@ mod tests {
     #[test]
     fn chat_membership() {
         let me = principal("me", &["authenticated"]);
+        let admin = principal("boss", &["authenticated", "admin"]);
         let them = UserId::parse("them").unwrap();
         let third = UserId::parse("third").unwrap();
-        assert_eq!(
-            authorize_chat_member(Some(&me), [&me.user_id, &them]),
-            Access::Allowed
-        );
-        assert_eq!(
-            authorize_chat_member(Some(&me), [&third, &them]),
-            Access::Forbidden
-        );
-        assert_eq!(authorize_chat_member(None, [&them]), Access::Unauthorized);
+        assert!(can_read_chat(&me, [&me.user_id, &them]));
+        assert!(!can_read_chat(&me, [&third, &them]));
+        assert!(can_read_chat(&admin, [&third, &them]));
     }
 }

@@ -8,7 +8,7 @@ use crate::runtime::Function;
 
 pub fn function(services: &AppServices) -> Function {
     let services = services.clone();
-    Function::http("GetRound", &["GET"], "round", move || {
+    Function::http("GetRound", &["GET", "HEAD"], "round", move || {
         let now = services.now();
         async move { Json(RoundInfo::at(now)) }
     })

@@ -103,7 +103,7 @@ async fn my_tasks(
     caller.authorize(Route::GetTasksByUserId, Some(&user_id))?;
     let round = Round::from_window(&start, &end, services.now()).map_err(round_error)?;
     let tasks = progress::tasks_for_round(&services, &user_id, round).await?;
-    Ok(ok(tasks))
+    Ok(ok(tasks.iter().map(UserTask::public).collect::<Vec<_>>()))
 }
 
 async fn complete(

@@ -1,6 +1,7 @@
 //! The `/.auth/*` endpoints: a local sign-in form for any provider, `/.auth/me`, logout and
 //! purge. The principal lives in an HttpOnly cookie signed with an HMAC key, so a browser
-//! cannot forge or alter it.
+//! cannot forge or alter it; sessions expire and logout revokes them ([`super::session`]).
+//! Redirect targets stay on the site ([`safe_redirect`]).
 
 use std::collections::HashMap;
 
@@ -8,9 +9,6 @@ use axum::extract::{FromRequest, Query, Request};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Form, Json};
-use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -18,30 +16,24 @@ use uuid::Uuid;
 use super::config::is_role_name;
 use crate::runtime::principal::ClientPrincipal;
 
+use super::session::Sessions;
+
 /// The cookie Static Web Apps (and its CLI) keeps the principal in.
 pub const COOKIE_NAME: &str = "StaticWebAppsAuthCookie";
 
 /// Namespace for user ids derived from a provider and a user name.
 const USER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5c0e_3b1a_7f2d_4e8b_9a61_c4d2_e7f0_1b39);
 
-/// The principal carried by a valid signed cookie, if any.
-pub fn principal_from_cookie(headers: &HeaderMap, key: &Key) -> Option<ClientPrincipal> {
-    let jar = SignedCookieJar::from_headers(headers, key.clone());
-    let cookie = jar.get(COOKIE_NAME)?;
-    let bytes = STANDARD.decode(cookie.value()).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
 /// Answers a request under `/.auth/`.
-pub async fn handle(request: Request, path: &str, key: &Key) -> Response {
+pub async fn handle(request: Request, path: &str, sessions: &Sessions) -> Response {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let method = request.method().clone();
     match (method, segments.as_slice()) {
-        (Method::GET, ["me"]) => me(request.headers(), key),
+        (Method::GET, ["me"]) => me(request.headers(), sessions),
         (Method::GET, ["login.css"]) => login_stylesheet(),
-        (Method::GET, ["logout"]) => sign_out(&request, key, "post_logout_redirect_uri"),
+        (Method::GET, ["logout"]) => sign_out(&request, sessions, "post_logout_redirect_uri"),
         (Method::GET, ["purge", provider]) if is_provider(provider) => {
-            sign_out(&request, key, "post_purge_redirect_uri")
+            sign_out(&request, sessions, "post_purge_redirect_uri")
         }
         (Method::GET, ["login", provider]) if is_provider(provider) => {
             let target = redirect_target(&request, "post_login_redirect_uri");
@@ -49,23 +41,21 @@ pub async fn handle(request: Request, path: &str, key: &Key) -> Response {
         }
         (Method::POST, ["login", provider]) if is_provider(provider) => {
             let provider = (*provider).to_owned();
-            sign_in(request, &provider, key).await
+            sign_in(request, &provider, sessions).await
         }
         _ => (StatusCode::NOT_FOUND, "unknown /.auth endpoint").into_response(),
     }
 }
 
-fn me(headers: &HeaderMap, key: &Key) -> Response {
-    let principal = principal_from_cookie(headers, key).map(|p| p.to_me_json());
+fn me(headers: &HeaderMap, sessions: &Sessions) -> Response {
+    let principal = sessions.principal(headers).map(|p| p.to_me_json());
     let no_store = [(header::CACHE_CONTROL, "no-store")];
     (no_store, Json(json!({ "clientPrincipal": principal }))).into_response()
 }
 
-fn sign_out(request: &Request, key: &Key, redirect_param: &str) -> Response {
+fn sign_out(request: &Request, sessions: &Sessions, redirect_param: &str) -> Response {
     let target = redirect_target(request, redirect_param);
-    // The jar must know the request's cookie for `remove` to emit the expiring Set-Cookie.
-    let jar = SignedCookieJar::from_headers(request.headers(), key.clone())
-        .remove(Cookie::build(COOKIE_NAME).path("/"));
+    let jar = sessions.revoke(request.headers());
     (jar, found(&target)).into_response()
 }
 
@@ -81,7 +71,7 @@ struct LoginForm {
     post_login_redirect_uri: String,
 }
 
-async fn sign_in(request: Request, provider: &str, key: &Key) -> Response {
+async fn sign_in(request: Request, provider: &str, sessions: &Sessions) -> Response {
     if !same_origin(request.headers()) {
         return (StatusCode::FORBIDDEN, "sign-in must come from this site").into_response();
     }
@@ -98,13 +88,7 @@ async fn sign_in(request: Request, provider: &str, key: &Key) -> Response {
             return (StatusCode::BAD_REQUEST, Html(page)).into_response();
         }
     };
-    let value = STANDARD.encode(principal.to_me_json().to_string());
-    let cookie = Cookie::build((COOKIE_NAME, value))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax);
-    let jar = SignedCookieJar::new(key.clone()).add(cookie);
-    (jar, found(&target)).into_response()
+    (sessions.issue(principal), found(&target)).into_response()
 }
 
 fn principal_from_form(provider: &str, form: &LoginForm) -> Result<ClientPrincipal, String> {
@@ -180,23 +164,47 @@ fn redirect_target(request: &Request, param: &str) -> String {
 }
 
 /// A local path, or an absolute URL on this host reduced to its path; anything else is `/`.
-fn safe_redirect(target: &str, host: Option<&str>) -> String {
-    let target = target.trim();
-    if target.starts_with('/') && !target.starts_with("//") && !target.contains('\\') {
-        return target.to_owned();
+///
+/// The target is resolved the way a browser resolves a `Location` value (the WHATWG URL parser
+/// of the `url` crate: leading/trailing C0 controls and spaces stripped, tabs and newlines
+/// removed anywhere, `\` read as `/` for http(s), dot segments applied), so forms such as
+/// `/\evil.example`, `/\t/evil.example` or `http:\\evil.example` cannot leave the site. The answer
+/// is the resolved path, query and fragment, never starting with `//` or `/\`, in visible ASCII.
+pub fn safe_redirect(target: &str, host: Option<&str>) -> String {
+    let base = host
+        .and_then(|host| url::Url::parse(&format!("http://{host}/")).ok())
+        .filter(|base| base.path() == "/" && base.username().is_empty())
+        .or_else(|| url::Url::parse("http://localhost/").ok());
+    let Some(base) = base else {
+        return "/".to_owned();
+    };
+    let Ok(resolved) = base.join(target) else {
+        return "/".to_owned();
+    };
+    let same_site = matches!(resolved.scheme(), "http" | "https")
+        && resolved.host_str() == base.host_str()
+        && resolved.port() == base.port()
+        && resolved.username().is_empty()
+        && resolved.password().is_none();
+    if !same_site {
+        return "/".to_owned();
     }
-    let on_this_host = target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-        .and_then(|rest| {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            (Some(authority) == host).then_some(path)
-        });
-    match on_this_host {
-        Some("") => "/".to_owned(),
-        Some(path) if !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
-        _ => "/".to_owned(),
+    let mut local = resolved.path().to_owned();
+    if let Some(query) = resolved.query() {
+        local.push('?');
+        local.push_str(query);
     }
+    if let Some(fragment) = resolved.fragment() {
+        local.push('#');
+        local.push_str(fragment);
+    }
+    let bytes = local.as_bytes();
+    let scheme_relative = bytes.get(1).is_some_and(|b| matches!(b, b'/' | b'\\'));
+    let visible = bytes.iter().all(|b| b.is_ascii_graphic() && *b != b'\\');
+    if !local.starts_with('/') || scheme_relative || !visible {
+        return "/".to_owned();
+    }
+    local
 }
 
 fn host(headers: &HeaderMap) -> Option<&str> {
@@ -286,4 +294,153 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_redirect;
+    use proptest::prelude::*;
+
+    const HOST: &str = "localhost:4280";
+
+    /// What a browser does with the answer as a `Location`: resolve it against the site.
+    fn lands_on_this_site(location: &str) -> bool {
+        let base = url::Url::parse(&format!("http://{HOST}/")).unwrap();
+        base.join(location)
+            .is_ok_and(|u| u.host_str() == Some("localhost") && u.port() == Some(4280))
+    }
+
+    fn assert_local(target: &str) {
+        let location = safe_redirect(target, Some(HOST));
+        let bytes = location.as_bytes();
+        assert!(location.starts_with('/'), "{target:?} -> {location:?}");
+        assert!(
+            !matches!(bytes.get(1), Some(b'/' | b'\\')),
+            "{target:?} -> {location:?}"
+        );
+        assert!(
+            bytes.iter().all(|b| b.is_ascii_graphic() && *b != b'\\'),
+            "{target:?} -> {location:?}"
+        );
+        assert!(lands_on_this_site(&location), "{target:?} -> {location:?}");
+    }
+
+    #[test]
+    fn known_escapes_fall_back_to_the_root() {
+        for target in [
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "\\/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            " //evil.example",
+            "\u{0}//evil.example",
+            "\u{1f}/\\evil.example",
+            "http://evil.example/",
+            "https:evil.example",
+            "http:\\\\evil.example",
+            "HTTP://evil.example",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "//localhost:4280@evil.example",
+            "http://localhost:4280@evil.example/",
+            "/x/..//evil.example",
+            "/./\\evil.example",
+        ] {
+            assert_eq!(safe_redirect(target, Some(HOST)), "/", "{target:?}");
+        }
+    }
+
+    #[test]
+    fn local_paths_are_kept() {
+        assert_eq!(
+            safe_redirect("/game?tab=chats#top", Some(HOST)),
+            "/game?tab=chats#top"
+        );
+        assert_eq!(safe_redirect("http://localhost:4280/me", Some(HOST)), "/me");
+        assert_eq!(
+            safe_redirect("https://localhost:4280/me", Some(HOST)),
+            "/me"
+        );
+        assert_eq!(
+            safe_redirect("/%2F%2Fevil.example", Some(HOST)),
+            "/%2F%2Fevil.example"
+        );
+        assert_eq!(safe_redirect("", Some(HOST)), "/");
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        let slash = prop_oneof![
+            Just("/"),
+            Just("\\"),
+            Just("%2F"),
+            Just("%5C"),
+            Just("%2f"),
+            Just("%252F")
+        ];
+        let noise = prop_oneof![
+            Just(""),
+            Just("\t"),
+            Just("\n"),
+            Just("\r"),
+            Just(" "),
+            Just("\u{0}"),
+            Just("\u{1f}"),
+            Just("\u{7f}"),
+            Just("\u{a0}"),
+            Just("\u{2028}")
+        ];
+        let scheme = prop_oneof![
+            Just(""),
+            Just("http:"),
+            Just("https:"),
+            Just("HTTP:"),
+            Just("javascript:"),
+            Just("ftp:")
+        ];
+        let host = prop_oneof![
+            Just("evil.example"),
+            Just("localhost:4280@evil.example"),
+            Just("localhost:4281"),
+            Just("127.0.0.1"),
+            Just("[::1]"),
+            Just(".."),
+            Just("")
+        ];
+        (
+            scheme,
+            proptest::collection::vec((noise.clone(), slash), 0..4),
+            noise,
+            host,
+            "[a-z/\\\\?#.]{0,6}",
+        )
+            .prop_map(|(scheme, parts, noise, host, tail)| {
+                let mut target = scheme.to_owned();
+                for (noise, slash) in parts {
+                    target.push_str(noise);
+                    target.push_str(slash);
+                }
+                target.push_str(noise);
+                target.push_str(host);
+                target.push_str(&tail);
+                target
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn hostile_targets_never_leave_the_site(target in hostile()) {
+            assert_local(&target);
+            let decoded = percent_encoding::percent_decode_str(&target).decode_utf8_lossy().into_owned();
+            assert_local(&decoded);
+        }
+
+        #[test]
+        fn arbitrary_targets_never_leave_the_site(target in any::<String>()) {
+            assert_local(&target);
+        }
+    }
 }

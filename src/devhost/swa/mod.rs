@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod config;
 pub mod pattern;
+pub mod session;
 pub mod static_files;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use uuid::Uuid;
 
 use crate::runtime::principal::{CLIENT_PRINCIPAL_HEADER as PRINCIPAL_HEADER, ClientPrincipal};
 use config::{ConfigError, RouteRule, SwaConfig};
+pub use session::Sessions;
 
 /// App Service authentication's identity headers: never forwarded, whoever sent them.
 const FOREIGN_PRINCIPAL_HEADERS: [&str; 3] = [
@@ -43,6 +45,8 @@ pub struct SwaOptions {
     /// Signs the auth cookie. Keep it stable (derived from a persisted secret) to keep users
     /// signed in across restarts; the default is random per process.
     pub cookie_key: Key,
+    /// Where logged-out sessions are remembered (memory only when `None`).
+    pub revocations: Option<PathBuf>,
 }
 
 impl SwaOptions {
@@ -50,7 +54,10 @@ impl SwaOptions {
     /// persisted in the data directory).
     pub fn with_secret(secret: &[u8]) -> Result<Self, SwaError> {
         let cookie_key = Key::try_from(secret).map_err(|_| SwaError::ShortSecret(secret.len()))?;
-        Ok(Self { cookie_key })
+        Ok(Self {
+            cookie_key,
+            revocations: None,
+        })
     }
 }
 
@@ -58,6 +65,7 @@ impl Default for SwaOptions {
     fn default() -> Self {
         Self {
             cookie_key: Key::generate(),
+            revocations: None,
         }
     }
 }
@@ -80,6 +88,16 @@ pub fn router(
     api: Router,
     options: SwaOptions,
 ) -> Result<Router, SwaError> {
+    let sessions = Sessions::new(options.cookie_key, options.revocations);
+    router_with_sessions(site_root, api, sessions)
+}
+
+/// As [`router`], sharing `sessions` with other parts of the platform (the admin tools).
+pub fn router_with_sessions(
+    site_root: impl Into<PathBuf>,
+    api: Router,
+    sessions: Sessions,
+) -> Result<Router, SwaError> {
     let root = site_root.into();
     if !root.is_dir() {
         return Err(SwaError::SiteRoot(root));
@@ -89,7 +107,7 @@ pub fn router(
         root,
         config,
         api,
-        key: options.cookie_key,
+        sessions,
     });
     Ok(Router::new().fallback(handle).with_state(swa))
 }
@@ -98,7 +116,7 @@ struct Swa {
     root: PathBuf,
     config: SwaConfig,
     api: Router,
-    key: Key,
+    sessions: Sessions,
 }
 
 /// Who is calling.
@@ -222,15 +240,18 @@ impl Swa {
     }
 
     fn identify(&self, headers: &HeaderMap, path: &str) -> Identity {
-        if let Some(principal) = auth::principal_from_cookie(headers, &self.key) {
+        if let Some(principal) = self.sessions.principal(headers) {
             return Identity::Cookie(principal);
         }
         match headers.get(PRINCIPAL_HEADER) {
+            // A principal without the `authenticated` role is not signed in (Static Web Apps
+            // gives every signed-in user that role); it counts as anonymous for route rules.
             Some(value) if is_under(path, "/api") => Identity::Header(
                 value
                     .to_str()
                     .ok()
-                    .and_then(|text| ClientPrincipal::decode(text).ok()),
+                    .and_then(|text| ClientPrincipal::decode(text).ok())
+                    .filter(|p| p.user_roles.iter().any(|r| r == "authenticated")),
             ),
             _ => Identity::Anonymous,
         }
@@ -243,7 +264,7 @@ impl Swa {
             return (StatusCode::BAD_REQUEST, "malformed request path").into_response();
         };
         if is_under(&path, "/.auth") {
-            return auth::handle(request, &path, &self.key).await;
+            return auth::handle(request, &path, &self.sessions).await;
         }
         if is_under(&path, "/api") {
             return self.forward(request, identity).await;

@@ -32,6 +32,17 @@ pub async fn serve(
         Ok(response) => response.map(Body::new),
         Err(infallible) => match infallible {},
     };
+    // ServeDir redirects a directory to `<request path>/`; for `//host` that would be a
+    // scheme-relative `//host/`, so the Location keeps to one leading slash.
+    if response.status().is_redirection()
+        && let Some(location) = response.headers().get(header::LOCATION)
+        && let Ok(text) = location.to_str()
+    {
+        let local = format!("/{}", text.trim_start_matches(['/', '\\']));
+        if let Ok(value) = HeaderValue::from_str(&local) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
     let served = response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED;
     if let Some(content_type) = extension(path).and_then(|e| mime_types.get(&e))
         && served

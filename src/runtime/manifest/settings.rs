@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{BindingKind, Manifest, ManifestError};
+use super::{BindingKind, Manifest, ManifestError, TimerSchedule};
 use crate::runtime::settings::SettingSpec;
 
 /// The example settings file, relative to the app root.
@@ -78,7 +78,7 @@ fn named_settings(kind: &BindingKind) -> Vec<String> {
     let mut texts: Vec<&str> = Vec::new();
     let mut direct = Vec::new();
     match kind {
-        BindingKind::HttpTrigger { route, .. } => texts.extend(route.as_deref()),
+        BindingKind::HttpTrigger { route, .. } => texts.push(route.text()),
         BindingKind::CosmosDbTrigger(o) => texts.extend(
             [
                 &o.database_name,
@@ -86,7 +86,6 @@ fn named_settings(kind: &BindingKind) -> Vec<String> {
                 &o.lease_database_name,
                 &o.lease_container_name,
                 &o.lease_container_prefix,
-                &o.start_from_time,
                 &o.preferred_locations,
             ]
             .into_iter()
@@ -117,7 +116,10 @@ fn named_settings(kind: &BindingKind) -> Vec<String> {
                 .filter_map(|t| t.as_deref()),
         ),
         BindingKind::EventHub { event_hub_name, .. } => texts.extend(event_hub_name.as_deref()),
-        BindingKind::TimerTrigger { schedule, .. } => texts.push(schedule),
+        BindingKind::TimerTrigger {
+            schedule: TimerSchedule::Setting(name),
+            ..
+        } => direct.push(name.clone()),
         BindingKind::WebPubSub { hub, .. } => texts.extend(hub.as_deref()),
         BindingKind::WebPubSubConnection { hub, user_id, .. } => {
             texts.extend([hub, user_id].into_iter().filter_map(|t| t.as_deref()));

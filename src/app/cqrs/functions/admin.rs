@@ -4,17 +4,14 @@
 
 use axum::Json;
 use axum::extract::Path;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::ApiError;
 use crate::app::cqrs::ReadSide;
 use crate::app::cqrs::rebuild::{parse_target, rebuild_all};
+use crate::app::domain::auth::Route;
 use crate::runtime::{ClientPrincipal, Function};
-
-/// The role allowed to rebuild read models.
-const ADMIN_ROLE: &str = "admin";
 
 pub fn rebuild(read_side: ReadSide) -> Function {
     Function::http(
@@ -38,12 +35,7 @@ async fn run(
     principal: &ClientPrincipal,
     target: &str,
 ) -> Result<Response, ApiError> {
-    if !principal.user_roles.iter().any(|role| role == ADMIN_ROLE) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "rebuilding read models needs the admin role",
-        ));
-    }
+    super::authorize(principal, Route::RebuildReadModel)?;
     let models = parse_target(target).map_err(|message| ApiError::bad_request("model", message))?;
     let store = read_side.store().await.map_err(ApiError::internal)?;
     let reports = rebuild_all(store, &models)

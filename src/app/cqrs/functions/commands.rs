@@ -21,6 +21,7 @@ use crate::app::cqrs::ReadSide;
 use crate::app::cqrs::event::COMMANDS;
 use crate::app::cqrs::layout::{Pointer, READ_MODELS, body, partition};
 use crate::app::cqrs::model::{CommandDocument, Model, RecordDoc};
+use crate::app::domain::auth::Route;
 use crate::runtime::{ClientPrincipal, Function};
 use crate::store::PartitionKey;
 use crate::store::model::validate_id;
@@ -158,6 +159,7 @@ async fn insert_command(
     headers: &HeaderMap,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
+    super::authorize(principal, Route::CommandInsert)?;
     let data = parse_insert_body(bytes)?;
     let key = idempotency_key(headers)?;
     let body_hash = Uuid::new_v5(&COMMAND_NAMESPACE, data.to_string().as_bytes())
@@ -213,6 +215,7 @@ async fn get_record(
     principal: &ClientPrincipal,
     id: Option<&String>,
 ) -> Result<Response, ApiError> {
+    super::authorize(principal, Route::QueryGet)?;
     let id = id
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::ReadSide;
 use crate::app::AppServices;
-use crate::runtime::{FunctionApp, RegistryError};
+use crate::app::domain::auth::{self, Access, Principal, Route};
+use crate::runtime::{ClientPrincipal, FunctionApp, RegistryError};
 
 pub use relays::RELAYS;
 
@@ -31,6 +32,29 @@ pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp,
         .register(commands::insert(read_side.clone()))?
         .register(commands::query_get(read_side.clone()))?
         .register(admin::rebuild(read_side))
+}
+
+/// Applies the authorization table's policy for `route` to a decoded principal: a principal
+/// that is not signed in (no `authenticated` role) is a 401, as on every other route.
+pub(crate) fn authorize(principal: &ClientPrincipal, route: Route) -> Result<(), ApiError> {
+    let caller = Principal::signed_in(
+        &principal.user_id,
+        &principal.identity_provider,
+        &principal.user_details,
+        principal.user_roles.clone(),
+    )
+    .map_err(|e| ApiError::bad_request("x-ms-client-principal", e.to_string()))?;
+    match auth::authorize(route, caller.as_ref(), None) {
+        Access::Allowed => Ok(()),
+        Access::Unauthorized => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "sign-in required: the principal is not authenticated",
+        )),
+        Access::Forbidden => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} needs the admin role", route.function()),
+        )),
+    }
 }
 
 /// An HTTP error answered as `{"error": …, "field": …}`.

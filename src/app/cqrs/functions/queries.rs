@@ -16,6 +16,7 @@ use super::ApiError;
 use crate::app::cqrs::ReadSide;
 use crate::app::cqrs::layout::{Pointer, READ_MODELS, body, country_partition, partition};
 use crate::app::cqrs::model::{Model, StatsDoc};
+use crate::app::domain::auth::Route;
 use crate::app::domain::leaderboard::{Window, parse_top};
 use crate::app::domain::values::{CountryCode, UserId};
 use crate::runtime::{ClientPrincipal, Function};
@@ -24,7 +25,7 @@ use crate::store::PartitionKey;
 pub fn leaderboards(read_side: ReadSide) -> Function {
     Function::http(
         "GetCosmosLeaderBoards",
-        &["GET"],
+        &["GET", "HEAD"],
         "leaderboards",
         move |Query(query): Query<HashMap<String, String>>| {
             let read_side = read_side.clone();
@@ -38,9 +39,9 @@ pub fn user_stats(read_side: ReadSide) -> Function {
         "GetUserStats",
         &["GET"],
         "stats/{userId}",
-        move |_principal: ClientPrincipal, Path(user): Path<String>| {
+        move |principal: ClientPrincipal, Path(user): Path<String>| {
             let read_side = read_side.clone();
-            async move { respond(stats(&read_side, &user).await) }
+            async move { respond(stats(&read_side, &principal, &user).await) }
         },
     )
 }
@@ -50,9 +51,9 @@ pub fn users_by_country(read_side: ReadSide) -> Function {
         "GetUsersByCountry",
         &["GET"],
         "countries/{code}/users",
-        move |_principal: ClientPrincipal, Path(code): Path<String>| {
+        move |principal: ClientPrincipal, Path(code): Path<String>| {
             let read_side = read_side.clone();
-            async move { respond(country(&read_side, &code).await) }
+            async move { respond(country(&read_side, &principal, &code).await) }
         },
     )
 }
@@ -89,7 +90,12 @@ async fn leaderboard(
     Ok(json!({"window": window, "top": top, "asOf": now, "standings": rows}))
 }
 
-async fn stats(read_side: &ReadSide, raw_user: &str) -> Result<Value, ApiError> {
+async fn stats(
+    read_side: &ReadSide,
+    principal: &ClientPrincipal,
+    raw_user: &str,
+) -> Result<Value, ApiError> {
+    super::authorize(principal, Route::UserStats)?;
     let user =
         UserId::parse(raw_user).map_err(|e| ApiError::bad_request("userId", e.to_string()))?;
     let user = user.as_str();
@@ -139,7 +145,12 @@ async fn stats(read_side: &ReadSide, raw_user: &str) -> Result<Value, ApiError> 
     }))
 }
 
-async fn country(read_side: &ReadSide, raw_code: &str) -> Result<Value, ApiError> {
+async fn country(
+    read_side: &ReadSide,
+    principal: &ClientPrincipal,
+    raw_code: &str,
+) -> Result<Value, ApiError> {
+    super::authorize(principal, Route::UsersByCountry)?;
     let code =
         CountryCode::parse(raw_code).map_err(|e| ApiError::bad_request("code", e.to_string()))?;
     let store = read_side.store().await.map_err(ApiError::internal)?;

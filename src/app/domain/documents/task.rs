@@ -32,7 +32,8 @@ pub struct UserTask {
     pub ts: Option<i64>,
 }
 
-/// The target user, copied from their profile when the task was assigned.
+/// The target user, copied from their *public* profile when the task was assigned: the
+/// position rounded to ~1 km and no street, like every other view of someone else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDetail {
@@ -50,7 +51,8 @@ pub struct TaskDetail {
 }
 
 impl UserTask {
-    /// A new, open task for `owner` to greet `target` (whose `address`) in `round`.
+    /// A new, open task for `owner` to greet `target` (whose `address`) in `round`. Only the
+    /// coarse position and the place label are copied (the owner is another user).
     pub fn new(
         owner: &CosmosUser,
         target: &CosmosUser,
@@ -68,9 +70,9 @@ impl UserTask {
                 user_id: target.id.clone(),
                 user_name: target.name.clone(),
                 country: address.country.clone(),
-                street: address.street.clone(),
+                street: StreetInfo::default(),
                 municipality: address.municipality.clone(),
-                position: Some(address.position),
+                position: Some(address.position.coarse()),
             },
             is_completed: false,
             completed_at: None,
@@ -78,6 +80,15 @@ impl UserTask {
             created_at: now,
             ts: None,
         }
+    }
+
+    /// The task as its owner may see it: documents written before positions were coarsened
+    /// (or by an admin) carry the target's exact position and street; this view never does.
+    pub fn public(&self) -> Self {
+        let mut task = self.clone();
+        task.task_detail.street = StreetInfo::default();
+        task.task_detail.position = self.task_detail.position.map(|p| p.coarse());
+        task
     }
 
     /// The round this task belongs to (`None` for the original's round-less documents).
