@@ -133,7 +133,7 @@ impl App {
 /// An Event Hubs `cardinality: many`, `dataType: string` envelope on the recorded fixture.
 fn eventhub_envelope(bodies: &[String], first_sequence: i64) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/eventhub-trigger.many-string.DERIVED.request.json");
+        .join("tests/fixtures/protocol/eventhub-trigger.many-string.DERIVED.request.json");
     let mut envelope: Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let n = bodies.len();

@@ -1,4 +1,4 @@
-//! Every fixture in `../shared/fixtures` against the running binary (as the host would send it)
+//! Every fixture in `tests/fixtures/protocol` against the running binary (as the host would send it)
 //! or, for trigger kinds the app has no function for yet, against the typed parsers.
 
 mod runtime_support;

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 
 fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
+        .join("tests/fixtures/protocol")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
 }

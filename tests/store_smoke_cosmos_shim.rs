@@ -1,7 +1,7 @@
 //! Smoke test of the built binary's Cosmos DB backend over real HTTPS: `cosmospark store smoke`
-//! against `@vercel/cosmosdb-server@1.0.1` behind `../shared/tools/cosmos-shim.js`. Only
-//! environment variables differ from production. Installs the npm package into the git-ignored
-//! `tests/cosmos-server/node_modules` on first run (needs Node 20 and npm).
+//! against `@vercel/cosmosdb-server` behind the project's adapter, `tests/cosmos-server/adapter.js`.
+//! Only environment variables differ from production. Installs the pinned npm package into the
+//! git-ignored `tests/cosmos-server/node_modules` on first run (needs Node 20 and npm).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 
 const EMULATOR_KEY: &str =
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
-const PACKAGE: &str = "@vercel/cosmosdb-server@1.0.1";
 
 /// Kills the server when the test ends, pass or fail.
 struct Server(Child);
@@ -32,34 +31,18 @@ fn install_server(dir: &Path) {
     {
         return;
     }
-    std::fs::create_dir_all(dir).expect("create tests/cosmos-server");
     let status = Command::new("npm")
-        .args([
-            "install",
-            "--no-package-lock",
-            "--no-save",
-            "--no-audit",
-            "--no-fund",
-            PACKAGE,
-        ])
+        .args(["install", "--no-package-lock", "--no-audit", "--no-fund"])
         .current_dir(dir)
         .status()
         .expect("run npm (Node 20 and npm are required for this test)");
-    assert!(status.success(), "npm install {PACKAGE} failed");
+    assert!(status.success(), "npm install in tests/cosmos-server failed");
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
+/// Starts the adapter on an ephemeral port; returns the port it bound.
 fn start_shim(dir: &Path) -> (Server, u16) {
-    let shim = repo().join("../shared/tools/cosmos-shim.js");
-    assert!(shim.exists(), "missing {}", shim.display());
-    let port = free_port();
     let mut child = Command::new("node")
-        .arg(&shim)
-        .arg(port.to_string())
+        .args(["adapter.js", "0"])
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -71,10 +54,11 @@ fn start_shim(dir: &Path) -> (Server, u16) {
     BufReader::new(stdout)
         .read_line(&mut line)
         .expect("read shim output");
-    assert!(
-        line.starts_with("ready https://"),
-        "shim did not start: {line:?}"
-    );
+    let port = line
+        .trim()
+        .strip_prefix("ready https://127.0.0.1:")
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("the Cosmos DB test server did not start: {line:?}"));
     (server, port)
 }
 

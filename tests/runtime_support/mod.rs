@@ -1,5 +1,5 @@
 //! Shared helpers for black-box tests: start the built `cosmospark` binary as the Functions host
-//! would, wait until it answers `/`, and kill it on drop; locate `../shared/fixtures`.
+//! would, wait until it answers `/`, and kill it on drop; locate the recorded protocol fixtures.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -17,15 +17,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/fixtures` beside the repository.
+/// `tests/fixtures/protocol`: recorded host ↔ handler payloads.
 pub fn fixtures_dir() -> PathBuf {
-    let dir = repo_root().join("..").join("shared").join("fixtures");
-    assert!(
-        dir.is_dir(),
-        "protocol fixtures not found at {} (clone ../shared beside the repo)",
-        dir.display()
-    );
-    dir
+    repo_root().join("tests").join("fixtures").join("protocol")
 }
 
 /// Every fixture file name (sorted), read at test time.
