@@ -36,7 +36,10 @@ fn install_server(dir: &Path) {
         .current_dir(dir)
         .status()
         .expect("run npm (Node 20 and npm are required for this test)");
-    assert!(status.success(), "npm install in tests/cosmos-server failed");
+    assert!(
+        status.success(),
+        "npm install in tests/cosmos-server failed"
+    );
 }
 
 /// Starts the adapter on an ephemeral port; returns the port it bound.

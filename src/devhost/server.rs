@@ -462,10 +462,16 @@ pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> 
 /// Serves an opened platform until SIGTERM / Ctrl-C.
 pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(), DevError> {
     let router = platform.router()?;
-    let addr = SocketAddr::from((options.host, options.port));
-    let listener = tokio::net::TcpListener::bind(addr)
+    let requested = SocketAddr::from((options.host, options.port));
+    let bind_error = |source| DevError::Bind {
+        addr: requested,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(requested)
         .await
-        .map_err(|source| DevError::Bind { addr, source })?;
+        .map_err(bind_error)?;
+    // Port 0 binds any free port: the banner shows the address actually bound.
+    let addr = listener.local_addr().map_err(bind_error)?;
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     platform.start_triggers(&tracker, &cancel).await?;
@@ -510,5 +516,6 @@ fn print_banner(platform: &Platform, addr: SocketAddr) {
     for function in &platform.manifest.functions {
         println!("  {:<24} {}", function.name, describe(function, prefix));
     }
+    // Tests and tools read the bound address from this line: keep its shape.
     println!("Ready on {base} (Ctrl-C to stop)");
 }
