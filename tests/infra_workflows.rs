@@ -155,7 +155,7 @@ fn ci_installs_what_the_tests_need() {
         "the test job runs in a Debian container (Debian's chromium package)"
     );
     let job_steps = job["steps"].as_sequence().expect("the rust job has steps");
-    let position = |wanted: &dyn Fn(&Value) -> bool| job_steps.iter().position(|s| wanted(s));
+    let position = |wanted: &dyn Fn(&Value) -> bool| job_steps.iter().position(wanted);
     let apt = position(&|s| {
         s["run"]
             .as_str()

@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::backlog::{Backlog, BacklogError};
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
 use super::dead_letter::{DeadLetterError, DeadLetters};
@@ -96,6 +98,7 @@ pub struct Platform {
     pub invoker: Invoker,
     pub dead_letters: DeadLetters,
     pub pubsub: Hub,
+    backlog: Backlog,
     redelivery: Redelivery,
 }
 
@@ -148,6 +151,14 @@ impl Platform {
             pubsub: pubsub.clone(),
         };
         let invoker = Invoker::new(app.router(), Arc::clone(&manifest), sinks);
+        let backlog = Backlog::new(
+            &manifest,
+            &invoker.sinks().topic,
+            invoker.sinks().hubs.clone(),
+            invoker.activity().clone(),
+            signal.clone(),
+            store.clone(),
+        )?;
         Ok(Self {
             root: options.root.clone(),
             dead_letters: DeadLetters::new(&data_dir),
@@ -157,8 +168,14 @@ impl Platform {
             signal,
             invoker,
             pubsub,
+            backlog,
             redelivery: options.redelivery,
         })
+    }
+
+    /// What every trigger still has to do, and the idle signal.
+    pub fn backlog(&self) -> &Backlog {
+        &self.backlog
     }
 
     /// Everything on one port: the Web PubSub hub, the platform's `/_devhost` tools, and
@@ -367,6 +384,8 @@ fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> 
 fn admin_router(platform: Platform) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/backlog", get(backlog))
+        .route("/idle", get(wait_idle))
         .route("/deadletters", get(list_dead_letters))
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
         .route("/containers/{container}/items", post(upsert_item))
@@ -376,6 +395,50 @@ fn admin_router(platform: Platform) -> Router {
 
 fn problem(status: StatusCode, message: impl ToString) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// `GET /_devhost/backlog`: every trigger's backlog and the invocations in flight, now.
+async fn backlog(State(platform): State<Platform>) -> Response {
+    match platform.backlog.snapshot().await {
+        Ok(snapshot) => Json(snapshot).into_response(),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+    }
+}
+
+/// The longest `GET /_devhost/idle` waits.
+const MAX_IDLE_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(serde::Deserialize)]
+struct IdleParams {
+    timeout_ms: Option<String>,
+}
+
+/// `GET /_devhost/idle?timeout_ms=N` (default 30 000): answers 200 with the snapshot once
+/// nothing is pending or running, or 503 with the last snapshot when `N` ms pass first.
+async fn wait_idle(
+    State(platform): State<Platform>,
+    UrlQuery(params): UrlQuery<IdleParams>,
+) -> Response {
+    let timeout = match params.timeout_ms.as_deref().map(str::parse::<u64>) {
+        None => Duration::from_secs(30),
+        Some(Ok(ms)) if Duration::from_millis(ms) <= MAX_IDLE_WAIT => Duration::from_millis(ms),
+        Some(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "timeout_ms must be a whole number of milliseconds up to {}",
+                    MAX_IDLE_WAIT.as_millis()
+                ),
+            );
+        }
+    };
+    match platform.backlog.wait_idle(timeout).await {
+        Ok(snapshot) => Json(snapshot).into_response(),
+        Err(BacklogError::NotIdle { last, .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(last)).into_response()
+        }
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+    }
 }
 
 async fn list_dead_letters(State(platform): State<Platform>) -> Response {
