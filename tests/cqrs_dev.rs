@@ -2,11 +2,11 @@
 //! Commands change feed → relay → Event Hubs log → UpdateProcessor → read model → `query/get`;
 //! and a ledger write showing up in `/api/leaderboards`.
 
-mod devhost_support;
+mod support;
 
-use devhost_support::{Dev, app_root, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::{Dev, app_root, eventually};
 
 async fn signed_in(dev: &Dev, name: &str) -> reqwest::Client {
     let client = reqwest::Client::builder()

@@ -3,7 +3,7 @@
 //! returns only after the whole chain (change feed → Event Grid → Event Hubs) has run. Also the
 //! `/_devhost/backlog` and `/_devhost/idle` endpoints.
 
-mod devhost_support;
+mod support;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,8 +19,8 @@ use cosmospark::runtime::triggers::{
 };
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
 use cosmospark::store::PartitionKey;
-use devhost_support::{HANG, bare_app_root, subscription, write_function, write_subscriptions};
 use serde_json::{Value, json};
+use support::{HANG, bare_app_root, subscription, write_function, write_subscriptions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

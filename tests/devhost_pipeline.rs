@@ -1,11 +1,11 @@
 //! Black-box tests of `cosmospark dev`: the real binary on a free port with a temp data dir.
 
-mod devhost_support;
+mod support;
 
 use std::collections::BTreeSet;
 
-use devhost_support::{Dev, app_root, eventually, subscription, write_subscriptions};
 use serde_json::{Value, json};
+use support::{Dev, app_root, eventually, subscription, write_subscriptions};
 
 fn object(data: Value) -> Value {
     match data {
@@ -113,11 +113,10 @@ async fn failed_deliveries_are_dead_lettered_then_replayed_after_the_fix() {
     ]});
     write_subscriptions(root.path(), &fixed);
     let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_cosmospark"))
+        support::cosmospark()
             .args(args)
             .arg("--data-dir")
             .arg(data.path())
-            .env("RUST_LOG", "error")
             .output()
             .unwrap()
     };

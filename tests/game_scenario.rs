@@ -2,12 +2,12 @@
 //! greets the other with "Hi-CosmosPark" to complete a task, the score is awarded once, and
 //! realtime messages arrive on websockets connected through `/api/pubsub/connection`.
 
-mod devhost_support;
+mod support;
 
 use cosmospark::runtime::ClientPrincipal;
-use devhost_support::{Dev, HANG, app_root, eventually};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use support::{Dev, HANG, app_root, eventually};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;

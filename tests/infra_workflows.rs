@@ -1,12 +1,12 @@
 //! The GitHub workflows and `azure.yaml` parse, use only actions that exist, and run the steps
 //! the deployment relies on; the azd hook scripts exist, are executable and are valid shell.
 
-mod infra_support;
+mod support;
 
 use std::collections::BTreeSet;
 
-use infra_support::{read, repo_root};
 use serde_yaml::Value;
+use support::infra::{read, repo_root};
 
 /// Actions the workflows may use: `owner/name` and the allowed ref (`None` = any ref).
 const ALLOWED_ACTIONS: &[(&str, Option<&str>)] = &[

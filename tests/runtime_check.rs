@@ -1,11 +1,11 @@
 //! `cosmospark check` passes on the repository and fails, naming file and field, on every broken
 //! manifest under `tests/manifests/<case>/` (each with the message it must print in `expected.txt`).
 
-mod runtime_support;
+mod support;
 
 use std::process::Command;
 
-use runtime_support::{binary, repo_root};
+use support::{binary, repo_root};
 
 #[test]
 fn check_passes_on_the_repository() {

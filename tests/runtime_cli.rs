@@ -1,12 +1,11 @@
 //! The binary as a process: it picks `serve` from the host's port variable, rejects bad
 //! configuration naming the variable, and exits cleanly on SIGTERM.
 
-mod runtime_support;
 mod support;
 
 use std::process::Command;
 
-use runtime_support::{Handler, binary};
+use support::{Handler, binary};
 
 #[test]
 fn non_numeric_port_names_the_variable() {
@@ -36,7 +35,7 @@ fn bad_envelope_limit_names_the_variable() {
 #[tokio::test]
 async fn answers_readiness_and_exits_cleanly_on_sigterm() {
     let handler = Handler::start();
-    let response = runtime_support::client()
+    let response = support::client()
         .get(handler.url("/"))
         .send()
         .await
@@ -72,7 +71,7 @@ async fn port_zero_binds_an_ephemeral_port_and_prints_it() {
     for (addr, path) in [(serve_addr, "/"), (dev_addr, "/_devhost/health")] {
         assert!(addr.ip().is_loopback(), "{addr}");
         assert_ne!(addr.port(), 0, "the banner must show the bound port");
-        let response = runtime_support::client()
+        let response = support::client()
             .get(format!("http://{addr}{path}"))
             .send()
             .await

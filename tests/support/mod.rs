@@ -1,16 +1,36 @@
-//! The one support module of the integration tests (`mod support;`): the repository root, the
-//! built binary started on port 0 with its bound address read back ([`process`]), the
-//! `cosmospark dev` wrapper that waits on the platform's idle signal ([`dev`]), the custom
-//! handler and the recorded protocol fixtures ([`handler`]), npm installs ([`npm`]), and the
-//! browser harness ([`browser`]).
+//! The one support module of the integration tests (`mod support;`):
+//! - [`process`]: child processes, and the built binary started on port 0 with the address it
+//!   bound read back from its output (no free-port probing);
+//! - [`dev`]: `cosmospark dev` (one async `Dev`) that waits on the platform's idle signal, app
+//!   roots in temp folders, a Web PubSub client;
+//! - [`handler`]: `cosmospark serve` invoked as the host does, and the recorded protocol fixtures;
+//! - [`npm`], [`browser`]: npm installs and the browser harness;
+//! - [`game`], [`cqrs`], [`store`], [`infra`], [`pubsub`]: helpers of one area each.
+//!
+//! The helpers used across areas are re-exported here (`support::Dev`, `support::repo`, ...).
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
+pub mod cqrs;
+pub mod dev;
+pub mod game;
+pub mod handler;
+pub mod infra;
+pub mod npm;
 pub mod process;
+pub mod pubsub;
+pub mod store;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use browser::{artifacts, chromium, free_port, run_scenario};
+pub use dev::{
+    Dev, PubSub, app_root, bare_app_root, subscription, write_function, write_subscriptions,
+};
+pub use handler::{Handler, fixture, fixture_names, fixtures_dir, invoke, read_fixture};
+pub use npm::npm_install;
 pub use process::{Process, binary, cosmospark, log_file, spawn_dev, spawn_serve};
 
 /// Guards against a hung test only; never a performance assertion.

@@ -1,6 +1,5 @@
-//! Shared helpers for the Web PubSub hub tests: a hub served on a random loopback port and a
-//! small WebSocket client that reads protocol frames.
-#![allow(dead_code)]
+//! Helpers for the Web PubSub hub tests: a hub served in process on an ephemeral loopback port
+//! and a small WebSocket client that reads protocol frames.
 
 use std::time::Duration;
 

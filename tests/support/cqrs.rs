@@ -1,6 +1,5 @@
-//! Shared helpers for the `cqrs_*` tests: write-side documents as the change feed delivers
+//! Helpers for the `cqrs_*` tests: write-side documents as the change feed delivers
 //! them, a real embedded store with the app's containers, and read-model snapshots.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,5 @@
-//! Shared helpers for the `infra_*` tests: locating repository files and reading Bicep
+//! Helpers for the `infra_*` tests: locating repository files and reading Bicep
 //! templates through the tree-sitter Bicep grammar.
-
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,9 +7,7 @@ use std::path::{Path, PathBuf};
 use tree_sitter::{Node, Parser, Tree};
 
 /// The repository root (where `Cargo.toml` lives).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use super::repo_root;
 
 /// Reads a file relative to the repository root, failing the test with the path on error.
 pub fn read(relative: &str) -> String {

@@ -1,8 +1,10 @@
-//! Shared helpers for in-process game tests: the app over a temporary embedded store, driven
-//! only through `FunctionApp::router()` with the host's envelopes; a principal builder; and a
-//! small event pump (change feed → relay functions → Event Grid subscribers per
-//! `infra/eventgrid-subscriptions.json`) that records every Web PubSub action.
-#![allow(dead_code)]
+//! Helpers for in-process game tests: the app over a temporary embedded store, driven only
+//! through `FunctionApp::router()` with the envelopes the local platform builds
+//! (`cosmospark::devhost::envelope`); a principal builder; and a step-wise event pump (change
+//! feed → relay functions → Event Grid subscribers) that records every Web PubSub action.
+//! The pump reads the relays and subscribers the way the platform does (`FeedTrigger` from
+//! `functions/*/function.json`, `Topic::load` from `infra/eventgrid-subscriptions.json`), so it
+//! cannot drift from the app's manifest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +14,13 @@ use axum::body::Body;
 use axum::http::Request;
 use cosmospark::app::services::{Settings, ensure_containers};
 use cosmospark::app::{AppServices, function_app};
-use cosmospark::runtime::ClientPrincipal;
+use cosmospark::devhost::cosmos_trigger::FeedTrigger;
+use cosmospark::devhost::envelope::{self, Envelope, HttpParts};
+use cosmospark::devhost::event_grid::{Subscription, Topic};
+use cosmospark::runtime::Direction;
+use cosmospark::runtime::manifest::{BindingKind, Manifest};
+use cosmospark::runtime::outputs::HttpResponseData;
+use cosmospark::runtime::{ClientPrincipal, InvocationResponse};
 use cosmospark::store::embedded::EmbeddedStore;
 use cosmospark::store::{ChangeFeedRequest, ChangeFeedStart, Store};
 use serde_json::{Value, json};
@@ -81,22 +89,24 @@ pub struct Push {
     pub data: Value,
 }
 
+/// A change-feed relay to Event Grid, as declared in its function.json.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pub trigger: FeedTrigger,
+    /// The name of its `eventGrid` output binding.
+    pub output: String,
+}
+
 pub struct Game {
     pub router: Router,
     pub services: AppServices,
     pub store: Store,
     continuations: Mutex<HashMap<String, String>>,
-    subscriptions: Vec<(String, Vec<String>)>,
+    relays: Vec<Relay>,
+    subscriptions: Vec<Subscription>,
+    manifest: Manifest,
     _dir: tempfile::TempDir,
 }
-
-pub const RELAYS: [(&str, &str); 5] = [
-    ("CosmicUsersTrigger", "CosmicUsers"),
-    ("CosmicChatsTrigger", "CosmicChats"),
-    ("CosmicUserChatsTrigger", "CosmicUserChats"),
-    ("CosmicUserTasksTrigger", "CosmicUserTasks"),
-    ("CosmicLeaderboardsTrigger", "CosmicLeaderboards"),
-];
 
 impl Game {
     pub async fn new() -> Arc<Self> {
@@ -113,37 +123,44 @@ impl Game {
             .expect("services")
             .with_clock(Arc::new(fixed_now));
         let router = function_app(services.clone()).expect("registry").router();
-        let file: Value =
-            serde_json::from_str(include_str!("../../infra/eventgrid-subscriptions.json"))
-                .expect("subscriptions file");
-        let subscriptions = file["subscriptions"]
-            .as_array()
-            .expect("subscriptions")
+        let manifest = Manifest::load(&super::repo()).expect("the app's manifest");
+        let relays = manifest
+            .functions
             .iter()
-            .map(|s| {
-                let types = s["eventTypes"]
-                    .as_array()
-                    .map(|t| {
-                        t.iter()
-                            .filter_map(|v| v.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (s["function"].as_str().unwrap_or_default().to_owned(), types)
+            .filter(|f| !f.disabled)
+            .filter_map(|function| {
+                let trigger = FeedTrigger::of(function).expect("a valid cosmosDBTrigger")?;
+                let output = function.bindings.iter().find(|b| {
+                    matches!(b.direction, Direction::Out)
+                        && matches!(b.kind, BindingKind::EventGrid { .. })
+                })?;
+                Some(Relay {
+                    trigger,
+                    output: output.name.clone(),
+                })
             })
             .collect();
+        let topic = Topic::load(&super::repo(), &manifest, store.clone()).expect("subscriptions");
         Arc::new(Self {
             router,
             services,
             store,
             continuations: Mutex::new(HashMap::new()),
-            subscriptions,
+            relays,
+            subscriptions: topic.subscriptions().to_vec(),
+            manifest,
             _dir: dir,
         })
     }
 
+    /// The change-feed relays to Event Grid, from the function.json files.
+    pub fn relays(&self) -> &[Relay] {
+        &self.relays
+    }
+
     /// POSTs an envelope to `/{function}`; returns the invocation status and JSON answer.
-    pub async fn invoke(&self, function: &str, envelope: Value) -> (u16, Value) {
+    pub async fn invoke(&self, function: &str, envelope: impl Into<Value>) -> (u16, Value) {
+        let envelope: Value = envelope.into();
         let request = Request::post(format!("/{function}"))
             .header("content-type", "application/json")
             .body(Body::from(envelope.to_string()))
@@ -185,80 +202,107 @@ impl Game {
         body: Option<&str>,
         extra_data: Value,
     ) -> Reply {
-        let mut headers = json!({"Content-Type": ["application/json"], "Host": ["localhost:7071"]});
+        let mut headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("Host".to_owned(), "localhost:7071".to_owned()),
+        ];
         if let Some(header) = who.header() {
-            headers["x-ms-client-principal"] = json!([header]);
+            headers.push(("x-ms-client-principal".to_owned(), header));
         }
-        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
-        let query: serde_json::Map<String, Value> = query
+        let query = path
+            .split_once('?')
+            .map(|(_, query)| query)
+            .unwrap_or_default()
             .split('&')
-            .filter(|p| !p.is_empty())
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
-        let mut req = json!({
-            "Url": format!("http://localhost:7071{path}"),
-            "Method": method,
-            "Query": query,
-            "Headers": headers,
-            "Params": {},
-            "Identities": [],
-        });
-        if let Some(body) = body {
-            req["Body"] = Value::String(body.to_owned());
-        }
-        let _ = path_only;
-        let mut data = json!({ "req": req });
+        let parts = HttpParts {
+            url: format!("http://localhost:7071{path}"),
+            method: method.to_owned(),
+            query,
+            headers,
+            params: Vec::new(),
+            body: body.map(|b| b.as_bytes().to_vec()).unwrap_or_default(),
+        };
+        let binding = self
+            .manifest
+            .function(function)
+            .and_then(|f| f.trigger())
+            .map_or_else(|| "req".to_owned(), |t| t.name.clone());
+        let mut envelope = envelope::http(function, &binding, &parts);
         if let Value::Object(extra) = extra_data {
-            for (k, v) in extra {
-                data[k] = v;
+            for (name, value) in extra {
+                envelope = envelope.with_data(&name, value);
             }
         }
-        let envelope = json!({"Data": data, "Metadata": {"sys": {"MethodName": function, "UtcNow": chrono::Utc::now().to_rfc3339()}}});
-        let (invocation_status, answer) = self.invoke(function, envelope).await;
-        let res = &answer["Outputs"]["res"];
-        let body_text = res["body"].as_str().or(res["Body"].as_str()).unwrap_or("");
-        let body = serde_json::from_str(body_text).unwrap_or(Value::String(body_text.to_owned()));
-        let status = res["statusCode"]
-            .as_u64()
-            .or(res["StatusCode"].as_u64())
-            .or_else(|| res["statusCode"].as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or(0) as u16;
+        let (invocation_status, answer) = self.invoke(function, envelope.to_json()).await;
+        let response = InvocationResponse::from_slice(answer.to_string().as_bytes()).ok();
+        let outputs = response
+            .as_ref()
+            .map(|r| Value::Object(r.outputs.clone()))
+            .unwrap_or(Value::Null);
+        let http: Option<HttpResponseData> = response
+            .as_ref()
+            .and_then(|r| r.outputs.get("res"))
+            .and_then(|res| HttpResponseData::from_value("Outputs.res", res).ok());
+        let text = http
+            .as_ref()
+            .and_then(|h| h.body.clone())
+            .unwrap_or_default();
         Reply {
             invocation_status,
-            status,
-            headers: res["headers"].clone(),
-            body,
-            outputs: answer["Outputs"].clone(),
+            status: http.as_ref().map_or(0, |h| h.status_code),
+            headers: http.as_ref().map_or(Value::Null, |h| json!(h.headers)),
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            outputs,
             logs: answer["Logs"].clone(),
         }
     }
 
     /// Sends one Event Grid event to `function`; returns its Web PubSub actions.
     pub async fn deliver(&self, function: &str, event: &Value) -> Vec<Push> {
-        let envelope =
-            json!({"Data": {"event": event}, "Metadata": {"sys": {"MethodName": function}}});
-        let (status, answer) = self.invoke(function, envelope).await;
+        let binding = self.trigger_binding(function);
+        let envelope = envelope::event_grid(function, &binding, event);
+        let (status, answer) = self.invoke(function, envelope.to_json()).await;
         assert_eq!(status, 200, "{function} failed: {answer}");
         pushes(&answer["Outputs"]["actions"])
     }
 
-    /// Every subscriber of `event_type`, by the subscriptions file (only registered ones).
+    /// The name of `function`'s trigger binding.
+    fn trigger_binding(&self, function: &str) -> String {
+        self.manifest
+            .function(function)
+            .and_then(|f| f.trigger())
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| panic!("`{function}` has no function.json with a trigger"))
+    }
+
+    /// Every subscriber of `event_type`, by the subscriptions file (as the topic matches it).
     pub fn subscribers(&self, event_type: &str) -> Vec<String> {
         self.subscriptions
             .iter()
-            .filter(|(_, types)| types.iter().any(|t| t == event_type))
-            .map(|(name, _)| name.clone())
-            .filter(|name| name != "ScoreUpdatedPush")
+            .filter(|s| {
+                s.event_types
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(event_type))
+            })
+            .map(|s| s.function.clone())
             .collect()
     }
 
-    /// Reads new changes of `container` and runs them through its relay; returns the events.
+    /// Reads new changes of `container` and runs them through the relay `function`; returns
+    /// the events it published.
     pub async fn relay(&self, function: &str, container: &str) -> Vec<Value> {
+        let relay = self
+            .relays
+            .iter()
+            .find(|r| r.trigger.function == function && r.trigger.container == container)
+            .unwrap_or_else(|| panic!("no relay `{function}` on `{container}` in the manifest"));
         let mut continuations = self.continuations.lock().await;
         let start = match continuations.get(container) {
             Some(c) => ChangeFeedStart::Continuation(c.clone()),
-            None => ChangeFeedStart::Beginning,
+            None => relay.trigger.start.clone(),
         };
         let page = self
             .store
@@ -270,10 +314,13 @@ impl Game {
         if page.items.is_empty() {
             return Vec::new();
         }
-        let envelope = json!({"Data": {"documents": page.items}, "Metadata": {"sys": {"MethodName": function}}});
-        let (status, answer) = self.invoke(function, envelope).await;
+        let envelope = Envelope::new(function).with_data(
+            &relay.trigger.binding,
+            envelope::cosmos_documents(&page.items),
+        );
+        let (status, answer) = self.invoke(function, envelope.to_json()).await;
         assert_eq!(status, 200, "{function} failed: {answer}");
-        answer["Outputs"]["events"]
+        answer["Outputs"][relay.output.as_str()]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -286,8 +333,11 @@ impl Game {
         let mut all_pushes = Vec::new();
         for _ in 0..20 {
             let mut events = Vec::new();
-            for (function, container) in RELAYS {
-                events.extend(self.relay(function, container).await);
+            for relay in &self.relays {
+                events.extend(
+                    self.relay(&relay.trigger.function, &relay.trigger.container)
+                        .await,
+                );
             }
             if events.is_empty() {
                 return (all_events, all_pushes);

@@ -1,7 +1,5 @@
-//! Shared fixtures for the store tests: an embedded store on a temp dir, and a Cosmos DB
+//! Fixtures for the store tests: an embedded store on a temp dir, and a Cosmos DB
 //! backend over the SDK's in-memory emulator.
-
-#![allow(dead_code)]
 
 use std::sync::Arc;
 

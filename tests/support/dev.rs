@@ -1,10 +1,10 @@
-//! Shared helpers for the `devhost_*` tests: app roots in temp folders, the `cosmospark dev`
-//! binary as a child process on a free port, and a Web PubSub client with a hub token.
-#![allow(dead_code)]
+//! `cosmospark dev` for black-box tests: app roots in temp folders, the binary started on
+//! port 0 (the bound address read from its banner), waiting on the platform's idle signal,
+//! and a Web PubSub client with a hub token.
 
-use std::net::TcpListener;
+use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cosmospark::devhost::webpubsub::{AccessKey, ClientGrant, client_access};
@@ -14,13 +14,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// Guards against a hung test only; never a performance assertion.
-pub const HANG: Duration = Duration::from_secs(30);
-
-/// The repository root (host.json, functions/, infra/).
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use super::process::{Process, log_file, spawn_dev};
+use super::{HANG, repo};
 
 /// A copy of the app root with extra function folders and a replaced subscriptions file.
 pub fn app_root(
@@ -90,62 +85,94 @@ pub fn subscription(name: &str, function: &str, types: &[&str], attempts: u32) -
     })
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `cosmospark dev` running as a child process.
+/// `cosmospark dev` running as a child process on an ephemeral port.
 pub struct Dev {
-    pub child: Child,
+    pub process: Process,
+    pub addr: SocketAddr,
     pub port: u16,
     pub root: PathBuf,
     pub data: PathBuf,
     pub http: reqwest::Client,
+    /// A data directory this wrapper created (removed on drop).
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Dev {
-    /// Starts the binary and waits until it answers.
+    /// Starts the binary on `root` with `data` (Event Grid redeliveries after 20 ms) and
+    /// returns once its banner shows the bound address.
     pub async fn start(root: &Path, data: &Path) -> Dev {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_cosmospark"))
-            .args(["dev", "--port", &port.to_string(), "--redelivery-ms", "20"])
-            .arg("--root")
-            .arg(root)
-            .arg("--data-dir")
-            .arg(data)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let dev = Dev {
-            child,
-            port,
+        Self::start_with(
+            root,
+            data,
+            &["--redelivery-ms", "20"],
+            &log_file("dev"),
+            "error",
+        )
+    }
+
+    /// The repository's app as `cosmospark dev` serves it (web/ included) on a fresh data
+    /// directory, its log in `artifacts/dev.log`: what the browser tests drive.
+    pub async fn start_site(artifacts: &Path) -> Dev {
+        let data = tempfile::tempdir().expect("temp data dir");
+        let mut dev = Self::start_with(
+            &repo(),
+            data.path(),
+            &[],
+            &artifacts.join("dev.log"),
+            "info",
+        );
+        dev._data_dir = Some(data);
+        dev
+    }
+
+    /// Starts the binary with extra `dev` arguments and `RUST_LOG=log_level`.
+    pub fn start_with(root: &Path, data: &Path, args: &[&str], log: &Path, log_level: &str) -> Dev {
+        let mut all: Vec<&OsStr> = vec![
+            OsStr::new("--root"),
+            root.as_os_str(),
+            OsStr::new("--data-dir"),
+            data.as_os_str(),
+        ];
+        all.extend(args.iter().map(OsStr::new));
+        let (process, addr) = spawn_dev(&all, &[("RUST_LOG", log_level)], log);
+        Dev {
+            process,
+            addr,
+            port: addr.port(),
             root: root.to_owned(),
             data: data.to_owned(),
             http: reqwest::Client::new(),
-        };
-        let deadline = tokio::time::Instant::now() + HANG;
-        loop {
-            if let Ok(response) = dev.http.get(dev.url("/_devhost/health")).send().await
-                && response.status().is_success()
-            {
-                return dev;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "dev never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            _data_dir: None,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://ADDR`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.url("")
+    }
+
+    /// Waits until the platform is idle: every change-feed lease at the head of its feed, no
+    /// Event Grid delivery queued, every Event Hubs checkpoint at the end of its partition
+    /// and no invocation running (`GET /_devhost/idle`). Returns the idle snapshot.
+    pub async fn idle(&self) -> Value {
+        let timeout = HANG.as_millis();
+        let response = self
+            .http
+            .get(self.url(&format!("/_devhost/idle?timeout_ms={timeout}")))
+            .send()
+            .await
+            .expect("GET /_devhost/idle");
+        let status = response.status();
+        let body: Value = response.json().await.expect("an idle snapshot");
+        assert!(
+            status.is_success(),
+            "the platform never became idle: {body}"
+        );
+        body
     }
 
     /// Upserts a document through the platform (a committed write the change feed sees).
@@ -178,15 +205,12 @@ impl Dev {
 
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        self.process.kill9();
     }
 
     /// SIGTERM, then the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
+        self.process.terminate()
     }
 
     /// A Web PubSub client of `hub` (json.webpubsub.azure.v1) signed with the data dir's key.
@@ -208,13 +232,6 @@ impl Dev {
         let connected = client.next_json().await;
         assert_eq!(connected["event"], "connected", "{connected}");
         client
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -246,24 +263,5 @@ impl PubSub {
                 return frame["data"].clone();
             }
         }
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing only if the test hangs.
-pub async fn eventually<T, F, Fut>(mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + HANG;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition never held"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
