@@ -7,7 +7,7 @@ mod support;
 use cosmospark::runtime::ClientPrincipal;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Dev, HANG, app_root, eventually};
+use support::{Dev, HANG, app_root};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -191,12 +191,10 @@ async fn two_users_meet_chat_greet_and_score_once() {
     .await;
     assert_eq!(recheck, json!({"success": true}));
     let entry_path = format!("/_devhost/containers/CosmicLeaderboards/items/task-{task_id}?pk=ann");
-    let entry: Value = eventually(|| async {
-        let response = dev.http.get(dev.url(&entry_path)).send().await.ok()?;
-        response.status().is_success().then_some(())?;
-        response.json().await.ok()
-    })
-    .await;
+    dev.idle().await;
+    let response = dev.http.get(dev.url(&entry_path)).send().await.unwrap();
+    assert!(response.status().is_success(), "no leaderboard entry");
+    let entry: Value = response.json().await.unwrap();
     assert_eq!(entry["score"], 6);
     assert_eq!(entry["user"]["id"], "ann");
 
