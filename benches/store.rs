@@ -2,7 +2,7 @@
 //! change-feed read, as throughput and latency percentiles, for the embedded backend, the
 //! Cosmos DB backend over the SDK's in-memory emulator, and, when it is installed
 //! (`tests/cosmos-server/node_modules`, see `tests/store_smoke_cosmos_shim.rs`), the Cosmos
-//! backend over HTTPS against the local Cosmos API server (`../shared/tools/cosmos-shim.js`).
+//! backend over HTTPS against the local Cosmos API server (`tests/cosmos-server/adapter.js`).
 //! Sequential operations from one task: latency, not saturation.
 
 use std::io::{BufRead, BufReader};
@@ -181,14 +181,9 @@ fn start_shim() -> Option<(Shim, u16)> {
         );
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
+    // Port 0: the adapter binds an ephemeral port and prints it (`ready https://127.0.0.1:<port>/`).
     let mut child = Command::new("node")
-        .arg(repo.join("../shared/tools/cosmos-shim.js"))
-        .arg(port.to_string())
+        .args(["adapter.js", "0"])
         .current_dir(&dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -197,7 +192,13 @@ fn start_shim() -> Option<(Shim, u16)> {
     BufReader::new(child.stdout.take()?)
         .read_line(&mut line)
         .ok()?;
-    line.starts_with("ready").then_some((Shim(child), port))
+    let port = line
+        .trim()
+        .strip_prefix("ready https://127.0.0.1:")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()?;
+    Some((Shim(child), port))
 }
 
 async fn emulator_store() -> Store {

@@ -39,7 +39,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the host's invocations on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT.
-    Serve,
+    Serve {
+        /// Listen on this port instead (0: any free port; the bound address is printed).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// The whole app locally: Functions host, Static Web Apps and every binding, on one port.
     Dev(DevArgs),
     /// List or replay the local platform's dead letters.
@@ -94,6 +98,7 @@ enum Command {
 
 #[derive(clap::Args, Clone)]
 struct DevArgs {
+    /// Port to listen on (0: any free port; the banner shows the bound address).
     #[arg(long, env = "COSMOSPARK_DEV_PORT", default_value_t = 7071)]
     port: u16,
     /// Address to listen on (loopback unless told otherwise).
@@ -156,7 +161,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Some(command) => command,
         None => match server::host_port_from_env() {
-            Ok(Some(_)) => Command::Serve,
+            Ok(Some(_)) => Command::Serve { port: None },
             Ok(None) => Command::Dev(DevArgs::default()),
             Err(error) => return fail(anyhow::Error::new(error)),
         },
@@ -169,7 +174,7 @@ fn main() -> ExitCode {
             binary,
             root,
         } => run_package(&root, &binary, out.as_deref(), dir.as_deref()),
-        Command::Serve => run_async(serve()),
+        Command::Serve { port } => run_async(serve(port)),
         Command::Dev(args) => run_async(dev(args)),
         Command::Deadletters { action } => run_async(dead_letters(action)),
         Command::Seed { users, data_dir } => run_async(seed(users, data_dir)),
@@ -251,8 +256,11 @@ fn azure_settings(platform_var: &str) -> anyhow::Result<()> {
     )
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let port = server::host_port_from_env()?.ok_or(server::ConfigError::NoPort)?;
+async fn serve(port: Option<u16>) -> anyhow::Result<()> {
+    let port = match port {
+        Some(port) => port,
+        None => server::host_port_from_env()?.ok_or(server::ConfigError::NoPort)?,
+    };
     init_tracing();
     // In Azure nothing falls back to a local default: every problem is named before any
     // port is bound, so the host never sees a half-configured app as ready.
@@ -278,9 +286,11 @@ async fn serve() -> anyhow::Result<()> {
     let listener = server::bind_loopback(port)
         .await
         .with_context(|| format!("cannot bind 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr().context("the bound address")?;
     let services = AppServices::from_config(store, app_settings).context("app settings")?;
     let app = build_app(services)?;
-    tracing::info!(port, "custom handler listening");
+    tracing::info!(%addr, "custom handler listening");
+    println!("{}", server::listening_line(addr));
     server::serve(listener, app.router())
         .await
         .context("server failed")

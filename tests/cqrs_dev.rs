@@ -2,11 +2,11 @@
 //! Commands change feed → relay → Event Hubs log → UpdateProcessor → read model → `query/get`;
 //! and a ledger write showing up in `/api/leaderboards`.
 
-mod devhost_support;
+mod support;
 
-use devhost_support::{Dev, app_root, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::{Dev, app_root};
 
 async fn signed_in(dev: &Dev, name: &str) -> reqwest::Client {
     let client = reqwest::Client::builder()
@@ -63,15 +63,11 @@ async fn cqrs_dev_command_becomes_queryable_and_ledger_reaches_the_leaderboard()
     assert_eq!(retried.status(), StatusCode::ACCEPTED);
     assert_eq!(retried.json::<Value>().await.unwrap()["id"], id.as_str());
 
-    let record: Value = eventually(|| async {
-        let response = client.get(dev.url(&location)).send().await.ok()?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return None;
-        }
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.ok()
-    })
-    .await;
+    // Idle: the command has gone through the change feed, the hub and the projector.
+    dev.idle().await;
+    let response = client.get(dev.url(&location)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let record: Value = response.json().await.unwrap();
     assert_eq!(record["id"], id.as_str());
     assert_eq!(record["data"], json!({"hello": "world"}));
     assert!(record["version"].as_u64().is_some());
@@ -83,23 +79,21 @@ async fn cqrs_dev_command_becomes_queryable_and_ledger_reaches_the_leaderboard()
             "score": 6, "awardedAt": now}),
     )
     .await;
-    let row: Value = eventually(|| async {
-        let board: Value = dev
-            .http
-            .get(dev.url("/api/leaderboards?window=7d&top=10"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        board["standings"]
-            .as_array()?
-            .iter()
-            .find(|r| r["userId"] == "zed")
-            .cloned()
-    })
-    .await;
+    dev.idle().await;
+    let board: Value = dev
+        .http
+        .get(dev.url("/api/leaderboards?window=7d&top=10"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = board["standings"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["userId"] == "zed"))
+        .cloned()
+        .unwrap_or_else(|| panic!("zed is not on the board: {board}"));
     assert_eq!(
         (row["score"].as_i64(), row["rank"].as_u64()),
         (Some(6), Some(1))

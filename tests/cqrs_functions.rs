@@ -2,7 +2,7 @@
 //! them: change-feed envelopes to the relays, Event Hubs batches (built on the recorded
 //! many-string fixture) to `UpdateProcessor`, and HTTP to the queries and the seed API.
 
-mod cqrs_support;
+mod support;
 
 use std::sync::Arc;
 
@@ -13,8 +13,8 @@ use cosmospark::app::services::Settings;
 use cosmospark::app::{AppServices, function_app};
 use cosmospark::runtime::InvocationResponse;
 use cosmospark::store::{ChangeFeedRequest, ChangeFeedStart, PartitionKey, Query, Store};
-use cqrs_support::*;
 use serde_json::{Value, json};
+use support::cqrs::*;
 use tower::ServiceExt;
 
 struct App {
@@ -132,10 +132,7 @@ impl App {
 
 /// An Event Hubs `cardinality: many`, `dataType: string` envelope on the recorded fixture.
 fn eventhub_envelope(bodies: &[String], first_sequence: i64) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/eventhub-trigger.many-string.DERIVED.request.json");
-    let mut envelope: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut envelope = support::fixture("eventhub-trigger.many-string.DERIVED.request.json");
     let n = bodies.len();
     let sequences: Vec<i64> = (0..n as i64).map(|i| first_sequence + i).collect();
     let encode = |v: Value| Value::String(v.to_string());

@@ -2,7 +2,7 @@
 //! replay gives the same documents as one in-order pass — in the pure projection (proptest),
 //! through the store, and through a rebuild from the write side.
 
-mod cqrs_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,9 +15,9 @@ use cosmospark::app::cqrs::rebuild::{rebuild, rebuild_all};
 use cosmospark::app::domain::documents::LedgerEntry;
 use cosmospark::app::domain::leaderboard::{Window, standings};
 use cosmospark::store::{ChangeFeedRequest, ChangeFeedStart, PartitionKey, Store};
-use cqrs_support::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use support::cqrs::*;
 
 const USERS: [&str; 5] = ["ann", "bob", "cy", "dee", "eve"];
 const COUNTRIES: [&str; 3] = ["FR", "JP", "BR"];

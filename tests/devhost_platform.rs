@@ -3,7 +3,7 @@
 //! routing through the envelope, and the Event Hubs log → processor path with retries, dead
 //! letter and replay. Functions are still reached only through `FunctionApp::router()`.
 
-mod devhost_support;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,8 +20,8 @@ use cosmospark::runtime::outputs::Outputs;
 use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
 use cosmospark::store::PartitionKey;
-use devhost_support::{bare_app_root, eventually, write_function};
 use serde_json::{Map, Value, json};
+use support::{bare_app_root, eventually, write_function};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;

@@ -8,8 +8,7 @@
 //! bodies (through the whole HTTP path: edge guard, handler, store), NCRONTAB schedules and
 //! the Web PubSub hub's client frames.
 
-mod game_support;
-mod security_support;
+mod support;
 
 use base64::Engine;
 use cosmospark::app::domain::auth::Principal;
@@ -20,7 +19,7 @@ use cosmospark::runtime::edge::check_json;
 use cosmospark::runtime::{ClientPrincipal, InvocationRequest};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use security_support::{Call, Serve, principal};
+use support::security::{Call, Serve, principal};
 use serde_json::{Map, Value, json};
 
 /// JSON with the field names the decoders look for, nested up to 40 levels.

@@ -2,12 +2,12 @@
 //! embedded store: the auth matrix (every route × anonymous, self, other user, admin) and bad
 //! inputs answered with a specific 4xx that names the field.
 
-mod game_support;
+mod support;
 
 use cosmospark::app::services::Settings;
 use cosmospark::devhost::webpubsub::{AccessKey, Hub, HubConfig, token};
-use game_support::{Game, Who, current_window, say, sign_up};
 use serde_json::json;
+use support::game::{Game, Who, current_window, say, sign_up};
 
 /// One route: function, method, path acting for user `me`, and a valid body.
 struct Case {

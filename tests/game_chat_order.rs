@@ -3,10 +3,10 @@
 //! walk back through that order, and the summary's last message and unread count follow it.
 //! A retried send keeps its number; concurrent senders never share one.
 
-mod game_support;
+mod support;
 
 use futures::future::join_all;
-use game_support::{Game, Who, say, sign_up};
+use support::game::{Game, Who, say, sign_up};
 use serde_json::{Value, json};
 
 async fn send(game: &Game, from: &str, to: &str, text: &str, id: &str) -> Value {

@@ -3,12 +3,12 @@
 //! pushes. Proves the greeting completes a task and scores once, realtime messages go to the
 //! right users, and replaying, duplicating or reordering events changes nothing.
 
-mod game_support;
+mod support;
 
 use std::sync::Arc;
 
-use game_support::{Game, Push, Who, current_window, pushes, say, sign_up};
 use serde_json::{Value, json};
+use support::game::{Game, Push, Who, current_window, pushes, say, sign_up};
 
 fn of_type<'a>(pushes: &'a [Push], kind: &str) -> Vec<&'a Push> {
     pushes.iter().filter(|p| p.data["type"] == kind).collect()

@@ -2,16 +2,16 @@
 //! endpoint (a real HTTP server on loopback): the key goes in a header, answers pass through in
 //! the Azure Maps shape, and upstream failures become 502 with a clear message.
 
-mod game_support;
+mod support;
 
 use axum::Router;
 use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use cosmospark::app::services::Settings;
-use game_support::{Game, Who, profile};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use support::game::{Game, Who, profile};
 
 /// Serves `search/address/reverse/json`: 200 with one address when the key is right,
 /// 500 with an Azure Maps error body for latitude 0, 401 otherwise.

@@ -2,12 +2,12 @@
 //! greets the other with "Hi-CosmosPark" to complete a task, the score is awarded once, and
 //! realtime messages arrive on websockets connected through `/api/pubsub/connection`.
 
-mod devhost_support;
+mod support;
 
 use cosmospark::runtime::ClientPrincipal;
-use devhost_support::{Dev, HANG, app_root, eventually};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use support::{Dev, HANG, app_root};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -191,18 +191,16 @@ async fn two_users_meet_chat_greet_and_score_once() {
     .await;
     assert_eq!(recheck, json!({"success": true}));
     let entry_path = format!("/_devhost/containers/CosmicLeaderboards/items/task-{task_id}?pk=ann");
-    let entry: Value = eventually(|| async {
-        let response = dev
-            .http
-            .get(dev.url(&entry_path))
-            .header("x-ms-client-principal", devhost_support::admin_principal())
-            .send()
-            .await
-            .ok()?;
-        response.status().is_success().then_some(())?;
-        response.json().await.ok()
-    })
-    .await;
+    dev.idle().await;
+    let response = dev
+        .http
+        .get(dev.url(&entry_path))
+        .header("x-ms-client-principal", support::admin_principal())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "no leaderboard entry");
+    let entry: Value = response.json().await.unwrap();
     assert_eq!(entry["score"], 6);
     assert_eq!(entry["user"]["id"], "ann");
 

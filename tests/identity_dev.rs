@@ -2,10 +2,10 @@
 //! carrying only `x-ms-client-principal` is a signed-in caller on every HTTP route of the app,
 //! and App Service's `x-ms-client-principal-id` header alone identifies nobody.
 
-mod devhost_support;
+mod support;
 
 use cosmospark::runtime::ClientPrincipal;
-use devhost_support::{Dev, app_root, repo};
+use support::{Dev, app_root, repo};
 use serde_json::Value;
 
 fn principal(user: &str, roles: &[&str]) -> String {

@@ -3,12 +3,12 @@
 //! outputs that do not exist, files loaded from paths that do not exist, and stale or preview
 //! API versions.
 
-mod infra_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use infra_support::{BicepFile, bicep_files, shown, unwrap_expression};
+use support::infra::{BicepFile, bicep_files, shown, unwrap_expression};
 use tree_sitter::Node;
 
 /// Bicep's built-in functions and decorators (the `sys` and `az` namespaces).
@@ -465,7 +465,7 @@ fn parameter_file_matches_the_main_template() {
     let main = BicepFile::load_relative("infra/main.bicep");
     let declared = module_parameters(&main);
     let file: serde_json::Value =
-        serde_json::from_str(&infra_support::read("infra/main.parameters.json"))
+        serde_json::from_str(&support::infra::read("infra/main.parameters.json"))
             .expect("infra/main.parameters.json is valid JSON");
     let given: BTreeSet<String> = file["parameters"]
         .as_object()

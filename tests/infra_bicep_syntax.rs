@@ -2,9 +2,9 @@
 //! error or missing token, reported as `file:line:column`. No Bicep compiler can run here; CI
 //! also runs `az bicep build` and `az bicep lint`.
 
-mod infra_support;
+mod support;
 
-use infra_support::{BicepFile, bicep_files};
+use support::infra::{BicepFile, bicep_files};
 
 /// Syntax problems of one file, one line each.
 fn syntax_problems(file: &BicepFile) -> Vec<String> {

@@ -3,13 +3,13 @@
 //! `infra/eventgrid-subscriptions.json` (both also read by `cosmospark dev`), and every app
 //! setting a `functions/*/function.json` names is set on the Function App by `infra/main.bicep`.
 
-mod infra_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use infra_support::{BicepFile, function_manifests, read, repo_root, shown, unwrap_expression};
 use serde::Deserialize;
 use serde_json::Value;
+use support::infra::{BicepFile, function_manifests, read, repo_root, shown, unwrap_expression};
 
 // ---------- infra/cosmos-containers.json ----------
 
@@ -637,7 +637,7 @@ fn app_settings_carry_no_secrets() {
             "app setting `{name}` looks like a secret; use identity-based settings"
         );
     }
-    for path in infra_support::bicep_files() {
+    for path in support::infra::bicep_files() {
         let text = std::fs::read_to_string(&path).expect("Bicep files are readable");
         for forbidden in [
             "listKeys(",

@@ -1,12 +1,12 @@
 //! The GitHub workflows and `azure.yaml` parse, use only actions that exist, and run the steps
 //! the deployment relies on; the azd hook scripts exist, are executable and are valid shell.
 
-mod infra_support;
+mod support;
 
 use std::collections::BTreeSet;
 
-use infra_support::{read, repo_root};
 use serde_yaml::Value;
+use support::infra::{read, repo_root};
 
 /// Actions the workflows may use: `owner/name` and the allowed ref (`None` = any ref).
 const ALLOWED_ACTIONS: &[(&str, Option<&str>)] = &[
@@ -139,6 +139,97 @@ fn ci_runs_every_gate() {
     ] {
         assert!(runs.contains(command), "ci.yml must run `{command}`");
     }
+}
+
+/// The test job runs on a plain hosted runner: it installs what the tests need (Debian's
+/// Chromium, Node.js 20 or later) before the README's test command, and no CI definition reads
+/// outside the repository.
+#[test]
+fn ci_installs_what_the_tests_need() {
+    let ci = yaml(".github/workflows/ci.yml");
+    let job = &ci["jobs"]["rust"];
+    assert!(
+        job["container"]
+            .as_str()
+            .is_some_and(|image| image.starts_with("debian:")),
+        "the test job runs in a Debian container (Debian's chromium package)"
+    );
+    let job_steps = job["steps"].as_sequence().expect("the rust job has steps");
+    let position = |wanted: &dyn Fn(&Value) -> bool| job_steps.iter().position(wanted);
+    let apt = position(&|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("apt-get install") && r.contains("chromium"))
+    })
+    .expect("a step installs chromium with apt");
+    let node = position(&|s| s["uses"].as_str() == Some("actions/setup-node@v4"))
+        .expect("a step sets up Node.js");
+    let node_version = job_steps[node]["with"]["node-version"]
+        .as_u64()
+        .or_else(|| {
+            job_steps[node]["with"]["node-version"]
+                .as_str()?
+                .parse()
+                .ok()
+        })
+        .expect("setup-node pins a node-version");
+    assert!(node_version >= 20, "the JavaScript tests need Node.js 20");
+    let test = position(&|s| s["run"].as_str() == Some("cargo test --locked"))
+        .expect("a step runs `cargo test --locked`");
+    assert!(apt < test && node < test, "install before testing");
+    let readme = read("README.md");
+    assert!(
+        readme.contains("```\ncargo test\n```"),
+        "the README's test command is `cargo test`"
+    );
+    for file in [".ci/run", ".github/workflows/ci.yml"] {
+        let text = read(file);
+        assert!(
+            !text.contains("../") && !text.contains("shared/"),
+            "{file} reads outside the repository"
+        );
+    }
+}
+
+/// Tests and benches resolve every path inside the repository (a plain clone passes
+/// `cargo test`): no Rust source under `tests/` or `benches/` joins a path that climbs out of it.
+#[test]
+fn tests_and_benches_read_nothing_outside_the_repository() {
+    let mut sources = Vec::new();
+    let mut folders = vec![repo_root().join("tests"), repo_root().join("benches")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)
+            .expect("list a source folder")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("node_modules") {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    assert!(sources.len() > 20, "found only {} sources", sources.len());
+    // Spelled in pieces so this file does not match itself.
+    let up = concat!(".", ".");
+    let climbing = [
+        format!(".join(\"{up}\")"),
+        format!(".join(\"{up}/"),
+        format!("{up}/shared"),
+    ];
+    let problems: Vec<String> = sources
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path).expect("read a source");
+            climbing
+                .iter()
+                .filter(|pattern| text.contains(pattern.as_str()))
+                .map(|pattern| format!("{}: {pattern}", path.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

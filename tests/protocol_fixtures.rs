@@ -1,15 +1,15 @@
-//! Every fixture in `../shared/fixtures` against the running binary (as the host would send it)
+//! Every fixture in `tests/fixtures/protocol` against the running binary (as the host would send it)
 //! or, for trigger kinds the app has no function for yet, against the typed parsers.
 
-mod runtime_support;
+mod support;
 
 use cosmospark::runtime::InvocationRequest;
 use cosmospark::runtime::InvocationResponse;
 use cosmospark::runtime::outputs::{HttpResponseData, WebPubSubAction};
 use cosmospark::runtime::protocol::decode::from_value_lenient;
 use cosmospark::runtime::triggers::{EventGridEvent, EventHubBatch, Trigger};
-use runtime_support::{Handler, fixture_names, invoke, read_fixture};
 use serde_json::{Value, json};
+use support::{Handler, fixture_names, invoke, read_fixture};
 
 /// Renames the trigger's `Data` member to `binding` (fixtures use the capturing project's names);
 /// the trigger is the HTTP request object when there is one, else the only member.
@@ -73,7 +73,7 @@ async fn forwarding_fixture(handler: &Handler, name: &str) {
         trace.contains("RequestUri: 'http://127.0.0.1:"),
         "{name}: unexpected trace shape"
     );
-    let mut request = runtime_support::client().get(handler.url("/api/round"));
+    let mut request = support::client().get(handler.url("/api/round"));
     for line in trace
         .lines()
         .filter(|line| line.starts_with("  ") && line.contains(": "))

@@ -10,7 +10,7 @@
 //! a `check` failure but only a `dev` warning, because the Functions host runs such a folder
 //! too (every invocation fails), and the local platform's dead-letter tests rely on that.
 
-mod runtime_support;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use runtime_support::{binary, repo_root};
+use support::{binary, repo_root};
 
 /// Guards against a hung process only; never a performance assertion.
 const HANG: Duration = Duration::from_secs(60);

@@ -1,10 +1,10 @@
 //! Malformed envelopes get a prompt 4xx whose JSON body names the problem — never a panic, a
 //! hang or a 5xx — and the handler keeps serving afterwards.
 
-mod runtime_support;
+mod support;
 
-use runtime_support::{Handler, invoke};
 use serde_json::Value;
+use support::{Handler, invoke};
 
 const LIMIT: usize = 64 * 1024;
 
@@ -121,7 +121,7 @@ async fn malformed_envelopes_are_client_errors_that_name_the_problem() {
     assert!(problem(&response).contains("NoSuchFunction"));
 
     // Still serving.
-    let ready = runtime_support::client()
+    let ready = support::client()
         .get(handler.url("/"))
         .send()
         .await

@@ -16,12 +16,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use tower::ServiceExt;
 
-fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
-}
+mod support;
+
+use support::fixture;
 
 async fn echo(
     Path(id): Path<String>,

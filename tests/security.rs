@@ -9,13 +9,12 @@
 //!   state-changing route;
 //! - `HEAD` on public routes; the `/_devhost` tools; sessions, logout and redirects.
 
-mod game_support;
-mod security_support;
+mod support;
 
 use std::time::Duration;
 
 use cosmospark::app::domain::auth::{Access, CallerClass, Route};
-use security_support::{
+use support::security::{
     Answer, Call, Dev, HOST, HttpFunction, Serve, World, body_for, call_for, http_functions,
     principal, window,
 };

@@ -3,10 +3,9 @@
 //! user's own — tasks, chats, stats), and every realtime message the event pipeline pushes to
 //! anyone else is read; none may carry the owner's exact coordinates.
 
-mod game_support;
-mod security_support;
+mod support;
 
-use security_support::{Call, Serve, World, fill, http_functions, principal, query_for, window};
+use support::security::{Call, Serve, World, fill, http_functions, principal, query_for, window};
 use serde_json::{Value, json};
 
 const EXACT: (f64, f64) = (12.971234, 77.594567);
@@ -126,17 +125,17 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
             "SendTyping",
             "POST",
             &format!("/api/chats/{chat}/typing"),
-            &game_support::Who::user("me"),
+            &support::game::Who::user("me"),
             None,
         )
         .await;
     assert_eq!(typing.status, 202, "{typing:?}");
-    pushes.extend(game_support::pushes(&typing.outputs["actions"]));
+    pushes.extend(support::game::pushes(&typing.outputs["actions"]));
     let timer = json!({"Data": {"timer": {"Schedule": {"AdjustForDST": false}, "IsPastDue": false}},
         "Metadata": {"sys": {"MethodName": "RoundTimer", "UtcNow": "2026-11-24T13:00:00.01Z"}}});
     let (status, answer) = serve.game.invoke("RoundTimer", timer).await;
     assert_eq!(status, 200, "{answer}");
-    pushes.extend(game_support::pushes(&answer["Outputs"]["actions"]));
+    pushes.extend(support::game::pushes(&answer["Outputs"]["actions"]));
     let others: Vec<_> = pushes
         .iter()
         .filter(|p| p.user_id.as_deref() != Some("me"))

@@ -1,7 +1,7 @@
 //! One conformance suite for every `DocumentStore` backend: each case runs against the embedded
 //! backend on a temp dir and against the Cosmos DB backend over the SDK's in-memory emulator.
 
-mod store_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -777,14 +777,14 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let fixture = super::store_support::embedded().await;
+                    let fixture = super::support::store::embedded().await;
                     super::$case(fixture.store.clone()).await;
                 }
             )*
             $(
                 #[tokio::test]
                 async fn $embedded_case() {
-                    let fixture = super::store_support::embedded().await;
+                    let fixture = super::support::store::embedded().await;
                     super::$embedded_case(fixture.store.clone()).await;
                 }
             )*
@@ -793,7 +793,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let store = super::store_support::cosmos_emulator().await;
+                    let store = super::support::store::cosmos_emulator().await;
                     super::$case(store).await;
                 }
             )*

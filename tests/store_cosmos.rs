@@ -1,7 +1,7 @@
 //! Cosmos-backend specifics beyond the shared conformance suite, over the SDK's in-memory
 //! emulator: container provisioning (partition key, default TTL) and the no-create mode.
 
-mod store_support;
+mod support;
 
 use azure_data_cosmos::models::{ContainerProperties, TimeToLive};
 use cosmospark::store::cosmos::CosmosStore;
@@ -10,7 +10,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn creates_containers_with_partition_key_and_default_ttl() {
-    let client = store_support::emulator_client(None).await;
+    let client = support::store::emulator_client(None).await;
     let store = CosmosStore::new(client.clone(), "CosmicDB", true)
         .await
         .unwrap();
@@ -44,7 +44,7 @@ async fn creates_containers_with_partition_key_and_default_ttl() {
 
 #[tokio::test]
 async fn without_create_missing_containers_are_reported() {
-    let client = store_support::emulator_client(None).await;
+    let client = support::store::emulator_client(None).await;
     CosmosStore::new(client.clone(), "CosmicDB", true)
         .await
         .unwrap();

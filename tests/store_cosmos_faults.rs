@@ -3,7 +3,7 @@
 //! SDK and succeed; persistent ones surface as `Throttled` / `Unavailable`. Persistent faults
 //! run on paused tokio time so the SDK's back-off costs no wall-clock time.
 
-mod store_support;
+mod support;
 
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ fn rule(
 }
 
 async fn store_with(rules: Vec<Arc<FaultInjectionRule>>) -> Store {
-    let client = store_support::emulator_client(Some(rules)).await;
+    let client = support::store::emulator_client(Some(rules)).await;
     let store: Store = Arc::new(
         CosmosStore::new(client, "CosmicDB", true)
             .await

@@ -3,6 +3,8 @@
 //! acknowledged write is present, and the consumer resumes from its checkpoint: nothing
 //! confirmed as processed is delivered again, and nothing acknowledged is lost.
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -29,7 +31,7 @@ fn n_of(id: &str) -> u64 {
 /// Runs one writer until it has acknowledged `acks` writes and `checkpoints` checkpoints, then
 /// SIGKILLs it and collects everything it printed.
 fn run_and_kill(dir: &std::path::Path, start: u64, log: &mut Log) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cosmospark"))
+    let mut child = Command::new(support::binary())
         .args(["store", "crash-writer", "--dir"])
         .arg(dir)
         .args(["--start", &start.to_string()])

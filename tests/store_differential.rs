@@ -2,7 +2,7 @@
 //! and against the Cosmos DB backend over the SDK's in-memory emulator (which evaluates real
 //! Cosmos SQL) on the same documents must return the same results. Deterministic seed.
 
-mod store_support;
+mod support;
 
 use std::cell::RefCell;
 
@@ -156,8 +156,8 @@ async fn seed(store: &Store) {
 fn embedded_and_cosmos_agree_on_random_queries() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (fixture, cosmos) = rt.block_on(async {
-        let fixture = store_support::embedded().await;
-        let cosmos = store_support::cosmos_emulator().await;
+        let fixture = support::store::embedded().await;
+        let cosmos = support::store::cosmos_emulator().await;
         seed(&fixture.store).await;
         seed(&cosmos).await;
         (fixture, cosmos)

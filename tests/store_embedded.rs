@@ -1,7 +1,7 @@
 //! Embedded-backend specifics beyond the shared conformance suite: persistence across reopen,
 //! purging of expired items, and correctness under many concurrent writers.
 
-mod store_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +100,7 @@ async fn purge_removes_expired_items_and_their_feed_entries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_etag_guarded_increments_lose_nothing() {
-    let fixture = store_support::embedded().await;
+    let fixture = support::store::embedded().await;
     let store = fixture.store.clone();
     store
         .ensure_container(&ContainerSpec::parse("counters", "/id").unwrap())
@@ -153,7 +153,7 @@ struct Score {
 #[tokio::test]
 async fn typed_helpers_round_trip_models() {
     use cosmospark::store::DocumentStoreExt;
-    let fixture = store_support::embedded().await;
+    let fixture = support::store::embedded().await;
     let store = fixture.store.clone();
     store
         .ensure_container(&ContainerSpec::parse("scores", "/userId").unwrap())
@@ -190,7 +190,7 @@ async fn typed_helpers_round_trip_models() {
 
 #[tokio::test]
 async fn feed_readers_are_woken_by_commits() {
-    let fixture = store_support::embedded().await;
+    let fixture = support::store::embedded().await;
     let store = fixture.store.clone();
     store
         .ensure_container(&ContainerSpec::parse("events", "/id").unwrap())

@@ -1,89 +1,32 @@
 //! Smoke test of the built binary's Cosmos DB backend over real HTTPS: `cosmospark store smoke`
-//! against `@vercel/cosmosdb-server@1.0.1` behind `../shared/tools/cosmos-shim.js`. Only
-//! environment variables differ from production. Installs the npm package into the git-ignored
-//! `tests/cosmos-server/node_modules` on first run (needs Node 20 and npm).
+//! against `@vercel/cosmosdb-server` behind the project's adapter, `tests/cosmos-server/adapter.js`.
+//! Only environment variables differ from production. Installs the pinned npm package into the
+//! git-ignored `tests/cosmos-server/node_modules` on first run (needs Node 20 and npm).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
+
+use support::{Process, log_file, npm_install, repo};
 
 const EMULATOR_KEY: &str =
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
-const PACKAGE: &str = "@vercel/cosmosdb-server@1.0.1";
 
-/// Kills the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn install_server(dir: &Path) {
-    if dir
-        .join("node_modules/@vercel/cosmosdb-server/package.json")
-        .exists()
-    {
-        return;
-    }
-    std::fs::create_dir_all(dir).expect("create tests/cosmos-server");
-    let status = Command::new("npm")
-        .args([
-            "install",
-            "--no-package-lock",
-            "--no-save",
-            "--no-audit",
-            "--no-fund",
-            PACKAGE,
-        ])
-        .current_dir(dir)
-        .status()
-        .expect("run npm (Node 20 and npm are required for this test)");
-    assert!(status.success(), "npm install {PACKAGE} failed");
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-fn start_shim(dir: &Path) -> (Server, u16) {
-    let shim = repo().join("../shared/tools/cosmos-shim.js");
-    assert!(shim.exists(), "missing {}", shim.display());
-    let port = free_port();
-    let mut child = Command::new("node")
-        .arg(&shim)
-        .arg(port.to_string())
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start node");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read shim output");
-    assert!(
-        line.starts_with("ready https://"),
-        "shim did not start: {line:?}"
-    );
-    (server, port)
+/// Starts the adapter on an ephemeral port; returns it with the port it bound.
+fn start_shim() -> (Process, u16) {
+    let dir = repo().join("tests/cosmos-server");
+    npm_install(&dir, "@vercel/cosmosdb-server/package.json", &[]);
+    let mut command = Command::new("node");
+    command.args(["adapter.js", "0"]).current_dir(&dir);
+    let (server, addr) =
+        Process::spawn_listening(command, log_file("cosmos-server"), "ready https://");
+    (server, addr.port())
 }
 
 #[test]
 fn binary_talks_to_cosmos_api_server_over_https() {
-    let dir = repo().join("tests/cosmos-server");
-    install_server(&dir);
-    let (_server, port) = start_shim(&dir);
-    let output = Command::new(env!("CARGO_BIN_EXE_cosmospark"))
+    let (_server, port) = start_shim();
+    let output = support::cosmospark()
         .args(["store", "smoke"])
         .env(
             "AZURE_COSMOS_EMULATOR_SERVER_CERT_VALIDATION_DISABLED",

@@ -3,29 +3,29 @@
 //! tests/browser/*.mjs), with axe-core checking every screen. Screenshots and measured figures
 //! (`metrics.json`) land in target/browser-artifacts/<scenario>/.
 
-mod web_support;
+mod support;
 
-use web_support::{Dev, artifacts, chromium, npm_install, repo, run_scenario};
+use support::{Dev, artifacts, chromium, npm_install, repo, run_scenario};
 
-fn scenario(name: &str) {
+async fn scenario(name: &str) {
     chromium();
     npm_install(&repo().join("tests/browser"), "axe-core", &[]);
     let artifacts = artifacts(name);
-    let dev = Dev::start(&artifacts);
+    let dev = Dev::start_site(&artifacts).await;
     run_scenario(
         &format!("{name}.mjs"),
-        &dev.url(),
+        &dev.base_url(),
         &artifacts,
         &[&dev.process],
     );
 }
 
-#[test]
-fn two_players_sign_in_chat_live_and_score() {
-    scenario("two-players");
+#[tokio::test]
+async fn two_players_sign_in_chat_live_and_score() {
+    scenario("two-players").await;
 }
 
-#[test]
-fn three_players_targets_ties_renames_and_a_finished_round() {
-    scenario("three-players");
+#[tokio::test]
+async fn three_players_targets_ties_renames_and_a_finished_round() {
+    scenario("three-players").await;
 }

@@ -2,15 +2,15 @@
 //! `--ignore-scripts` into tests/browser/swa-cli/node_modules): the CLI serves web/ and
 //! proxies `/api` to `cosmospark dev` with the principal from its auth cookie.
 
-mod web_support;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use web_support::{Dev, Process, artifacts, chromium, free_port, npm_install, repo, run_scenario};
+use support::{Dev, Process, artifacts, chromium, free_port, npm_install, repo, run_scenario};
 
-#[test]
-fn app_works_behind_the_static_web_apps_cli() {
+#[tokio::test]
+async fn app_works_behind_the_static_web_apps_cli() {
     chromium();
     npm_install(&repo().join("tests/browser"), "playwright-core", &[]);
     let cli_dir = repo().join("tests/browser/swa-cli");
@@ -20,15 +20,16 @@ fn app_works_behind_the_static_web_apps_cli() {
         &["--ignore-scripts"],
     );
     let artifacts = artifacts("swa-cli");
-    let dev = Dev::start(&artifacts);
+    let dev = Dev::start_site(&artifacts).await;
 
+    // The CLI refuses port 0 and cannot report the port it bound (see `free_port`).
     let port = free_port();
     let mut command = Command::new("node");
     command
         .arg(cli_dir.join("node_modules/@azure/static-web-apps-cli/dist/cli/bin.js"))
         .arg("start")
         .arg(repo().join("web"))
-        .args(["--api-devserver-url", &dev.url()])
+        .args(["--api-devserver-url", &dev.base_url()])
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(&cli_dir)
         .env("SWA_CLI_DEBUG", "silly")

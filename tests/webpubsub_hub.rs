@@ -1,17 +1,17 @@
 //! The embedded Web PubSub hub over real sockets: handshake, tokens, server actions, client
 //! requests, the reliable protocol and recovery, close actions.
 
-mod webpubsub_common;
+mod support;
 
 use std::time::Duration;
 
 use cosmospark::devhost::webpubsub::{AccessKey, HubConfig, client_access};
 use futures_util::SinkExt;
 use serde_json::json;
+use support::pubsub::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use webpubsub_common::*;
 
 #[tokio::test]
 async fn subprotocol_is_echoed_and_connected_frame_describes_the_connection() {

@@ -3,41 +3,28 @@
 //! group it may join, and recover after the hub drops its socket, getting what was pushed
 //! while it was down.
 
-mod webpubsub_common;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::npm_install;
+use support::pubsub::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use webpubsub_common::*;
 
 /// Guards against a hung test only; recovery itself is retried by the client every second.
 const HANG: Duration = Duration::from_secs(60);
 
 fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("js")
+    support::repo().join("tests").join("js")
 }
 
 /// Installs the pinned npm packages on first use.
 fn ensure_npm_packages() {
-    let dir = js_dir();
-    if dir
-        .join("node_modules/@azure/web-pubsub-client/package.json")
-        .exists()
-    {
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["install", "--no-package-lock", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm must be installed to run the JavaScript client test");
-    assert!(status.success(), "npm install in tests/js failed: {status}");
+    npm_install(&js_dir(), "@azure/web-pubsub-client/package.json", &[]);
 }
 
 struct JsClient {

@@ -4,6 +4,7 @@
 //! names ([`known_hosts_only`]), so a web page cannot reach it by DNS rebinding.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::backlog::BacklogError;
 use super::dead_letter::DeadLetterError;
 use super::replay::replay;
 use super::server::Platform;
@@ -29,6 +31,8 @@ const ADMIN_ROLE: &str = "admin";
 /// everything else needs the admin role.
 pub fn router(platform: Platform, sessions: Sessions) -> Router {
     let tools = Router::new()
+        .route("/backlog", get(backlog))
+        .route("/idle", get(wait_idle))
         .route("/deadletters", get(list_dead_letters))
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
         .route("/containers/{container}/items", post(upsert_item))
@@ -235,5 +239,49 @@ mod tests {
         ] {
             assert!(!is_known_host(host), "{host}");
         }
+    }
+}
+
+/// `GET /_devhost/backlog`: every trigger's backlog and the invocations in flight, now.
+async fn backlog(State(platform): State<Platform>) -> Response {
+    match platform.backlog().snapshot().await {
+        Ok(snapshot) => Json(snapshot).into_response(),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+    }
+}
+
+/// The longest `GET /_devhost/idle` waits.
+const MAX_IDLE_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(serde::Deserialize)]
+struct IdleParams {
+    timeout_ms: Option<String>,
+}
+
+/// `GET /_devhost/idle?timeout_ms=N` (default 30 000): answers 200 with the snapshot once
+/// nothing is pending or running, or 503 with the last snapshot when `N` ms pass first.
+async fn wait_idle(
+    State(platform): State<Platform>,
+    UrlQuery(params): UrlQuery<IdleParams>,
+) -> Response {
+    let timeout = match params.timeout_ms.as_deref().map(str::parse::<u64>) {
+        None => Duration::from_secs(30),
+        Some(Ok(ms)) if Duration::from_millis(ms) <= MAX_IDLE_WAIT => Duration::from_millis(ms),
+        Some(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "timeout_ms must be a whole number of milliseconds up to {}",
+                    MAX_IDLE_WAIT.as_millis()
+                ),
+            );
+        }
+    };
+    match platform.backlog().wait_idle(timeout).await {
+        Ok(snapshot) => Json(snapshot).into_response(),
+        Err(BacklogError::NotIdle { last, .. }) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(last)).into_response()
+        }
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
     }
 }

@@ -239,6 +239,13 @@ impl EventHubs {
         Ok(events)
     }
 
+    /// The sequence number of the newest event of `hub`/`partition`, -1 when it has none.
+    pub async fn last_sequence(&self, hub: &str, partition: u32) -> Result<i64, HubError> {
+        let stream = stream(hub, partition);
+        let pk = PartitionKey::from(stream.as_str());
+        Ok(self.read_head(&stream, &pk).await?.next_sequence - 1)
+    }
+
     /// The last processed sequence number of a consumer, -1 when none.
     pub async fn checkpoint(
         &self,

@@ -12,6 +12,7 @@ use axum::http::{Request, header};
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use super::backlog::Activity;
 use super::envelope::Envelope;
 use super::outputs::{OutputError, OutputSinks};
 use crate::runtime::manifest::{FunctionJson, Manifest};
@@ -43,6 +44,7 @@ pub struct Invoker {
     router: Router,
     manifest: Arc<Manifest>,
     sinks: OutputSinks,
+    activity: Activity,
 }
 
 impl Invoker {
@@ -51,7 +53,13 @@ impl Invoker {
             router,
             manifest,
             sinks,
+            activity: Activity::default(),
         }
+    }
+
+    /// Counts the invocations started and running (the platform's idle signal reads it).
+    pub fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -70,6 +78,7 @@ impl Invoker {
         envelope: Envelope,
         traceparent: Option<String>,
     ) -> Result<InvocationResponse, InvokeError> {
+        let _running = self.activity.begin();
         let declaration = self
             .manifest
             .function(function)

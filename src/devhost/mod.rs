@@ -5,12 +5,14 @@
 //! - [`invoke`] + [`envelope`] + [`outputs`]: one invocation through `FunctionApp::router()`
 //!   with the host's envelope, then its output bindings.
 //! - [`cosmos_trigger`], [`event_grid`], [`event_hubs`], [`timer`]: the triggers.
+//! - [`backlog`]: what each trigger still has to do, and the platform's idle signal.
 //! - [`dead_letter`]: failed events on disk, listable and replayable; [`replay`] sends them back.
 //! - [`webpubsub`], [`swa`], [`retry`]: the embedded hub, Static Web Apps, retry policies.
 //! - [`admin`]: the `/_devhost` data explorer (admin role, known `Host` names only);
 //!   [`private_file`]: secrets on disk, owner-only.
 
 pub mod admin;
+pub mod backlog;
 pub mod containers;
 pub mod cosmos_trigger;
 pub mod dead_letter;

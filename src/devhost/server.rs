@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admin;
+use super::backlog::Backlog;
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
 use super::dead_letter::{DeadLetterError, DeadLetters};
@@ -93,6 +94,7 @@ pub struct Platform {
     pub invoker: Invoker,
     pub dead_letters: DeadLetters,
     pub pubsub: Hub,
+    backlog: Backlog,
     redelivery: Redelivery,
 }
 
@@ -154,6 +156,14 @@ impl Platform {
             pubsub: pubsub.clone(),
         };
         let invoker = Invoker::new(app.router(), Arc::clone(&manifest), sinks);
+        let backlog = Backlog::new(
+            &manifest,
+            &invoker.sinks().topic,
+            invoker.sinks().hubs.clone(),
+            invoker.activity().clone(),
+            signal.clone(),
+            store.clone(),
+        )?;
         Ok(Self {
             root: options.root.clone(),
             dead_letters: DeadLetters::new(&data_dir),
@@ -163,8 +173,14 @@ impl Platform {
             signal,
             invoker,
             pubsub,
+            backlog,
             redelivery: options.redelivery,
         })
+    }
+
+    /// What every trigger still has to do, and the idle signal.
+    pub fn backlog(&self) -> &Backlog {
+        &self.backlog
     }
 
     /// Everything on one port: the Web PubSub hub, the platform's `/_devhost` tools, and
@@ -443,5 +459,6 @@ fn print_banner(platform: &Platform, addr: SocketAddr) {
     for function in &platform.manifest.functions {
         println!("  {:<24} {}", function.name, describe(function, prefix));
     }
+    // Tests and tools read the bound address from this line: keep its shape.
     println!("Ready on {base} (Ctrl-C to stop)");
 }

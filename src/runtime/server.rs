@@ -64,9 +64,15 @@ pub fn max_envelope_from_env() -> Result<Option<usize>, ConfigError> {
     }
 }
 
-/// Binds `127.0.0.1:port` (the host only calls the loopback address).
+/// Binds `127.0.0.1:port` (the host only calls the loopback address); port 0 binds any free port.
 pub async fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await
+}
+
+/// The line `serve` prints once it listens, with the bound address (`listener.local_addr()`,
+/// so port 0 shows the port actually bound): `Listening on http://127.0.0.1:PORT`.
+pub fn listening_line(addr: SocketAddr) -> String {
+    format!("Listening on http://{addr}")
 }
 
 /// Serves `router` on `listener` until SIGTERM or Ctrl-C, then drains in-flight requests.

@@ -1,0 +1,276 @@
+//! The platform's backlog and idle signal, in process: a change-feed trigger held at a gate
+//! shows its pending changes and keeps the platform busy; once the gate opens, waiting for idle
+//! returns only after the whole chain (change feed → Event Grid → Event Hubs) has run. Also the
+//! `/_devhost/backlog` and `/_devhost/idle` endpoints.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cosmospark::devhost::backlog::{BacklogError, TriggerKind};
+use cosmospark::devhost::event_grid::Redelivery;
+use cosmospark::devhost::server::{DevOptions, Platform};
+use cosmospark::runtime::outputs::{EventGridEvents, EventHubEvents, Outputs};
+use cosmospark::runtime::triggers::{
+    CosmosDocuments, EventGridEvent, EventGridSchemaEvent, EventHubBatch,
+};
+use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
+use cosmospark::store::PartitionKey;
+use serde_json::{Value, json};
+use support::{HANG, bare_app_root, subscription, write_function, write_subscriptions};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// Open (true) or closed: `Feed` waits for it before handling a batch.
+static GATE: Mutex<Option<watch::Sender<bool>>> = Mutex::new(None);
+/// Every id `Tally` received, at the end of the chain.
+static TALLIED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn gate() -> watch::Receiver<bool> {
+    GATE.lock()
+        .unwrap()
+        .get_or_insert_with(|| watch::channel(false).0)
+        .subscribe()
+}
+
+fn open_gate() {
+    let _ = gate();
+    if let Some(sender) = GATE.lock().unwrap().as_ref() {
+        sender.send_replace(true);
+    }
+}
+
+async fn feed(batch: CosmosDocuments<Value>, _: Context) -> Result<Outputs, FunctionError> {
+    let mut open = gate();
+    let _ = open.wait_for(|open| *open).await;
+    let events = batch
+        .documents
+        .iter()
+        .map(|doc| {
+            EventGridEvent::EventGrid(EventGridSchemaEvent {
+                id: format!("relayed-{}", doc["id"].as_str().unwrap_or_default()),
+                topic: None,
+                subject: format!("commands/{}", doc["id"].as_str().unwrap_or_default()),
+                event_type: "Test.Relayed".to_owned(),
+                event_time: None,
+                data: json!({ "id": doc["id"] }),
+                data_version: "1.0".to_owned(),
+                metadata_version: None,
+            })
+        })
+        .collect();
+    Ok(Outputs::new().set("events", EventGridEvents(events)))
+}
+
+async fn sink(event: EventGridEvent, _: Context) -> Result<Outputs, FunctionError> {
+    let EventGridEvent::EventGrid(event) = event else {
+        return Err(FunctionError::msg("expected the Event Grid schema"));
+    };
+    Ok(Outputs::new().set("out", EventHubEvents(vec![event.data["id"].clone()])))
+}
+
+async fn tally(batch: EventHubBatch, _: Context) -> Result<Outputs, FunctionError> {
+    let mut tallied = TALLIED.lock().unwrap();
+    for event in &batch.events {
+        // A string output item is the event body as it is.
+        tallied.push(event.text().unwrap_or_default().to_owned());
+    }
+    Ok(Outputs::new())
+}
+
+fn app() -> FunctionApp {
+    FunctionApp::new()
+        .register(Function::trigger("Feed", "documents", feed).output::<EventGridEvents>("events"))
+        .unwrap()
+        .register(Function::trigger("Sink", "event", sink).output::<EventHubEvents>("out"))
+        .unwrap()
+        .register(Function::trigger("Tally", "events", tally))
+        .unwrap()
+}
+
+struct Running {
+    platform: Platform,
+    router: axum::Router,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    _root: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+async fn start() -> Running {
+    let root = bare_app_root();
+    write_function(
+        root.path(),
+        "Feed",
+        &json!({"bindings": [
+            {"type": "cosmosDBTrigger", "direction": "in", "name": "documents", "connection": "CosmosDBConnection",
+             "databaseName": "CosmicDB", "containerName": "Commands", "leaseContainerName": "leases",
+             "leaseContainerPrefix": "idle-", "maxItemsPerInvocation": 2, "startFromBeginning": true},
+            {"type": "eventGrid", "direction": "out", "name": "events", "connection": "EventGridConnection"}]}),
+    );
+    write_function(
+        root.path(),
+        "Sink",
+        &json!({"bindings": [
+            {"type": "eventGridTrigger", "direction": "in", "name": "event"},
+            {"type": "eventHub", "direction": "out", "name": "out", "eventHubName": "tally",
+             "connection": "EventHubConnection"}]}),
+    );
+    write_function(
+        root.path(),
+        "Tally",
+        &json!({"bindings": [
+            {"type": "eventHubTrigger", "direction": "in", "name": "events", "eventHubName": "tally",
+             "consumerGroup": "$Default", "cardinality": "many", "dataType": "string",
+             "connection": "EventHubConnection"}]}),
+    );
+    write_subscriptions(
+        root.path(),
+        &json!({"topic": "cosmospark", "subscriptions": [
+            subscription("idle-sink", "Sink", &["Test.Relayed"], 3)]}),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let options = DevOptions {
+        root: root.path().to_owned(),
+        data_dir: data.path().to_owned(),
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        reset: false,
+        redelivery: Redelivery::default(),
+        hub_partitions: 4,
+    };
+    let platform = Platform::open(&options, app()).await.unwrap();
+    let router = platform.router().unwrap();
+    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+    platform.start_triggers(&tracker, &cancel).await.unwrap();
+    Running {
+        platform,
+        router,
+        cancel,
+        tracker,
+        _root: root,
+        _data: data,
+    }
+}
+
+impl Running {
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+#[tokio::test]
+async fn waits_until_the_whole_chain_has_run_and_reports_each_trigger_meanwhile() {
+    let running = start().await;
+    let ids = ["cmd-1", "cmd-2", "cmd-3", "cmd-4", "cmd-5"];
+    for id in ids {
+        running
+            .platform
+            .store
+            .upsert(
+                "Commands",
+                &PartitionKey::from(id),
+                json!({"id": id, "commandId": id}),
+            )
+            .await
+            .unwrap();
+    }
+
+    // Held at the gate: every change is pending (the lease moves only after a batch).
+    let snapshot = running.platform.backlog().snapshot().await.unwrap();
+    assert!(!snapshot.idle, "{snapshot:?}");
+    let feed = snapshot
+        .triggers
+        .iter()
+        .find(|t| t.trigger == "Feed")
+        .expect("the change-feed trigger is listed");
+    assert_eq!(feed.kind, TriggerKind::CosmosDb);
+    assert_eq!(feed.source, "Commands");
+    assert_eq!(feed.pending, 5);
+    assert!(feed.oldest_pending_age.is_some());
+    let kinds: Vec<(&str, TriggerKind)> = snapshot
+        .triggers
+        .iter()
+        .map(|t| (t.trigger.as_str(), t.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Feed", TriggerKind::CosmosDb),
+            ("Sink", TriggerKind::EventGrid),
+            ("Tally", TriggerKind::EventHubs)
+        ]
+    );
+    match running
+        .platform
+        .backlog()
+        .wait_idle(Duration::from_millis(50))
+        .await
+    {
+        Err(BacklogError::NotIdle { last, .. }) => assert!(!last.idle),
+        other => panic!("idle while a batch waits at the gate: {other:?}"),
+    }
+    let (status, body) = running.get("/_devhost/idle?timeout_ms=0").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["idle"], false);
+
+    open_gate();
+    let idle = running.platform.backlog().wait_idle(HANG).await.unwrap();
+    assert!(idle.idle);
+    assert_eq!(idle.in_flight, 0);
+    assert!(idle.triggers.iter().all(|t| t.pending == 0), "{idle:?}");
+    // Idle means the end of the chain has seen every change: no polling needed.
+    let mut tallied = TALLIED.lock().unwrap().clone();
+    tallied.sort();
+    assert_eq!(
+        tallied,
+        ids,
+        "dead letters: {:?}",
+        running.platform.dead_letters.list()
+    );
+
+    let (status, body) = running.get("/_devhost/idle?timeout_ms=30000").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["idle"], true);
+    assert_eq!(body["inFlight"], 0);
+    let (status, body) = running.get("/_devhost/backlog").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["triggers"][0]["kind"], "cosmosDBTrigger");
+    assert_eq!(body["triggers"][1]["kind"], "eventGridTrigger");
+    assert_eq!(body["triggers"][1]["source"], "idle-sink");
+    assert_eq!(body["triggers"][2]["kind"], "eventHubTrigger");
+    assert_eq!(body["triggers"][2]["pending"], 0);
+    assert_eq!(body["triggers"][2]["oldestPendingAgeMs"], Value::Null);
+
+    for bad in ["soon", "-1", "600001"] {
+        let (status, body) = running
+            .get(&format!("/_devhost/idle?timeout_ms={bad}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("timeout_ms"),
+            "{body}"
+        );
+    }
+    running.stop().await;
+}
