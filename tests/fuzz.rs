@@ -13,14 +13,14 @@ mod support;
 use base64::Engine;
 use cosmospark::app::domain::auth::Principal;
 use cosmospark::app::domain::commands::{AdminScore, SendMessage, UpsertProfile};
-use cosmospark::runtime::manifest::Schedule;
 use cosmospark::devhost::webpubsub::protocol::ClientFrame;
 use cosmospark::runtime::edge::check_json;
+use cosmospark::runtime::manifest::Schedule;
 use cosmospark::runtime::{ClientPrincipal, InvocationRequest};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use support::security::{Call, Serve, principal};
 use serde_json::{Map, Value, json};
+use support::security::{Call, Serve, principal};
 
 /// JSON with the field names the decoders look for, nested up to 40 levels.
 fn arb_json() -> impl Strategy<Value = Value> {

@@ -6,8 +6,8 @@
 mod support;
 
 use futures::future::join_all;
-use support::game::{Game, Who, say, sign_up};
 use serde_json::{Value, json};
+use support::game::{Game, Who, say, sign_up};
 
 async fn send(game: &Game, from: &str, to: &str, text: &str, id: &str) -> Value {
     let body = json!({"toUserId": to, "content": text, "messageId": id}).to_string();

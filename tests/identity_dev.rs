@@ -5,8 +5,8 @@
 mod support;
 
 use cosmospark::runtime::ClientPrincipal;
-use support::{Dev, app_root, repo};
 use serde_json::Value;
+use support::{Dev, app_root, repo};
 
 fn principal(user: &str, roles: &[&str]) -> String {
     ClientPrincipal {

@@ -14,11 +14,11 @@ mod support;
 use std::time::Duration;
 
 use cosmospark::app::domain::auth::{Access, CallerClass, Route};
+use serde_json::{Value, json};
 use support::security::{
     Answer, Call, Dev, HOST, HttpFunction, Serve, World, body_for, call_for, http_functions,
     principal, window,
 };
-use serde_json::{Value, json};
 
 /// Either app.
 trait Front {

@@ -5,8 +5,8 @@
 
 mod support;
 
-use support::security::{Call, Serve, World, fill, http_functions, principal, query_for, window};
 use serde_json::{Value, json};
+use support::security::{Call, Serve, World, fill, http_functions, principal, query_for, window};
 
 const EXACT: (f64, f64) = (12.971234, 77.594567);
 

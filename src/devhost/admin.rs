@@ -19,9 +19,9 @@ use super::backlog::BacklogError;
 use super::dead_letter::DeadLetterError;
 use super::replay::replay;
 use super::server::Platform;
-use crate::runtime::principal::ClientPrincipal;
 use super::swa::Sessions;
 use crate::runtime::principal::CLIENT_PRINCIPAL_HEADER as PRINCIPAL_HEADER;
+use crate::runtime::principal::ClientPrincipal;
 use crate::store::{PartitionKey, StoreError};
 
 /// The role `/_devhost` needs.
