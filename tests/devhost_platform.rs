@@ -392,7 +392,7 @@ async fn event_hub_failures_retry_then_dead_letter_then_replay() {
             .any(|a| a.1 == ["first"]),
         "a dead-lettered batch must not be redelivered by itself"
     );
-    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+    cosmospark::devhost::replay::replay(&letter.id, &platform.invoker, &platform.dead_letters)
         .await
         .unwrap();
     eventually(|| async {
@@ -451,7 +451,7 @@ async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
     );
     // After the fix, the replay hands the batch to the function again.
     FEED_HEALED.store(true, Ordering::SeqCst);
-    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+    cosmospark::devhost::replay::replay(&letter.id, &platform.invoker, &platform.dead_letters)
         .await
         .unwrap();
     assert!(

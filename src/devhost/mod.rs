@@ -16,6 +16,7 @@ pub mod event_grid;
 pub mod event_hubs;
 pub mod http;
 pub mod invoke;
+pub mod isolate;
 pub mod notify;
 pub mod outputs;
 pub mod replay;

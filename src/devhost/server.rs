@@ -20,14 +20,14 @@ use tokio_util::task::TaskTracker;
 
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
-use super::dead_letter::{DeadLetterError, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
 use super::event_hubs::{self, DEFAULT_MAX_BATCH, EventHubs, HubTrigger};
 use super::invoke::{InvokeError, Invoker};
 use super::notify::WriteSignal;
 use super::outputs::OutputSinks;
-use super::replay::{ReplayError, replay};
+use super::replay::{ReplayError, Replayed, replay};
 use super::swa::{self, SwaError, SwaOptions};
 use super::timer::{SystemClock, TimerError, TimerFunction, TimerScheduler};
 use super::webpubsub::{self, AccessKey, Hub, HubConfig, KeyError};
@@ -289,11 +289,12 @@ impl Platform {
         }
         if timer_count > 0 {
             let invoker = self.invoker.clone();
+            let dead_letters = self.dead_letters.clone();
             let cancel = cancel.clone();
             tracker.spawn(async move {
                 let run = move |name: String, payload: Value| {
-                    let invoker = invoker.clone();
-                    async move { invoke_timer(&invoker, &name, payload).await }
+                    let (invoker, dead_letters) = (invoker.clone(), dead_letters.clone());
+                    async move { invoke_timer(&invoker, &dead_letters, &name, payload).await }
                 };
                 if let Err(error) = timers.run(run, cancel).await {
                     tracing::error!(%error, "timer scheduler stopped");
@@ -304,7 +305,14 @@ impl Platform {
     }
 }
 
-async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(), InvokeError> {
+/// One timer run under the function's retry policy; a run that still fails is dead-lettered
+/// (the next occurrence runs as scheduled, as in the host) so it can be replayed.
+async fn invoke_timer(
+    invoker: &Invoker,
+    dead_letters: &DeadLetters,
+    name: &str,
+    payload: Value,
+) -> Result<(), InvokeError> {
     let function = invoker.manifest().function(name);
     let binding = function
         .and_then(|f| f.trigger())
@@ -318,7 +326,20 @@ async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(
         let invoker = invoker.clone();
         async move { invoker.invoke(name, envelope, None).await.map(|_| ()) }
     };
-    run_with_policy(policy.as_ref(), attempt).await.0
+    let (result, attempts) = run_with_policy(policy.as_ref(), attempt).await;
+    if let Err(error) = &result
+        && let Err(dead) = dead_letters.write(
+            DeadLetterKind::Timer,
+            name,
+            name,
+            &error.to_string(),
+            attempts,
+            payload,
+        )
+    {
+        tracing::error!(error = %dead, function = name, "cannot dead-letter a failed timer run");
+    }
+    result
 }
 
 /// host.json `extensions.eventHubs.maxEventBatchSize` (or the older `maxBatchSize`).
@@ -379,8 +400,8 @@ fn problem(status: StatusCode, message: impl ToString) -> Response {
 }
 
 async fn list_dead_letters(State(platform): State<Platform>) -> Response {
-    match platform.dead_letters.list() {
-        Ok(letters) => Json(letters).into_response(),
+    match platform.dead_letters.entries().await {
+        Ok(entries) => Json(entries).into_response(),
         Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
     }
 }
@@ -389,18 +410,22 @@ async fn replay_dead_letter(
     State(platform): State<Platform>,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    let letter = match platform.dead_letters.get(&id) {
-        Ok(letter) => letter,
-        Err(DeadLetterError::NotFound(_)) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                format!("dead letter `{id}` does not exist"),
-            );
+    match replay(&id, &platform.invoker, &platform.dead_letters).await {
+        Ok(Replayed::Sent) => Json(json!({ "replayed": id })).into_response(),
+        Ok(Replayed::SentAndFailedAgain) => {
+            Json(json!({ "replayed": id, "failedAgain": true })).into_response()
         }
-        Err(error) => return problem(StatusCode::INTERNAL_SERVER_ERROR, error),
-    };
-    match replay(&letter, &platform.invoker, &platform.dead_letters).await {
-        Ok(()) => Json(json!({ "replayed": id })).into_response(),
+        Err(ReplayError::DeadLetter(DeadLetterError::NotFound(_))) => problem(
+            StatusCode::NOT_FOUND,
+            format!("dead letter `{id}` does not exist"),
+        ),
+        Err(ReplayError::DeadLetter(error @ DeadLetterError::Busy(_))) => {
+            problem(StatusCode::CONFLICT, error)
+        }
+        Err(ReplayError::DeadLetter(
+            error @ (DeadLetterError::NotReplayable { .. } | DeadLetterError::Corrupt { .. }),
+        )) => problem(StatusCode::UNPROCESSABLE_ENTITY, error),
+        Err(ReplayError::DeadLetter(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
         Err(error) => problem(StatusCode::BAD_GATEWAY, error),
     }
 }
