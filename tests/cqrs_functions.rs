@@ -294,11 +294,7 @@ async fn cqrs_processor_dead_letters_poison_and_pushes_scores_then_queries_read_
     let response = app.process(&batch, 100).await;
     let dead = app
         .store
-        .query(
-            "ReadModelDeadLetters",
-            Some(&PartitionKey::from("2")),
-            &Query::new(),
-        )
+        .query("ReadModelDeadLetters", None, &Query::new())
         .await
         .unwrap();
     let mut reasons: Vec<String> = dead

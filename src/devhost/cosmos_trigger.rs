@@ -221,7 +221,13 @@ async fn handle(
         }
     };
     for failure in run_isolated(documents, policy, invoke).await {
-        dead_letters.write(
+        let doc = &failure.item;
+        let key = format!(
+            "{}\n{}\n{}\n{}",
+            trigger.function, trigger.container, doc["id"], doc["_lsn"]
+        );
+        dead_letters.write_once(
+            &key,
             DeadLetterKind::CosmosDb,
             &trigger.container,
             &trigger.function,

@@ -112,6 +112,8 @@ pub enum DeadLetterError {
     Store(#[from] StoreError),
 }
 
+const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7b0f_52d4_1c8e_4a39_9e60_d2c4_85a1_3f07);
+
 /// The suffix of a file held by a replay (`<id>.json.replaying`).
 const CLAIMED: &str = "replaying";
 
@@ -176,8 +178,43 @@ impl DeadLetters {
         attempts: u32,
         payload: Value,
     ) -> Result<DeadLetter, DeadLetterError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.write_as(&id, kind, source, function, reason, attempts, payload)
+    }
+
+    /// As [`DeadLetters::write`], under an id derived from `key` (what identifies the event:
+    /// its position in the feed or log): an event dead-lettered again after a crash replaced
+    /// the checkpoint's move is one dead letter, not two.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_once(
+        &self,
+        key: &str,
+        kind: DeadLetterKind,
+        source: &str,
+        function: &str,
+        reason: &str,
+        attempts: u32,
+        payload: Value,
+    ) -> Result<DeadLetter, DeadLetterError> {
+        let id = uuid::Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())
+            .simple()
+            .to_string();
+        self.write_as(&id, kind, source, function, reason, attempts, payload)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_as(
+        &self,
+        unique: &str,
+        kind: DeadLetterKind,
+        source: &str,
+        function: &str,
+        reason: &str,
+        attempts: u32,
+        payload: Value,
+    ) -> Result<DeadLetter, DeadLetterError> {
         let letter = DeadLetter {
-            id: format!("{}-{}", kind.folder(), uuid::Uuid::new_v4().simple()),
+            id: format!("{}-{unique}", kind.folder()),
             kind,
             source: source.to_owned(),
             function: function.to_owned(),
@@ -475,7 +512,8 @@ pub struct AppDeadLetters {
     container: String,
 }
 
-/// Ids of app entries in a listing: `app-<partition>-<document id>`.
+/// Ids of app entries in a listing: `app-<document id>`, or `app-<partition>-<document id>`
+/// when the partition key is not the id.
 const APP_PREFIX: &str = "app-";
 
 impl AppDeadLetters {
@@ -493,7 +531,11 @@ impl AppDeadLetters {
     fn listing_id(doc: &Value) -> Option<String> {
         let partition = doc.get("partitionKey")?.as_str()?;
         let id = doc.get("id")?.as_str()?;
-        Some(format!("{APP_PREFIX}{partition}-{id}"))
+        Some(if partition == id {
+            format!("{APP_PREFIX}{id}")
+        } else {
+            format!("{APP_PREFIX}{partition}-{id}")
+        })
     }
 
     async fn entries(&self) -> Result<Vec<Entry>, DeadLetterError> {
@@ -561,9 +603,7 @@ impl AppDeadLetters {
             .strip_prefix(APP_PREFIX)
             .ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))?;
         // Document ids are uuids without dashes, so the last `-` splits them off.
-        let (partition, doc_id) = rest
-            .rsplit_once('-')
-            .ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))?;
+        let (partition, doc_id) = rest.rsplit_once('-').unwrap_or((rest, rest));
         Ok((PartitionKey::from(partition), doc_id.to_owned()))
     }
 

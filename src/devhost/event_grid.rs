@@ -787,7 +787,8 @@ impl Dispatcher {
             } else {
                 format!("maxDeliveryAttempts ({max_attempts}) reached; last error: {error}")
             };
-            return match self.dead_letters.write(
+            return match self.dead_letters.write_once(
+                &delivery.id,
                 DeadLetterKind::EventGrid,
                 &self.subscription.name,
                 function,

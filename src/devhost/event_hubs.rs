@@ -466,7 +466,16 @@ impl PartitionProcessor {
             .await;
             for failure in failures {
                 let event = &failure.item;
-                self.dead_letters.write(
+                let key = format!(
+                    "{}\n{}\n{}\n{}\n{}",
+                    self.trigger.function,
+                    self.trigger.hub,
+                    self.trigger.consumer_group,
+                    self.partition,
+                    event.sequence_number
+                );
+                self.dead_letters.write_once(
+                    &key,
                     DeadLetterKind::EventHubs,
                     &self.trigger.hub,
                     &self.trigger.function,

@@ -327,13 +327,11 @@ async fn apply_move(store: &Store, m: &Move) -> Result<(), ProjectError> {
 }
 
 async fn dead_letter(store: &Store, event: &Incoming, reason: &str) -> Result<(), StoreError> {
+    // Keyed by the body alone: the same event delivered again — after a crash, through another
+    // hub partition, or by a replay that failed again — is one entry.
     let id = Uuid::new_v5(&DEAD_LETTER_NAMESPACE, event.body.as_bytes())
         .simple()
         .to_string();
-    let partition = event
-        .partition_id
-        .clone()
-        .unwrap_or_else(|| "unknown".to_owned());
     let mut body = event.body.clone();
     let truncated = body.len() > MAX_DEAD_LETTER_BODY;
     if truncated {
@@ -345,7 +343,7 @@ async fn dead_letter(store: &Store, event: &Incoming, reason: &str) -> Result<()
     }
     let doc = json!({
         "id": id,
-        "partitionKey": partition,
+        "partitionKey": id,
         "reason": reason,
         "body": body,
         "truncated": truncated,
@@ -357,7 +355,7 @@ async fn dead_letter(store: &Store, event: &Incoming, reason: &str) -> Result<()
         "deadLetteredAt": Utc::now(),
     });
     store
-        .upsert(DEAD_LETTERS, &PartitionKey::from(partition.as_str()), doc)
+        .upsert(DEAD_LETTERS, &PartitionKey::from(id.as_str()), doc)
         .await?;
     Ok(())
 }
