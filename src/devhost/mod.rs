@@ -5,7 +5,9 @@
 //! - [`invoke`] + [`envelope`] + [`outputs`]: one invocation through `FunctionApp::router()`
 //!   with the host's envelope, then its output bindings.
 //! - [`cosmos_trigger`], [`event_grid`], [`event_hubs`], [`timer`]: the triggers.
-//! - [`dead_letter`]: failed events on disk, listable and replayable; [`replay`] sends them back.
+//! - [`isolate`]: a failing batch run event by event, so only the poison event is dead-lettered.
+//! - [`dead_letter`]: failed events, listable (corrupt ones too) and replayable; [`replay`] claims
+//!   one and sends it back, once.
 //! - [`webpubsub`], [`swa`], [`retry`]: the embedded hub, Static Web Apps, retry policies.
 
 pub mod containers;
