@@ -516,7 +516,8 @@ pub async fn dispatch(
     signal: WriteSignal,
     cancel: CancellationToken,
 ) {
-    // Other processes (a `deadletters replay` run before this one) wrote only to the store.
+    // Enqueues announce themselves to their dispatcher (`Topic::wake`); deliveries written by
+    // an earlier process are found by the first look and the idle poll.
     drop(signal);
     match topic.migrate_legacy().await {
         Ok(0) => {}
