@@ -308,13 +308,16 @@ async fn faults_lose_nothing_double_nothing_and_isolate_every_poison_event() {
         // Poison: a command the update processor cannot read (no `Data`) every round and,
         // when asked, a command too large for the hub, which fails its relay's batch (each
         // invocation carrying it takes the debug binary seconds, so the short mode skips it).
-        let poison = Arc::clone(&load);
+        let unreadable = Arc::clone(&load);
         writers.push(tokio::spawn(async move {
-            poison.unowned(format!("unowned-r{round}")).await;
-            if relay_poison {
-                poison.poison(format!("poison-r{round}")).await;
-            }
+            unreadable.unowned(format!("unowned-r{round}")).await;
         }));
+        if relay_poison {
+            let poison = Arc::clone(&load);
+            writers.push(tokio::spawn(async move {
+                poison.poison(format!("poison-r{round}")).await;
+            }));
+        }
         let rebuild = {
             let load = Arc::clone(&load);
             let delay = rng.below(load_ms / 4);
