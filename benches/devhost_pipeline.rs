@@ -7,6 +7,10 @@
 //!    `Commands` → `eventHub` output) and a counting `eventHubTrigger` registered in this bench,
 //!    with the app's own functions alongside; time from the first write until the processor
 //!    has seen every event.
+//! 3. Event Grid drain at a steady write rate: chat messages written at 300/s for 10 s into
+//!    `CosmicChats` → `CosmicChatsTrigger` → Event Grid → `UserChatsCreate`, `MessageSentPush`,
+//!    `TaskGreetingValidator` (and `UserChatsPush` behind the summaries). Reports the delivery
+//!    backlog each second and when both participants' chat summaries of every message exist.
 //!
 //! Everything runs in this process on the embedded store in a temp directory.
 
@@ -15,13 +19,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use cosmospark::app::domain::documents::{ChatMessage, UserRef};
+use cosmospark::app::domain::values::{DisplayName, MessageContent, UserId};
+use cosmospark::app::services::Settings;
+use cosmospark::devhost::containers::EVENT_GRID_CONTAINER;
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::devhost::webpubsub::{AccessKey, ClientGrant, client_access};
 use cosmospark::runtime::outputs::{EventHubEvents, Outputs};
 use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
 use cosmospark::runtime::{Context, Function, FunctionError};
-use cosmospark::store::PartitionKey;
+use cosmospark::store::{PartitionKey, Query, Store};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -32,6 +40,8 @@ use tokio_util::task::TaskTracker;
 
 const LATENCY_WRITES: usize = 400;
 const THROUGHPUT_EVENTS: usize = 3_000;
+const CHATS_PER_SECOND: usize = 300;
+const CHAT_SECONDS: usize = 10;
 
 static PROCESSED: AtomicUsize = AtomicUsize::new(0);
 
@@ -128,14 +138,19 @@ async fn main() {
     let root = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     copy_root(root.path());
-    let app = cosmospark::app::function_app(cosmospark::app::AppServices::declarations_only())
-        .unwrap()
-        .register(
-            Function::trigger("BenchRelay", "documents", relay).output::<EventHubEvents>("events"),
-        )
-        .unwrap()
-        .register(Function::trigger("BenchProcessor", "events", count))
-        .unwrap();
+    let make_app = |store: Store, _key: &AccessKey| {
+        let services = cosmospark::app::AppServices::with_store(store, Settings::default())
+            .map_err(|e| e.to_string())?;
+        cosmospark::app::function_app(services)
+            .and_then(|app| {
+                app.register(
+                    Function::trigger("BenchRelay", "documents", relay)
+                        .output::<EventHubEvents>("events"),
+                )
+            })
+            .and_then(|app| app.register(Function::trigger("BenchProcessor", "events", count)))
+            .map_err(|e| e.to_string())
+    };
     let options = DevOptions {
         root: root.path().to_owned(),
         data_dir: data.path().to_owned(),
@@ -145,7 +160,7 @@ async fn main() {
         redelivery: Redelivery::default(),
         hub_partitions: 4,
     };
-    let platform = Platform::open(&options, app).await.unwrap();
+    let platform = Platform::open_with(&options, make_app).await.unwrap();
     let router = platform.router().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -182,7 +197,8 @@ async fn main() {
             .upsert(
                 "CosmicUsers",
                 &PartitionKey::from(id.as_str()),
-                json!({"id": id, "name": "bench"}),
+                json!({"id": id, "name": "bench", "address": {"country": {"subDivision": "Bavaria"},
+                       "position": {"latitude": 48.1, "longitude": 11.6}}}),
             )
             .await
             .unwrap();
@@ -226,7 +242,72 @@ async fn main() {
         THROUGHPUT_EVENTS as f64 / elapsed.as_secs_f64(),
         written.as_secs_f64(),
     );
+
+    // 3. Event Grid drain at a steady 300 chats/s.
+    chat_drain(&platform).await;
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+}
+
+/// A chat message between a fresh pair of users (so each message makes two new summaries).
+fn chat(n: usize) -> Value {
+    let user = |side: &str| UserRef {
+        id: UserId::parse(&format!("bench-{side}-{n}")).unwrap(),
+        name: DisplayName::parse(&format!("Bench {side}")).unwrap(),
+    };
+    let message = ChatMessage::new(
+        format!("bench-chat-{n}"),
+        user("a"),
+        user("b"),
+        MessageContent::parse("hello").unwrap(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    serde_json::to_value(message).unwrap()
+}
+
+async fn count_docs(store: &Store, container: &str) -> u64 {
+    store.count(container, None, &Query::new()).await.unwrap()
+}
+
+async fn chat_drain(platform: &Platform) {
+    let total = CHATS_PER_SECOND * CHAT_SECONDS;
+    let store = Arc::clone(&platform.store);
+    let started = Instant::now();
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let per_tick = CHATS_PER_SECOND / 100;
+            for first in (0..total).step_by(per_tick) {
+                tick.tick().await;
+                for n in first..(first + per_tick).min(total) {
+                    let doc = chat(n);
+                    let pk = PartitionKey::from(doc["chat"]["id"].as_str().unwrap());
+                    store.upsert("CosmicChats", &pk, doc).await.unwrap();
+                }
+            }
+        })
+    };
+    let mut backlog = Vec::new();
+    let mut max_backlog = 0;
+    let summaries = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let pending = count_docs(&store, EVENT_GRID_CONTAINER).await;
+        max_backlog = max_backlog.max(pending);
+        backlog.push(pending);
+        let summaries = count_docs(&store, "CosmicUserChats").await;
+        if summaries >= 2 * total as u64 || started.elapsed() > Duration::from_secs(600) {
+            break summaries;
+        }
+    };
+    writer.await.unwrap();
+    let elapsed = started.elapsed();
+    println!(
+        "Event Grid at {CHATS_PER_SECOND} chats/s for {CHAT_SECONDS} s: {summaries} of {} summaries after {:.1} s = {:.0} chats/s drained; max backlog {max_backlog} deliveries; backlog per second {backlog:?}",
+        2 * total,
+        elapsed.as_secs_f64(),
+        summaries as f64 / 2.0 / elapsed.as_secs_f64(),
+    );
 }

@@ -8,13 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cosmospark::app::AppServices;
+use cosmospark::app::cqrs::layout::DEAD_LETTERS as READ_MODEL_DEAD_LETTERS;
 use cosmospark::app::services::Settings;
 use cosmospark::app::settings;
 use cosmospark::devhost;
-use cosmospark::devhost::dead_letter::DeadLetters;
+use cosmospark::devhost::dead_letter::{AppDeadLetters, DeadLetters, Entry};
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::event_hubs::DEFAULT_PARTITIONS;
-use cosmospark::devhost::replay::replay;
+use cosmospark::devhost::replay::{Replayed, replay};
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::devhost::webpubsub::AccessKey;
 use cosmospark::runtime::manifest::{Manifest, check, check_settings};
@@ -311,16 +312,33 @@ fn dev_options(args: &DevArgs) -> DevOptions {
     }
 }
 
+/// The platform over the app, with the app's read-model dead letters listed and replayable
+/// beside the platform's own, and claims a crashed replay left released.
+async fn open_platform(args: &DevArgs, endpoint: &str) -> anyhow::Result<Platform> {
+    let mut platform = Platform::open_with(&dev_options(args), |store, key| {
+        app_over(store, key, endpoint)
+    })
+    .await?;
+    platform.dead_letters = platform.dead_letters.clone().with_app(AppDeadLetters::new(
+        platform.store.clone(),
+        READ_MODEL_DEAD_LETTERS,
+    ));
+    let released = platform.dead_letters.recover().await?;
+    if released > 0 {
+        tracing::warn!(released, "released dead letters an interrupted replay held");
+    }
+    Ok(platform)
+}
+
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     init_tracing();
-    let options = dev_options(&args);
     let addr = std::net::SocketAddr::from((args.host, args.port));
     // Bound before the app is built: the app calls the hub's REST API at this address.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cosmospark dev: cannot listen on {addr}"))?;
     let endpoint = local_endpoint(listener.local_addr()?);
-    let platform = Platform::open_with(&options, |store, key| app_over(store, key, &endpoint))
+    let platform = open_platform(&args, &endpoint)
         .await
         .context("cosmospark dev")?;
     let services = AppServices::with_store(platform.store.clone(), settings()?)?;
@@ -398,21 +416,26 @@ async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()
 async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
     match action {
         DeadLetterAction::List { data_dir } => {
-            let letters = DeadLetters::new(&data_dir).list()?;
-            if letters.is_empty() {
+            let files = DeadLetters::new(&data_dir);
+            // The app's own dead letters live in the store, which a running `dev` holds.
+            let config = StoreConfig::Embedded {
+                dir: data_dir.join("store"),
+            };
+            let letters = match cosmospark::store::open_store(&config).await {
+                Ok(store) => files.with_app(AppDeadLetters::new(store, READ_MODEL_DEAD_LETTERS)),
+                Err(error) => {
+                    eprintln!(
+                        "note: the store is not readable ({error}); the app's own dead letters are not listed (GET /_devhost/deadletters on the running `cosmospark dev` lists everything)"
+                    );
+                    files
+                }
+            };
+            let entries = letters.entries().await?;
+            if entries.is_empty() {
                 println!("no dead letters in {}", data_dir.display());
             }
-            for letter in letters {
-                println!(
-                    "{}  {:<9} {:<28} {:<22} attempts={} at {}\n    {}",
-                    letter.id,
-                    letter.kind.folder(),
-                    letter.source,
-                    letter.function,
-                    letter.attempts,
-                    letter.dead_lettered_at,
-                    letter.reason
-                );
+            for entry in entries {
+                print_entry(&entry);
             }
             Ok(())
         }
@@ -429,29 +452,66 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
                 ..DevArgs::default()
             };
             let endpoint = local_endpoint((args.host, args.port).into());
-            let platform = Platform::open_with(&dev_options(&args), |store, key| {
-                app_over(store, key, &endpoint)
-            })
-            .await
-            .context("opening the data directory (stop `cosmospark dev` first)")?;
-            let letters = match (id, all) {
-                (_, true) => platform.dead_letters.list()?,
-                (Some(id), false) => vec![platform.dead_letters.get(&id)?],
+            let platform = open_platform(&args, &endpoint)
+                .await
+                .context("opening the data directory (stop `cosmospark dev` first)")?;
+            let ids: Vec<String> = match (id, all) {
+                (_, true) => platform
+                    .dead_letters
+                    .entries()
+                    .await?
+                    .into_iter()
+                    .filter_map(|entry| match entry {
+                        Entry::Letter(letter) => Some(letter.id),
+                        Entry::Corrupt(_) => None,
+                    })
+                    .collect(),
+                (Some(id), false) => vec![id],
                 (None, false) => anyhow::bail!("give a dead letter id or --all"),
             };
             let mut failed = 0;
-            for letter in &letters {
-                match replay(letter, &platform.invoker, &platform.dead_letters).await {
-                    Ok(()) => println!("replayed {}", letter.id),
+            for id in &ids {
+                match replay(id, &platform.invoker, &platform.dead_letters).await {
+                    Ok(Replayed::Sent) => println!("replayed {id}"),
+                    Ok(Replayed::SentAndFailedAgain) => {
+                        println!("replayed {id}; it failed again and is listed anew")
+                    }
                     Err(error) => {
                         failed += 1;
-                        eprintln!("{}: {error}", letter.id);
+                        eprintln!("{id}: {error}");
                     }
                 }
             }
-            anyhow::ensure!(failed == 0, "{failed} of {} replays failed", letters.len());
+            anyhow::ensure!(failed == 0, "{failed} of {} replays failed", ids.len());
             Ok(())
         }
+    }
+}
+
+fn print_entry(entry: &Entry) {
+    match entry {
+        Entry::Letter(letter) => println!(
+            "{}  {:<9} {:<28} {:<22} attempts={} at {}{}\n    {}",
+            letter.id,
+            letter.kind.folder(),
+            letter.source,
+            letter.function,
+            letter.attempts,
+            letter.dead_lettered_at,
+            if letter.replaying {
+                " (being replayed)"
+            } else {
+                ""
+            },
+            letter.reason
+        ),
+        Entry::Corrupt(corrupt) => println!(
+            "{}  {:<9} UNREADABLE at {}\n    {}",
+            corrupt.id,
+            corrupt.kind.folder(),
+            corrupt.location,
+            corrupt.corrupt
+        ),
     }
 }
 

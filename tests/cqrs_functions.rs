@@ -291,11 +291,7 @@ async fn cqrs_processor_dead_letters_poison_and_pushes_scores_then_queries_read_
     let response = app.process(&batch, 100).await;
     let dead = app
         .store
-        .query(
-            "ReadModelDeadLetters",
-            Some(&PartitionKey::from("2")),
-            &Query::new(),
-        )
+        .query("ReadModelDeadLetters", None, &Query::new())
         .await
         .unwrap();
     let mut reasons: Vec<String> = dead
@@ -459,4 +455,99 @@ async fn cqrs_admin_rebuild_serves_the_write_side_and_guards_its_route() {
     assert_eq!(board.status, StatusCode::OK);
     let rows = board.json.to_string();
     assert!(rows.contains("dee"), "{rows}");
+}
+
+#[tokio::test]
+async fn cqrs_processor_sets_aside_only_the_event_a_corrupt_read_model_blocks() {
+    use cosmospark::app::cqrs::layout::{READ_MODELS, partition, stored};
+    use cosmospark::app::cqrs::model::Model;
+    let app = app().await;
+    // Ann's leaderboard document cannot be read: every event touching it fails on its data.
+    let pk = partition(Model::Leaderboard, 1, "ann");
+    let broken = stored(
+        Model::Leaderboard,
+        1,
+        &pk,
+        "ann",
+        json!({"userId": 5, "userName": 5, "entries": "broken", "score": "broken"}),
+    );
+    app.store
+        .upsert(READ_MODELS, &PartitionKey::from(pk.as_str()), broken)
+        .await
+        .unwrap();
+    let batch = [
+        event_text("CosmicLeaderboards", &award("task-1", "ann", 6, NOW, 1)),
+        event_text("CosmicLeaderboards", &award("task-2", "bob", 4, NOW, 2)),
+        event_text("CosmicLeaderboards", &award("task-3", "cy", 2, NOW, 3)),
+    ];
+    // The invocation succeeds (the host would otherwise retry, then lose, the whole batch).
+    app.invoke("UpdateProcessor", platform_envelope(&batch, 500))
+        .await;
+    let dead = app
+        .store
+        .query("ReadModelDeadLetters", None, &Query::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        dead.len(),
+        1,
+        "only the blocked event is set aside: {dead:?}"
+    );
+    assert_eq!(dead[0]["body"], batch[0].as_str());
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("not readable"),
+        "{}",
+        dead[0]
+    );
+    assert_eq!(dead[0]["eventHub"], "cosmospark-events");
+    assert_eq!(dead[0]["function"], "UpdateProcessor");
+    for user in ["bob", "cy"] {
+        let pk = partition(Model::Leaderboard, 1, user);
+        let doc = app
+            .store
+            .read(READ_MODELS, &PartitionKey::from(pk.as_str()), user)
+            .await
+            .unwrap();
+        assert!(doc.is_some(), "{user}'s award was projected");
+    }
+    // Delivered again (the host redelivers after a crash), it is still one entry.
+    app.invoke("UpdateProcessor", platform_envelope(&batch, 900))
+        .await;
+    let again = app
+        .store
+        .query("ReadModelDeadLetters", None, &Query::new())
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+}
+
+/// The envelope the local platform builds for a `cardinality: many`, `dataType: string` batch.
+fn platform_envelope(bodies: &[String], first_sequence: i64) -> Value {
+    use cosmospark::devhost::envelope::{HubEvent, HubPartition, event_hubs_many};
+    let partition = HubPartition {
+        namespace: "localhost".into(),
+        hub: "cosmospark-events".into(),
+        consumer_group: "update-processor".into(),
+        partition_id: "2".into(),
+    };
+    let events: Vec<HubEvent> = bodies
+        .iter()
+        .zip(first_sequence..)
+        .map(|(body, sequence)| HubEvent {
+            body: body.clone(),
+            partition_key: None,
+            sequence_number: sequence,
+            offset: sequence * 200,
+            enqueued_time: chrono::Utc::now(),
+            properties: serde_json::Map::new(),
+        })
+        .collect();
+    event_hubs_many(
+        "UpdateProcessor",
+        "events",
+        Some("string"),
+        &partition,
+        &events,
+    )
+    .to_json()
 }

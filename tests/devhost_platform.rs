@@ -88,6 +88,51 @@ async fn feed(batch: CosmosDocuments<Value>, context: Context) -> Result<Outputs
     Ok(Outputs::new())
 }
 
+static ISOLATED_SEEN: Mutex<Vec<(bool, Vec<String>)>> = Mutex::new(Vec::new());
+
+/// Fails every batch holding an `iso-` document marked `poison`; records (succeeded, ids).
+async fn isolated_feed(
+    batch: CosmosDocuments<Value>,
+    _context: Context,
+) -> Result<Outputs, FunctionError> {
+    let ids: Vec<String> = batch
+        .documents
+        .iter()
+        .filter_map(|d| d["id"].as_str().filter(|id| id.starts_with("iso-")))
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Outputs::new());
+    }
+    let poisoned = batch
+        .documents
+        .iter()
+        .any(|d| d["poison"] == true && d["id"].as_str().is_some_and(|id| id.starts_with("iso-")));
+    ISOLATED_SEEN.lock().unwrap().push((!poisoned, ids));
+    if poisoned {
+        return Err(FunctionError::msg("cannot handle this document"));
+    }
+    Ok(Outputs::new())
+}
+
+static PICKY_SEEN: Mutex<Vec<(bool, Vec<String>)>> = Mutex::new(Vec::new());
+static PICKY_HEALED: AtomicBool = AtomicBool::new(false);
+
+/// Fails every batch holding the body `poison` until healed; records (succeeded, bodies).
+async fn picky(batch: EventHubBatch, _context: Context) -> Result<Outputs, FunctionError> {
+    let bodies: Vec<String> = batch
+        .events
+        .iter()
+        .map(|e| e.text().unwrap_or_default().to_owned())
+        .collect();
+    let failing = bodies.iter().any(|b| b == "poison") && !PICKY_HEALED.load(Ordering::SeqCst);
+    PICKY_SEEN.lock().unwrap().push((!failing, bodies));
+    if failing {
+        return Err(FunctionError::msg("poison body"));
+    }
+    Ok(Outputs::new())
+}
+
 static BATCHES: Mutex<Vec<(Map<String, Value>, EventHubBatch)>> = Mutex::new(Vec::new());
 static FAIL: AtomicBool = AtomicBool::new(true);
 static FLAKY_ATTEMPTS: Mutex<Vec<(Option<i64>, Vec<String>)>> = Mutex::new(Vec::new());
@@ -147,6 +192,14 @@ fn app() -> FunctionApp {
         .unwrap()
         .register(Function::trigger("Feed", "documents", feed))
         .unwrap()
+        .register(Function::trigger(
+            "IsolatedFeed",
+            "documents",
+            isolated_feed,
+        ))
+        .unwrap()
+        .register(Function::trigger("Picky", "events", picky))
+        .unwrap()
 }
 
 fn hub_trigger(hub: &str, group: &str) -> Value {
@@ -165,6 +218,12 @@ struct Running {
 }
 
 async fn start() -> Running {
+    start_with(Vec::new()).await
+}
+
+/// Starts the platform after writing `commands` to the `Commands` container (so a trigger
+/// starting from the beginning sees them all in its first batch).
+async fn start_with(commands: Vec<Value>) -> Running {
     let root = bare_app_root();
     write_function(
         root.path(),
@@ -220,6 +279,21 @@ async fn start() -> Running {
                 "retry": {"strategy": "exponentialBackoff", "maxRetryCount": 2,
                           "minimumInterval": "00:00:00.01", "maximumInterval": "00:00:00.02"}}),
     );
+    write_function(
+        root.path(),
+        "IsolatedFeed",
+        &json!({"bindings": [
+            {"type": "cosmosDBTrigger", "direction": "in", "name": "documents", "connection": "CosmosDBConnection",
+             "databaseName": "CosmicDB", "containerName": "Commands", "leaseContainerName": "leases",
+             "leaseContainerPrefix": "isolated-", "maxItemsPerInvocation": 100, "startFromBeginning": true}],
+                "retry": {"strategy": "fixedDelay", "maxRetryCount": 2, "delayInterval": "00:00:00.01"}}),
+    );
+    write_function(
+        root.path(),
+        "Picky",
+        &json!({"bindings": [hub_trigger("picky", "$Default")],
+                "retry": {"strategy": "fixedDelay", "maxRetryCount": 1, "delayInterval": "00:00:00.01"}}),
+    );
     let data = tempfile::tempdir().unwrap();
     let options = DevOptions {
         root: root.path().to_owned(),
@@ -231,6 +305,14 @@ async fn start() -> Running {
         hub_partitions: 4,
     };
     let platform = Platform::open(&options, app()).await.unwrap();
+    for doc in commands {
+        let id = doc["id"].as_str().unwrap().to_owned();
+        platform
+            .store
+            .upsert("Commands", &PartitionKey::from(id.as_str()), doc)
+            .await
+            .unwrap();
+    }
     let router = platform.router().unwrap();
     let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
     platform.start_triggers(&tracker, &cancel).await.unwrap();
@@ -392,7 +474,7 @@ async fn event_hub_failures_retry_then_dead_letter_then_replay() {
             .any(|a| a.1 == ["first"]),
         "a dead-lettered batch must not be redelivered by itself"
     );
-    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+    cosmospark::devhost::replay::replay(&letter.id, &platform.invoker, &platform.dead_letters)
         .await
         .unwrap();
     eventually(|| async {
@@ -451,7 +533,7 @@ async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
     );
     // After the fix, the replay hands the batch to the function again.
     FEED_HEALED.store(true, Ordering::SeqCst);
-    cosmospark::devhost::replay::replay(&letter, &platform.invoker, &platform.dead_letters)
+    cosmospark::devhost::replay::replay(&letter.id, &platform.invoker, &platform.dead_letters)
         .await
         .unwrap();
     assert!(
@@ -467,6 +549,219 @@ async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
             .iter()
             .all(|l| l.function != "Feed")
     );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_document_is_dead_lettered_alone_and_the_rest_of_its_batch_is_processed() {
+    let mut docs: Vec<Value> = (1..=6).map(|n| json!({"id": format!("iso-{n}")})).collect();
+    docs[3]["poison"] = json!(true);
+    let running = start_with(docs.clone()).await;
+    let platform = running.platform.clone();
+    let letter = eventually(|| async {
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.function == "IsolatedFeed")
+    })
+    .await;
+    assert_eq!(
+        letter.payload.as_array().map(Vec::len),
+        Some(1),
+        "{letter:?}"
+    );
+    assert_eq!(letter.payload[0]["id"], "iso-4");
+    assert_eq!(letter.attempts, 3, "the policy's retries, alone");
+    assert!(
+        letter.reason.contains("cannot handle this document"),
+        "{letter:?}"
+    );
+    let processed: Vec<String> = ISOLATED_SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(ok, _)| *ok)
+        .flat_map(|(_, ids)| ids.clone())
+        .collect();
+    assert_eq!(
+        processed,
+        ["iso-1", "iso-2", "iso-3", "iso-5", "iso-6"],
+        "every other document of the batch exactly once"
+    );
+    // The lease moved on: a later write is processed, the poison one is not seen again.
+    platform
+        .store
+        .upsert(
+            "Commands",
+            &PartitionKey::from("iso-7"),
+            json!({"id": "iso-7"}),
+        )
+        .await
+        .unwrap();
+    eventually(|| async {
+        let seen = ISOLATED_SEEN.lock().unwrap();
+        seen.iter()
+            .any(|(ok, ids)| *ok && ids == &["iso-7"])
+            .then_some(())
+    })
+    .await;
+    let letters = platform.dead_letters.list().unwrap();
+    assert_eq!(
+        letters
+            .iter()
+            .filter(|l| l.function == "IsolatedFeed")
+            .count(),
+        1
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_hub_event_is_dead_lettered_alone_and_one_of_two_concurrent_replays_sends_it() {
+    let running = start().await;
+    let platform = running.platform.clone();
+    let hubs = platform.invoker.sinks().hubs.clone();
+    let event = |body: &str| OutgoingEvent {
+        body: body.to_owned(),
+        partition_key: Some("same".to_owned()),
+        properties: Map::new(),
+    };
+    let bodies = ["a", "b", "poison", "c", "d"];
+    hubs.send("picky", bodies.iter().map(|b| event(b)).collect())
+        .await
+        .unwrap();
+    let letter = eventually(|| async {
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.function == "Picky")
+    })
+    .await;
+    assert_eq!(
+        letter.payload.as_array().map(Vec::len),
+        Some(1),
+        "{letter:?}"
+    );
+    assert_eq!(letter.payload[0]["body"], "poison");
+    assert_eq!(letter.attempts, 2);
+    let processed: Vec<String> = PICKY_SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(ok, _)| *ok)
+        .flat_map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(processed, ["a", "b", "c", "d"]);
+
+    PICKY_HEALED.store(true, Ordering::SeqCst);
+    let replay = || {
+        cosmospark::devhost::replay::replay(&letter.id, &platform.invoker, &platform.dead_letters)
+    };
+    let (first, second) = tokio::join!(replay(), replay());
+    let outcomes = [first.is_ok(), second.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one replay sends it: {first:?} {second:?}"
+    );
+    let refused = if first.is_ok() { second } else { first };
+    assert!(
+        matches!(
+            refused,
+            Err(cosmospark::devhost::replay::ReplayError::DeadLetter(
+                cosmospark::devhost::dead_letter::DeadLetterError::Busy(_)
+                    | cosmospark::devhost::dead_letter::DeadLetterError::NotFound(_)
+            ))
+        ),
+        "{refused:?}"
+    );
+    eventually(|| async {
+        let seen = PICKY_SEEN.lock().unwrap();
+        seen.iter()
+            .any(|(ok, b)| *ok && b == &["poison"])
+            .then_some(())
+    })
+    .await;
+    // A later replay of the same id finds nothing to send.
+    assert!(replay().await.is_err());
+    let sent_again = PICKY_SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(ok, b)| *ok && b.contains(&"poison".to_owned()))
+        .count();
+    assert_eq!(sent_again, 1, "re-sent once");
+    assert!(
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .iter()
+            .all(|l| l.function != "Picky")
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn dead_letters_stay_listable_when_one_entry_is_corrupt() {
+    let running = start().await;
+    let platform = &running.platform;
+    let letter = platform
+        .dead_letters
+        .write(
+            cosmospark::devhost::dead_letter::DeadLetterKind::EventHubs,
+            "flaky",
+            "Flaky",
+            "boom",
+            1,
+            json!([{"body": "x"}]),
+        )
+        .unwrap();
+    let folder = platform.data_dir.join("deadletter/eventhubs/flaky");
+    std::fs::write(
+        folder.join("eventhubs-torn.json"),
+        b"{\"id\": \"eventhubs-to",
+    )
+    .unwrap();
+    let (status, _, body) = running
+        .call(
+            Request::get("/_devhost/deadletters")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed.len(), 2, "{body}");
+    assert_eq!(listed[0]["id"], letter.id.as_str());
+    assert_eq!(listed[1]["id"], "eventhubs-torn");
+    assert!(
+        listed[1]["corrupt"]
+            .as_str()
+            .unwrap()
+            .contains("not a dead letter"),
+        "{body}"
+    );
+    let (status, _, body) = running
+        .call(
+            Request::post("/_devhost/deadletters/eventhubs-torn/replay")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _, _) = running
+        .call(
+            Request::post("/_devhost/deadletters/no-such-letter/replay")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     running.stop().await;
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::backlog::BacklogError;
 use super::dead_letter::DeadLetterError;
-use super::replay::replay;
+use super::replay::{ReplayError, Replayed, replay};
 use super::server::Platform;
 use super::swa::Sessions;
 use crate::runtime::principal::CLIENT_PRINCIPAL_HEADER as PRINCIPAL_HEADER;
@@ -136,8 +136,8 @@ fn problem(status: StatusCode, message: impl ToString) -> Response {
 }
 
 async fn list_dead_letters(State(platform): State<Platform>) -> Response {
-    match platform.dead_letters.list() {
-        Ok(letters) => Json(letters).into_response(),
+    match platform.dead_letters.entries().await {
+        Ok(entries) => Json(entries).into_response(),
         Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
     }
 }
@@ -146,18 +146,22 @@ async fn replay_dead_letter(
     State(platform): State<Platform>,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    let letter = match platform.dead_letters.get(&id) {
-        Ok(letter) => letter,
-        Err(DeadLetterError::NotFound(_)) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                format!("dead letter `{id}` does not exist"),
-            );
+    match replay(&id, &platform.invoker, &platform.dead_letters).await {
+        Ok(Replayed::Sent) => Json(json!({ "replayed": id })).into_response(),
+        Ok(Replayed::SentAndFailedAgain) => {
+            Json(json!({ "replayed": id, "failedAgain": true })).into_response()
         }
-        Err(error) => return problem(StatusCode::INTERNAL_SERVER_ERROR, error),
-    };
-    match replay(&letter, &platform.invoker, &platform.dead_letters).await {
-        Ok(()) => Json(json!({ "replayed": id })).into_response(),
+        Err(ReplayError::DeadLetter(DeadLetterError::NotFound(_))) => problem(
+            StatusCode::NOT_FOUND,
+            format!("dead letter `{id}` does not exist"),
+        ),
+        Err(ReplayError::DeadLetter(error @ DeadLetterError::Busy(_))) => {
+            problem(StatusCode::CONFLICT, error)
+        }
+        Err(ReplayError::DeadLetter(
+            error @ (DeadLetterError::NotReplayable { .. } | DeadLetterError::Corrupt { .. }),
+        )) => problem(StatusCode::UNPROCESSABLE_ENTITY, error),
+        Err(ReplayError::DeadLetter(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
         Err(error) => problem(StatusCode::BAD_GATEWAY, error),
     }
 }

@@ -13,8 +13,11 @@ use crate::store::{ContainerSpec, Store, StoreError, StoreResult};
 pub const CONTAINERS_FILE: &str = "infra/cosmos-containers.json";
 
 /// The local platform's own containers (deliveries, hub logs, checkpoints), all on `/id`
-/// except the hub log, which is partitioned per hub partition.
-pub const EVENT_GRID_CONTAINER: &str = "devhost-eventgrid-deliveries";
+/// except the hub log, which is partitioned per hub partition, and the Event Grid queue,
+/// partitioned per subscription (so deliveries are enqueued and removed in batches).
+pub const EVENT_GRID_CONTAINER: &str = "devhost-eventgrid-queue";
+/// The earlier Event Grid queue (one partition per delivery); emptied into the new one at start.
+pub const LEGACY_EVENT_GRID_CONTAINER: &str = "devhost-eventgrid-deliveries";
 pub const EVENT_HUBS_CONTAINER: &str = "devhost-eventhubs-log";
 pub const CHECKPOINTS_CONTAINER: &str = "devhost-eventhubs-checkpoints";
 
@@ -82,7 +85,8 @@ impl Containers {
             Err(source) => return Err(ContainersError::Read { file, source }),
         }
         for (name, path) in [
-            (EVENT_GRID_CONTAINER, "/id"),
+            (EVENT_GRID_CONTAINER, "/subscription"),
+            (LEGACY_EVENT_GRID_CONTAINER, "/id"),
             (EVENT_HUBS_CONTAINER, "/stream"),
             (CHECKPOINTS_CONTAINER, "/id"),
         ] {

@@ -2,18 +2,20 @@
 //! named `leaseContainerPrefix` + function name in `leaseContainerName`. Honours
 //! `startFromBeginning`, `startFromTime` and `maxItemsPerInvocation`; wakes at once on writes
 //! (and polls every `feedPollDelay`, 50 ms by default locally). The lease moves only after the
-//! batch was handled: invoked successfully, or — after the retry policy is exhausted — written
-//! to the dead letter. Nothing is skipped silently.
+//! batch was handled: each document was processed, or — isolated from the others and after its
+//! retries — written to the dead letter alone ([`super::isolate`]). Nothing is skipped silently.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::dead_letter::{DeadLetterKind, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::{self, Envelope};
 use super::invoke::Invoker;
+use super::isolate::run_isolated;
 use super::notify::WriteSignal;
+use crate::runtime::manifest::RetryPolicy;
 use crate::runtime::manifest::{BindingKind, CosmosDbTriggerOptions, FunctionJson};
 use crate::store::{ChangeFeedConsumer, ChangeFeedPage, ChangeFeedStart, Store, StoreError};
 
@@ -163,28 +165,16 @@ pub async fn follow(
             }
             continue;
         }
-        let run = |retry: Option<Value>| {
-            let mut envelope = Envelope::new(&trigger.function)
-                .with_data(&trigger.binding, envelope::cosmos_documents(&page.items));
-            if let Some(retry) = retry {
-                envelope = envelope.with_retry_context(retry);
-            }
-            let invoker = invoker.clone();
-            let function = trigger.function.clone();
-            async move { invoker.invoke(&function, envelope, None).await }
-        };
-        let (result, attempts) = super::run_with_policy(policy.as_ref(), run).await;
-        if let Err(error) = result
-            && let Err(dead) = dead_letters.write(
-                DeadLetterKind::CosmosDb,
-                &trigger.container,
-                &trigger.function,
-                &error.to_string(),
-                attempts,
-                Value::Array(page.items.clone()),
-            )
+        if let Err(dead) = handle(
+            &page.items,
+            &trigger,
+            &invoker,
+            &dead_letters,
+            policy.as_ref(),
+        )
+        .await
         {
-            tracing::error!(error = %dead, "cannot dead-letter the batch; it will be retried");
+            tracing::error!(error = %dead, "cannot dead-letter an event; the batch will be retried");
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -195,4 +185,45 @@ pub async fn follow(
             tracing::error!(%error, function = %trigger.function, "cannot checkpoint; the batch will be redelivered");
         }
     }
+}
+
+/// Invokes the function on one page with per-event isolation ([`super::isolate`]) and
+/// dead-letters each document that still fails, alone, with its own error.
+async fn handle(
+    documents: &[Value],
+    trigger: &FeedTrigger,
+    invoker: &Invoker,
+    dead_letters: &DeadLetters,
+    policy: Option<&RetryPolicy>,
+) -> Result<(), DeadLetterError> {
+    let invoke = |batch: Vec<Value>, retry: Option<Value>| {
+        let mut envelope = Envelope::new(&trigger.function)
+            .with_data(&trigger.binding, envelope::cosmos_documents(&batch));
+        if let Some(retry) = retry {
+            envelope = envelope.with_retry_context(retry);
+        }
+        async move {
+            invoker
+                .invoke(&trigger.function, envelope, None)
+                .await
+                .map(|_| ())
+        }
+    };
+    for failure in run_isolated(documents, policy, invoke).await {
+        let doc = &failure.item;
+        let key = format!(
+            "{}\n{}\n{}\n{}",
+            trigger.function, trigger.container, doc["id"], doc["_lsn"]
+        );
+        dead_letters.write_once(
+            &key,
+            DeadLetterKind::CosmosDb,
+            &trigger.container,
+            &trigger.function,
+            &failure.error,
+            failure.attempts,
+            Value::Array(vec![failure.item]),
+        )?;
+    }
+    Ok(())
 }

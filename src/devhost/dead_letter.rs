@@ -1,5 +1,9 @@
-//! Dead letters on disk: one JSON file per failed event or batch under
-//! `<data-dir>/deadletter/<kind>/<name>/<id>.json`, for a person to inspect and replay.
+//! Dead letters: one JSON file per failed event under
+//! `<data-dir>/deadletter/<kind>/<name>/<id>.json`, plus the entries the app keeps in its own
+//! store container ([`AppDeadLetters`]), for a person to list and replay. A listing never fails
+//! because of one bad entry: it is listed as [`Entry::Corrupt`]. A replay first *claims* its
+//! dead letter (an atomic rename, or an ETag-guarded mark in the store), so two concurrent
+//! replays of one dead letter send it once.
 
 use std::path::{Path, PathBuf};
 
@@ -7,16 +11,24 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::store::{ETag, PartitionKey, Query, Store, StoreError};
+
 /// What produced the dead letter, and so where a replay sends it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeadLetterKind {
     /// An Event Grid delivery to one subscription; `payload` is the event.
     EventGrid,
-    /// An Event Hubs batch a trigger could not process; `payload` is the array of events.
+    /// An Event Hubs event a trigger could not process; `payload` is an array of one event.
     EventHubs,
-    /// A change-feed batch a `cosmosDBTrigger` could not process; `payload` is the documents.
+    /// A change-feed document a `cosmosDBTrigger` could not process; `payload` is an array of
+    /// one document.
     CosmosDb,
+    /// A timer run that failed after its retries; `payload` is the timer value it was given.
+    Timer,
+    /// An event the app itself set aside (kept in a store container, see [`AppDeadLetters`]);
+    /// `payload` is the event body.
+    App,
 }
 
 impl DeadLetterKind {
@@ -25,19 +37,27 @@ impl DeadLetterKind {
             Self::EventGrid => "eventgrid",
             Self::EventHubs => "eventhubs",
             Self::CosmosDb => "cosmosdb",
+            Self::Timer => "timer",
+            Self::App => "app",
         }
     }
 
-    const ALL: [Self; 3] = [Self::EventGrid, Self::EventHubs, Self::CosmosDb];
+    /// The kinds kept as files.
+    const FILES: [Self; 4] = [
+        Self::EventGrid,
+        Self::EventHubs,
+        Self::CosmosDb,
+        Self::Timer,
+    ];
 }
 
-/// One dead-lettered event or batch.
+/// One dead-lettered event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     pub id: String,
     pub kind: DeadLetterKind,
-    /// Subscription (Event Grid), hub (Event Hubs) or container (Cosmos DB).
+    /// Subscription (Event Grid), hub (Event Hubs, app), container (Cosmos DB) or function (timer).
     pub source: String,
     /// The function that failed to process it.
     pub function: String,
@@ -45,12 +65,37 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub dead_lettered_at: String,
     pub payload: Value,
+    /// A replay holds it right now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaying: bool,
+}
+
+/// One line of a listing: a dead letter, or a stored entry that cannot be read as one (listed
+/// with its error so a person can look at it; it is never skipped silently).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    Letter(DeadLetter),
+    Corrupt(CorruptEntry),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CorruptEntry {
+    pub id: String,
+    pub kind: DeadLetterKind,
+    /// Where it is: a path under the data directory, or `<container>/<partition>/<id>`.
+    pub location: String,
+    /// Why it cannot be read.
+    pub corrupt: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
     #[error("dead letter `{0}` does not exist")]
     NotFound(String),
+    #[error("dead letter `{0}` is being replayed")]
+    Busy(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -61,12 +106,31 @@ pub enum DeadLetterError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("dead letter `{id}` cannot be replayed: {reason}")]
+    NotReplayable { id: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// The dead-letter folder of one data directory.
-#[derive(Debug, Clone)]
+const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7b0f_52d4_1c8e_4a39_9e60_d2c4_85a1_3f07);
+
+/// The suffix of a file held by a replay (`<id>.json.replaying`).
+const CLAIMED: &str = "replaying";
+
+/// The dead letters of one data directory: files, plus the app's own store container when the
+/// app keeps one ([`DeadLetters::with_app`]).
+#[derive(Clone)]
 pub struct DeadLetters {
     root: PathBuf,
+    app: Option<AppDeadLetters>,
+}
+
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Keeps a name usable as one path segment.
@@ -82,11 +146,26 @@ fn segment(name: &str) -> String {
         .collect()
 }
 
+/// A dead-letter file: its id (the file stem), kind, and whether a replay holds it.
+struct File {
+    path: PathBuf,
+    id: String,
+    kind: DeadLetterKind,
+    claimed: bool,
+}
+
 impl DeadLetters {
     pub fn new(data_dir: &Path) -> Self {
         Self {
             root: data_dir.join("deadletter"),
+            app: None,
         }
+    }
+
+    /// Also lists and replays the dead letters the app keeps in `app`.
+    pub fn with_app(mut self, app: AppDeadLetters) -> Self {
+        self.app = Some(app);
+        self
     }
 
     /// Writes a new dead letter durably (temp file, fsync, rename) and returns it.
@@ -99,8 +178,43 @@ impl DeadLetters {
         attempts: u32,
         payload: Value,
     ) -> Result<DeadLetter, DeadLetterError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.write_as(&id, kind, source, function, reason, attempts, payload)
+    }
+
+    /// As [`DeadLetters::write`], under an id derived from `key` (what identifies the event:
+    /// its position in the feed or log): an event dead-lettered again after a crash replaced
+    /// the checkpoint's move is one dead letter, not two.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_once(
+        &self,
+        key: &str,
+        kind: DeadLetterKind,
+        source: &str,
+        function: &str,
+        reason: &str,
+        attempts: u32,
+        payload: Value,
+    ) -> Result<DeadLetter, DeadLetterError> {
+        let id = uuid::Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())
+            .simple()
+            .to_string();
+        self.write_as(&id, kind, source, function, reason, attempts, payload)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_as(
+        &self,
+        unique: &str,
+        kind: DeadLetterKind,
+        source: &str,
+        function: &str,
+        reason: &str,
+        attempts: u32,
+        payload: Value,
+    ) -> Result<DeadLetter, DeadLetterError> {
         let letter = DeadLetter {
-            id: format!("{}-{}", kind.folder(), uuid::Uuid::new_v4().simple()),
+            id: format!("{}-{unique}", kind.folder()),
             kind,
             source: source.to_owned(),
             function: function.to_owned(),
@@ -108,6 +222,7 @@ impl DeadLetters {
             attempts,
             dead_lettered_at: Utc::now().to_rfc3339(),
             payload,
+            replaying: false,
         };
         let dir = self.root.join(kind.folder()).join(segment(source));
         let io = |path: &Path| {
@@ -133,9 +248,11 @@ impl DeadLetters {
         Ok(letter)
     }
 
-    fn files(&self) -> Result<Vec<PathBuf>, DeadLetterError> {
+    /// Every dead-letter file, claimed or not; unreadable folders are skipped (nothing in them
+    /// can be listed either).
+    fn files(&self) -> Vec<File> {
         let mut files = Vec::new();
-        for kind in DeadLetterKind::ALL {
+        for kind in DeadLetterKind::FILES {
             let dir = self.root.join(kind.folder());
             let Ok(sources) = std::fs::read_dir(&dir) else {
                 continue;
@@ -146,13 +263,27 @@ impl DeadLetters {
                 };
                 for entry in entries.filter_map(Result::ok) {
                     let path = entry.path();
-                    if path.extension().is_some_and(|ext| ext == "json") {
-                        files.push(path);
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let (id, claimed) = if let Some(id) = name.strip_suffix(".json") {
+                        (id.to_owned(), false)
+                    } else if let Some(id) = name.strip_suffix(&format!(".json.{CLAIMED}")) {
+                        (id.to_owned(), true)
+                    } else {
+                        continue;
+                    };
+                    if id.starts_with('.') {
+                        continue;
                     }
+                    files.push(File {
+                        path,
+                        id,
+                        kind,
+                        claimed,
+                    });
                 }
             }
         }
-        Ok(files)
+        files
     }
 
     fn read(path: &Path) -> Result<DeadLetter, DeadLetterError> {
@@ -166,32 +297,411 @@ impl DeadLetters {
         })
     }
 
-    /// Every dead letter, oldest first.
+    fn entry(&self, file: &File) -> Entry {
+        match Self::read(&file.path) {
+            Ok(mut letter) if letter.id == file.id => {
+                letter.replaying = file.claimed;
+                Entry::Letter(letter)
+            }
+            Ok(letter) => self.corrupt(file, format!("the file holds dead letter `{}`", letter.id)),
+            Err(error) => self.corrupt(file, error.to_string()),
+        }
+    }
+
+    fn corrupt(&self, file: &File, reason: String) -> Entry {
+        let location = file
+            .path
+            .strip_prefix(self.root.parent().unwrap_or(&self.root))
+            .unwrap_or(&file.path)
+            .display()
+            .to_string();
+        Entry::Corrupt(CorruptEntry {
+            id: file.id.clone(),
+            kind: file.kind,
+            location,
+            corrupt: reason,
+        })
+    }
+
+    /// The readable dead-letter files, oldest first (see [`DeadLetters::entries`] for all).
     pub fn list(&self) -> Result<Vec<DeadLetter>, DeadLetterError> {
-        let mut letters = self
-            .files()?
+        let mut letters: Vec<DeadLetter> = self
+            .files()
             .iter()
-            .map(|path| Self::read(path))
-            .collect::<Result<Vec<_>, _>>()?;
+            .filter_map(|file| match self.entry(file) {
+                Entry::Letter(letter) => Some(letter),
+                Entry::Corrupt(_) => None,
+            })
+            .collect();
         letters.sort_by(|a, b| a.dead_lettered_at.cmp(&b.dead_lettered_at));
         Ok(letters)
     }
 
-    fn path_of(&self, id: &str) -> Result<PathBuf, DeadLetterError> {
-        self.files()?
+    /// Everything there is to list — files and the app's store entries, readable or not —
+    /// readable ones oldest first, then the unreadable ones. Never fails because of one entry.
+    pub async fn entries(&self) -> Result<Vec<Entry>, DeadLetterError> {
+        let mut entries: Vec<Entry> = self.files().iter().map(|file| self.entry(file)).collect();
+        if let Some(app) = &self.app {
+            entries.extend(app.entries().await?);
+        }
+        entries.sort_by(|a, b| match (a, b) {
+            (Entry::Letter(a), Entry::Letter(b)) => a.dead_lettered_at.cmp(&b.dead_lettered_at),
+            (Entry::Letter(_), Entry::Corrupt(_)) => std::cmp::Ordering::Less,
+            (Entry::Corrupt(_), Entry::Letter(_)) => std::cmp::Ordering::Greater,
+            (Entry::Corrupt(a), Entry::Corrupt(b)) => a.id.cmp(&b.id),
+        });
+        Ok(entries)
+    }
+
+    fn file(&self, id: &str) -> Result<File, DeadLetterError> {
+        self.files()
             .into_iter()
-            .find(|path| path.file_stem().is_some_and(|stem| stem == id))
+            .find(|file| file.id == id)
             .ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))
     }
 
-    pub fn get(&self, id: &str) -> Result<DeadLetter, DeadLetterError> {
-        Self::read(&self.path_of(id)?)
+    /// One dead letter (file or app entry).
+    pub async fn get(&self, id: &str) -> Result<DeadLetter, DeadLetterError> {
+        if let Some(app) = self.app.as_ref().filter(|app| app.owns(id)) {
+            return app.get(id).await;
+        }
+        let file = self.file(id)?;
+        let mut letter = Self::read(&file.path)?;
+        letter.replaying = file.claimed;
+        Ok(letter)
     }
 
-    /// Deletes a dead letter (after a successful replay).
+    /// Takes dead letter `id` for a replay: only one replay can hold it at a time (a second
+    /// gets [`DeadLetterError::Busy`]); [`Claim::done`] removes it, [`Claim::release`] puts it
+    /// back. A claim left by a crash is released by [`DeadLetters::recover`].
+    pub async fn claim(&self, id: &str) -> Result<Claim, DeadLetterError> {
+        if let Some(app) = self.app.as_ref().filter(|app| app.owns(id)) {
+            return app.claim(id).await;
+        }
+        let file = self.file(id)?;
+        if file.claimed {
+            return Err(DeadLetterError::Busy(id.to_owned()));
+        }
+        let held = file.path.with_extension(format!("json.{CLAIMED}"));
+        // rename is atomic: of two concurrent claims, one finds the file gone.
+        match std::fs::rename(&file.path, &held) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DeadLetterError::Busy(id.to_owned()));
+            }
+            Err(source) => {
+                return Err(DeadLetterError::Io {
+                    path: file.path,
+                    source,
+                });
+            }
+        }
+        let letter = match Self::read(&held) {
+            Ok(letter) => letter,
+            Err(error) => {
+                let _ = std::fs::rename(&held, &file.path);
+                return Err(error);
+            }
+        };
+        Ok(Claim {
+            letter,
+            hold: Hold::File {
+                held,
+                original: file.path,
+            },
+        })
+    }
+
+    /// Releases the claims a crashed replay left (call once at start-up, while no replay runs).
+    pub async fn recover(&self) -> Result<usize, DeadLetterError> {
+        let mut released = 0;
+        for file in self.files().into_iter().filter(|f| f.claimed) {
+            let original = file.path.with_extension("");
+            std::fs::rename(&file.path, &original).map_err(|source| DeadLetterError::Io {
+                path: file.path.clone(),
+                source,
+            })?;
+            released += 1;
+        }
+        if let Some(app) = &self.app {
+            released += app.recover().await?;
+        }
+        Ok(released)
+    }
+
+    /// Deletes a dead-letter file.
     pub fn remove(&self, id: &str) -> Result<(), DeadLetterError> {
-        let path = self.path_of(id)?;
-        std::fs::remove_file(&path).map_err(|source| DeadLetterError::Io { path, source })
+        let file = self.file(id)?;
+        std::fs::remove_file(&file.path).map_err(|source| DeadLetterError::Io {
+            path: file.path,
+            source,
+        })
+    }
+}
+
+/// A dead letter held by one replay.
+pub struct Claim {
+    pub letter: DeadLetter,
+    hold: Hold,
+}
+
+enum Hold {
+    File {
+        held: PathBuf,
+        original: PathBuf,
+    },
+    App {
+        app: AppDeadLetters,
+        pk: PartitionKey,
+        doc_id: String,
+        etag: Option<ETag>,
+    },
+}
+
+impl Claim {
+    /// The replay succeeded: the dead letter is gone. Returns `false` when an app entry was
+    /// written again meanwhile (the replayed event failed again and is back in the list).
+    pub async fn done(self) -> Result<bool, DeadLetterError> {
+        match self.hold {
+            Hold::File { held, .. } => {
+                std::fs::remove_file(&held)
+                    .map_err(|source| DeadLetterError::Io { path: held, source })?;
+                Ok(true)
+            }
+            Hold::App {
+                app,
+                pk,
+                doc_id,
+                etag,
+            } => {
+                match app
+                    .store
+                    .delete(&app.container, &pk, &doc_id, etag.as_ref())
+                    .await
+                {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.is_precondition_failed() || e.is_not_found() => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// The replay failed: the dead letter is listed as before.
+    pub async fn release(self) -> Result<(), DeadLetterError> {
+        match self.hold {
+            Hold::File { held, original } => std::fs::rename(&held, &original)
+                .map_err(|source| DeadLetterError::Io { path: held, source }),
+            Hold::App {
+                app,
+                pk,
+                doc_id,
+                etag,
+            } => app.unmark(&pk, &doc_id, etag).await,
+        }
+    }
+}
+
+/// Dead letters the app keeps itself in a store container (the update processor's poison
+/// events: in Azure nothing else would keep them). Each document holds the event `body`, the
+/// `reason`, the `eventHub` it came from and the `function` that set it aside; a replay appends
+/// the body to that hub again.
+#[derive(Clone)]
+pub struct AppDeadLetters {
+    store: Store,
+    container: String,
+}
+
+/// Ids of app entries in a listing: `app-<document id>`, or `app-<partition>-<document id>`
+/// when the partition key is not the id.
+const APP_PREFIX: &str = "app-";
+
+impl AppDeadLetters {
+    pub fn new(store: Store, container: &str) -> Self {
+        Self {
+            store,
+            container: container.to_owned(),
+        }
+    }
+
+    fn owns(&self, id: &str) -> bool {
+        id.starts_with(APP_PREFIX)
+    }
+
+    fn listing_id(doc: &Value) -> Option<String> {
+        let partition = doc.get("partitionKey")?.as_str()?;
+        let id = doc.get("id")?.as_str()?;
+        Some(if partition == id {
+            format!("{APP_PREFIX}{id}")
+        } else {
+            format!("{APP_PREFIX}{partition}-{id}")
+        })
+    }
+
+    async fn entries(&self) -> Result<Vec<Entry>, DeadLetterError> {
+        let docs = self
+            .store
+            .query(&self.container, None, &Query::new())
+            .await?;
+        Ok(docs.iter().map(|doc| self.entry(doc)).collect())
+    }
+
+    fn entry(&self, doc: &Value) -> Entry {
+        let id = Self::listing_id(doc).unwrap_or_else(|| {
+            format!(
+                "{APP_PREFIX}?-{}",
+                doc.get("id").and_then(Value::as_str).unwrap_or("?")
+            )
+        });
+        match Self::letter(&id, doc) {
+            Ok(letter) => Entry::Letter(letter),
+            Err(reason) => Entry::Corrupt(CorruptEntry {
+                id,
+                kind: DeadLetterKind::App,
+                location: format!(
+                    "{}/{}",
+                    self.container,
+                    doc.get("id").and_then(Value::as_str).unwrap_or("?")
+                ),
+                corrupt: reason,
+            }),
+        }
+    }
+
+    fn letter(id: &str, doc: &Value) -> Result<DeadLetter, String> {
+        let text = |field: &str| {
+            doc.get(field)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("`{field}` is missing or not a string"))
+        };
+        if doc.get("truncated").and_then(Value::as_bool) == Some(true) {
+            return Err(
+                "the event body was truncated when it was set aside; it cannot be replayed".into(),
+            );
+        }
+        Ok(DeadLetter {
+            id: id.to_owned(),
+            kind: DeadLetterKind::App,
+            source: text("eventHub")?,
+            function: text("function")?,
+            reason: text("reason")?,
+            attempts: doc.get("attempts").and_then(Value::as_u64).unwrap_or(1) as u32,
+            dead_lettered_at: doc
+                .get("deadLetteredAt")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            payload: Value::String(text("body")?),
+            replaying: doc.get("replaying").and_then(Value::as_bool) == Some(true),
+        })
+    }
+
+    /// (partition key, document id) of a listing id.
+    fn locate(&self, id: &str) -> Result<(PartitionKey, String), DeadLetterError> {
+        let rest = id
+            .strip_prefix(APP_PREFIX)
+            .ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))?;
+        // Document ids are uuids without dashes, so the last `-` splits them off.
+        let (partition, doc_id) = rest.rsplit_once('-').unwrap_or((rest, rest));
+        Ok((PartitionKey::from(partition), doc_id.to_owned()))
+    }
+
+    async fn read(&self, id: &str) -> Result<(PartitionKey, String, Value), DeadLetterError> {
+        let (pk, doc_id) = self.locate(id)?;
+        let doc = self
+            .store
+            .read(&self.container, &pk, &doc_id)
+            .await?
+            .ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))?;
+        Ok((pk, doc_id, doc))
+    }
+
+    async fn get(&self, id: &str) -> Result<DeadLetter, DeadLetterError> {
+        let (_, _, doc) = self.read(id).await?;
+        Self::letter(id, &doc).map_err(|reason| DeadLetterError::NotReplayable {
+            id: id.to_owned(),
+            reason,
+        })
+    }
+
+    /// Marks the entry `replaying` under its ETag: of two concurrent claims one gets a 412.
+    async fn claim(&self, id: &str) -> Result<Claim, DeadLetterError> {
+        let (pk, doc_id, mut doc) = self.read(id).await?;
+        let letter = Self::letter(id, &doc).map_err(|reason| DeadLetterError::NotReplayable {
+            id: id.to_owned(),
+            reason,
+        })?;
+        if letter.replaying {
+            return Err(DeadLetterError::Busy(id.to_owned()));
+        }
+        let etag = ETag::of(&doc);
+        doc["replaying"] = Value::Bool(true);
+        let written = match self
+            .store
+            .replace(&self.container, &pk, doc, etag.as_ref())
+            .await
+        {
+            Ok(written) => written,
+            Err(e) if e.is_precondition_failed() => {
+                return Err(DeadLetterError::Busy(id.to_owned()));
+            }
+            Err(e) if e.is_not_found() => return Err(DeadLetterError::NotFound(id.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Claim {
+            letter,
+            hold: Hold::App {
+                app: self.clone(),
+                pk,
+                doc_id,
+                etag: ETag::of(&written),
+            },
+        })
+    }
+
+    async fn unmark(
+        &self,
+        pk: &PartitionKey,
+        doc_id: &str,
+        etag: Option<ETag>,
+    ) -> Result<(), DeadLetterError> {
+        let Some(mut doc) = self.store.read(&self.container, pk, doc_id).await? else {
+            return Ok(());
+        };
+        if ETag::of(&doc) != etag {
+            return Ok(()); // written again meanwhile: that version is the one to keep
+        }
+        if let Some(object) = doc.as_object_mut() {
+            object.remove("replaying");
+        }
+        match self
+            .store
+            .replace(&self.container, pk, doc, etag.as_ref())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_precondition_failed() || e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn recover(&self) -> Result<usize, DeadLetterError> {
+        let query = Query::new().eq("/replaying", true);
+        let held = self.store.query(&self.container, None, &query).await?;
+        let mut released = 0;
+        for doc in held {
+            let (Some(partition), Some(doc_id)) = (
+                doc.get("partitionKey").and_then(Value::as_str),
+                doc.get("id").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            self.unmark(&PartitionKey::from(partition), doc_id, ETag::of(&doc))
+                .await?;
+            released += 1;
+        }
+        Ok(released)
     }
 }
 
@@ -200,11 +710,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn write_list_get_remove() {
-        let dir = tempfile::tempdir().unwrap();
-        let letters = DeadLetters::new(dir.path());
-        let letter = letters
+    fn letter(letters: &DeadLetters) -> DeadLetter {
+        letters
             .write(
                 DeadLetterKind::EventGrid,
                 "evgs-usercreated",
@@ -213,7 +720,14 @@ mod tests {
                 3,
                 json!({"id": "e1"}),
             )
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn write_list_get_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let letters = DeadLetters::new(dir.path());
+        let letter = letter(&letters);
         assert!(
             dir.path()
                 .join("deadletter/eventgrid/evgs-usercreated")
@@ -222,13 +736,68 @@ mod tests {
         );
         assert_eq!(letters.list().unwrap(), vec![letter.clone()]);
         assert_eq!(
-            letters.get(&letter.id).unwrap().payload,
+            letters.get(&letter.id).await.unwrap().payload,
             json!({"id": "e1"})
         );
         letters.remove(&letter.id).unwrap();
         assert!(letters.list().unwrap().is_empty());
         assert!(matches!(
-            letters.get(&letter.id),
+            letters.get(&letter.id).await,
+            Err(DeadLetterError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_entry_is_listed_as_such_beside_the_readable_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let letters = DeadLetters::new(dir.path());
+        let good = letter(&letters);
+        let folder = dir.path().join("deadletter/cosmosdb/Commands");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("cosmosdb-broken.json"),
+            b"{\"id\": \"cosmosdb-br",
+        )
+        .unwrap();
+        let entries = letters.entries().await.unwrap();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[0], Entry::Letter(good));
+        let Entry::Corrupt(corrupt) = &entries[1] else {
+            panic!("{entries:?}");
+        };
+        assert_eq!(corrupt.id, "cosmosdb-broken");
+        assert_eq!(corrupt.kind, DeadLetterKind::CosmosDb);
+        assert!(
+            corrupt.location.ends_with("cosmosdb-broken.json"),
+            "{corrupt:?}"
+        );
+        assert!(corrupt.corrupt.contains("not a dead letter"), "{corrupt:?}");
+        let listed = serde_json::to_value(&entries).unwrap();
+        assert_eq!(listed[1]["id"], "cosmosdb-broken");
+        assert!(listed[1]["corrupt"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_single_flight_released_on_failure_and_recovered_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let letters = DeadLetters::new(dir.path());
+        let letter = letter(&letters);
+        let claim = letters.claim(&letter.id).await.unwrap();
+        assert!(matches!(
+            letters.claim(&letter.id).await,
+            Err(DeadLetterError::Busy(_))
+        ));
+        let listed = letters.list().unwrap();
+        assert!(listed[0].replaying, "a held dead letter is still listed");
+        claim.release().await.unwrap();
+        let claim = letters.claim(&letter.id).await.unwrap();
+        drop(claim); // a crash: nothing released it
+        assert_eq!(letters.recover().await.unwrap(), 1);
+        let claim = letters.claim(&letter.id).await.unwrap();
+        assert!(claim.done().await.unwrap());
+        assert!(letters.entries().await.unwrap().is_empty());
+        assert!(matches!(
+            letters.claim(&letter.id).await,
             Err(DeadLetterError::NotFound(_))
         ));
     }

@@ -2,8 +2,8 @@
 //! feed `eventHubTrigger` functions. A partition is chosen by a stable hash of the partition
 //! key (round-robin without one); each partition numbers its events (sequence number, byte
 //! offset, enqueued time). Consumers checkpoint per (hub, consumer group, partition) after the
-//! invocation — after its retries under a retry policy — and a batch that still fails goes to
-//! the dead letter instead of being lost.
+//! invocation — after its retries under a retry policy — and an event that still fails,
+//! isolated from the rest of its batch, goes to the dead letter alone instead of being lost.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,10 +16,12 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::containers::{CHECKPOINTS_CONTAINER, EVENT_HUBS_CONTAINER};
-use super::dead_letter::{DeadLetterKind, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::{self, HubEvent, HubPartition};
-use super::invoke::Invoker;
+use super::invoke::{InvokeError, Invoker};
+use super::isolate::run_isolated;
 use super::notify::WriteSignal;
+use crate::runtime::manifest::RetryPolicy;
 use crate::runtime::manifest::{BindingKind, FunctionJson};
 use crate::store::{BatchOp, PartitionKey, Store, StoreError};
 
@@ -359,34 +361,29 @@ pub async fn process_partition(
     cancel: CancellationToken,
 ) {
     let mut wake = signal.subscribe();
-    let context = HubPartition {
-        namespace: LOCAL_NAMESPACE.to_owned(),
-        hub: trigger.hub.clone(),
-        consumer_group: trigger.consumer_group.clone(),
-        partition_id: partition.to_string(),
+    let processor = PartitionProcessor {
+        context: HubPartition {
+            namespace: LOCAL_NAMESPACE.to_owned(),
+            hub: trigger.hub.clone(),
+            consumer_group: trigger.consumer_group.clone(),
+            partition_id: partition.to_string(),
+        },
+        policy: invoker
+            .manifest()
+            .function(&trigger.function)
+            .and_then(|f| f.retry.as_ref())
+            .cloned(),
+        trigger,
+        partition,
+        invoker,
+        dead_letters,
     };
-    let policy = invoker
-        .manifest()
-        .function(&trigger.function)
-        .and_then(|f| f.retry.as_ref())
-        .cloned();
-    let mut after = loop {
-        match hubs
-            .checkpoint(&trigger.hub, &trigger.consumer_group, partition)
-            .await
-        {
-            Ok(sequence) => break sequence,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the Event Hubs checkpoint; retrying");
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let Some(mut after) = processor.start_position(&hubs, &cancel).await else {
+        return;
     };
     while !cancel.is_cancelled() {
         wake.borrow_and_update();
+        let trigger = &processor.trigger;
         let events = match hubs
             .read(&trigger.hub, partition, after, trigger.max_batch)
             .await
@@ -405,77 +402,15 @@ pub async fn process_partition(
             }
             continue;
         };
-        let batches: Vec<Vec<HubEvent>> = if trigger.many {
-            vec![events]
-        } else {
-            events.into_iter().map(|e| vec![e]).collect()
-        };
-        let mut processed = None;
-        for batch in batches {
-            let batch_last = batch.last().map_or(last, |e| e.sequence_number);
-            let run = |retry: Option<Value>| {
-                let envelope = if trigger.many {
-                    envelope::event_hubs_many(
-                        &trigger.function,
-                        &trigger.binding,
-                        trigger.data_type.as_deref(),
-                        &context,
-                        &batch,
-                    )
-                } else {
-                    envelope::event_hubs_one(
-                        &trigger.function,
-                        &trigger.binding,
-                        &context,
-                        &batch[0],
-                    )
-                };
-                let envelope = match retry {
-                    Some(retry) => envelope.with_retry_context(retry),
-                    None => envelope,
-                };
-                let invoker = invoker.clone();
-                let function = trigger.function.clone();
-                async move { invoker.invoke(&function, envelope, None).await }
-            };
-            let (result, attempts) = super::run_with_policy(policy.as_ref(), run).await;
-            if let Err(error) = result {
-                let payload = Value::Array(
-                    batch
-                        .iter()
-                        .map(|e| {
-                            json!({
-                                "body": e.body,
-                                "partitionKey": e.partition_key,
-                                "properties": e.properties,
-                                "sequenceNumber": e.sequence_number,
-                                "partition": partition,
-                            })
-                        })
-                        .collect(),
-                );
-                if let Err(dead) = dead_letters.write(
-                    DeadLetterKind::EventHubs,
-                    &trigger.hub,
-                    &trigger.function,
-                    &error.to_string(),
-                    attempts,
-                    payload,
-                ) {
-                    // Without a dead letter the batch must not be skipped: retry it later.
-                    tracing::error!(error = %dead, "cannot dead-letter the batch; not checkpointing it");
-                    tokio::select! {
-                        () = cancel.cancelled() => {}
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                    break;
-                }
+        if let Err(dead) = processor.handle(events).await {
+            // Without a dead letter the batch must not be skipped: retry it later.
+            tracing::error!(error = %dead, "cannot dead-letter an event; not checkpointing its batch");
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
-            processed = Some(batch_last);
-        }
-        let Some(last) = processed else {
             continue;
-        };
+        }
         match hubs
             .set_checkpoint(&trigger.hub, &trigger.consumer_group, partition, last)
             .await
@@ -485,6 +420,110 @@ pub async fn process_partition(
                 tracing::error!(%error, "cannot checkpoint; the batch will be redelivered")
             }
         }
+    }
+}
+
+/// One trigger's view of one partition.
+struct PartitionProcessor {
+    trigger: HubTrigger,
+    partition: u32,
+    context: HubPartition,
+    policy: Option<RetryPolicy>,
+    invoker: Invoker,
+    dead_letters: DeadLetters,
+}
+
+impl PartitionProcessor {
+    /// The checkpointed sequence number (retried until read), or `None` when cancelled.
+    async fn start_position(&self, hubs: &EventHubs, cancel: &CancellationToken) -> Option<i64> {
+        let trigger = &self.trigger;
+        loop {
+            match hubs
+                .checkpoint(&trigger.hub, &trigger.consumer_group, self.partition)
+                .await
+            {
+                Ok(sequence) => return Some(sequence),
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the Event Hubs checkpoint; retrying");
+                    tokio::select! {
+                        () = cancel.cancelled() => return None,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Invokes the function on `events` — as one batch (cardinality `many`, isolated per event
+    /// by [`super::isolate`]) or one event at a time — and dead-letters each event that still
+    /// fails, alone, with its own error.
+    async fn handle(&self, events: Vec<HubEvent>) -> Result<(), DeadLetterError> {
+        let batches: Vec<Vec<HubEvent>> = if self.trigger.many {
+            vec![events]
+        } else {
+            events.into_iter().map(|e| vec![e]).collect()
+        };
+        for batch in batches {
+            let failures = run_isolated(&batch, self.policy.as_ref(), |events, retry| {
+                self.invoke(events, retry)
+            })
+            .await;
+            for failure in failures {
+                let event = &failure.item;
+                let key = format!(
+                    "{}\n{}\n{}\n{}\n{}",
+                    self.trigger.function,
+                    self.trigger.hub,
+                    self.trigger.consumer_group,
+                    self.partition,
+                    event.sequence_number
+                );
+                self.dead_letters.write_once(
+                    &key,
+                    DeadLetterKind::EventHubs,
+                    &self.trigger.hub,
+                    &self.trigger.function,
+                    &failure.error,
+                    failure.attempts,
+                    json!([{
+                        "body": event.body,
+                        "partitionKey": event.partition_key,
+                        "properties": event.properties,
+                        "sequenceNumber": event.sequence_number,
+                        "partition": self.partition,
+                    }]),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn invoke(&self, events: Vec<HubEvent>, retry: Option<Value>) -> Result<(), InvokeError> {
+        let trigger = &self.trigger;
+        let envelope = if trigger.many {
+            envelope::event_hubs_many(
+                &trigger.function,
+                &trigger.binding,
+                trigger.data_type.as_deref(),
+                &self.context,
+                &events,
+            )
+        } else {
+            envelope::event_hubs_one(
+                &trigger.function,
+                &trigger.binding,
+                &self.context,
+                &events[0],
+            )
+        };
+        let envelope = match retry {
+            Some(retry) => envelope.with_retry_context(retry),
+            None => envelope,
+        };
+        self.invoker
+            .invoke(&trigger.function, envelope, None)
+            .await
+            .map(|_| ())
     }
 }
 

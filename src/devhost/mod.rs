@@ -6,7 +6,9 @@
 //!   with the host's envelope, then its output bindings.
 //! - [`cosmos_trigger`], [`event_grid`], [`event_hubs`], [`timer`]: the triggers.
 //! - [`backlog`]: what each trigger still has to do, and the platform's idle signal.
-//! - [`dead_letter`]: failed events on disk, listable and replayable; [`replay`] sends them back.
+//! - [`isolate`]: a failing batch run event by event, so only the poison event is dead-lettered.
+//! - [`dead_letter`]: failed events, listable (corrupt ones too) and replayable; [`replay`] claims
+//!   one and sends it back, once.
 //! - [`webpubsub`], [`swa`], [`retry`]: the embedded hub, Static Web Apps, retry policies.
 //! - [`admin`]: the `/_devhost` data explorer (admin role, known `Host` names only);
 //!   [`private_file`]: secrets on disk, owner-only.
@@ -21,6 +23,7 @@ pub mod event_grid;
 pub mod event_hubs;
 pub mod http;
 pub mod invoke;
+pub mod isolate;
 pub mod notify;
 pub mod outputs;
 pub mod private_file;

@@ -1,9 +1,12 @@
-//! Replaying a dead letter: Event Grid events are re-enqueued for their subscription, Event
-//! Hubs events are appended to their hub again, and a change-feed batch is handed to its
-//! function again (re-writing old document versions could overwrite newer data). The dead
-//! letter is removed only when the replay succeeded.
+//! Replaying a dead letter: Event Grid events are re-enqueued for their subscription (under a
+//! delivery id derived from the dead letter, so a repeated replay cannot enqueue it twice),
+//! Event Hubs events and the app's own dead letters are appended to their hub again, and a
+//! change-feed document or a timer run is handed to its function again (re-writing old
+//! document versions could overwrite newer data). The replay first claims the dead letter, so
+//! two concurrent replays send it once; it is removed only when the replay succeeded and put
+//! back when it failed.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::dead_letter::{DeadLetter, DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::{self, Envelope};
@@ -28,23 +31,55 @@ pub enum ReplayError {
     Payload(String),
 }
 
-/// Replays one dead letter and removes it on success.
+/// What a successful replay did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    /// Sent again and removed from the dead letters.
+    Sent,
+    /// Sent again, but the app set the event aside again meanwhile: it is listed anew.
+    SentAndFailedAgain,
+}
+
+/// Replays dead letter `id` once: claims it, sends it, removes it on success, puts it back
+/// on failure.
 pub async fn replay(
-    letter: &DeadLetter,
+    id: &str,
     invoker: &Invoker,
     dead_letters: &DeadLetters,
-) -> Result<(), ReplayError> {
+) -> Result<Replayed, ReplayError> {
+    let claim = dead_letters.claim(id).await?;
+    match send(&claim.letter, invoker).await {
+        Ok(()) => {
+            let removed = claim.done().await?;
+            tracing::info!(id, "dead letter replayed");
+            Ok(if removed {
+                Replayed::Sent
+            } else {
+                Replayed::SentAndFailedAgain
+            })
+        }
+        Err(error) => {
+            if let Err(release) = claim.release().await {
+                tracing::error!(id, error = %release, "cannot put the dead letter back");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn send(letter: &DeadLetter, invoker: &Invoker) -> Result<(), ReplayError> {
     let sinks = invoker.sinks();
+    let malformed = || ReplayError::Payload(letter.id.clone());
     match letter.kind {
         DeadLetterKind::EventGrid => {
             sinks
                 .topic
-                .redeliver(&letter.source, letter.payload.clone())
+                .redeliver(&letter.source, letter.payload.clone(), &letter.id)
                 .await?;
         }
         DeadLetterKind::EventHubs => {
             let Value::Array(items) = &letter.payload else {
-                return Err(ReplayError::Payload(letter.id.clone()));
+                return Err(malformed());
             };
             let events = items
                 .iter()
@@ -56,27 +91,50 @@ pub async fn replay(
                 .collect();
             sinks.hubs.send(&letter.source, events).await?;
         }
+        DeadLetterKind::App => {
+            let Value::String(body) = &letter.payload else {
+                return Err(malformed());
+            };
+            let event = OutgoingEvent {
+                body: body.clone(),
+                partition_key: None,
+                properties: Map::new(),
+            };
+            sinks.hubs.send(&letter.source, vec![event]).await?;
+        }
         DeadLetterKind::CosmosDb => {
             let Value::Array(documents) = &letter.payload else {
-                return Err(ReplayError::Payload(letter.id.clone()));
+                return Err(malformed());
             };
-            let binding = invoker
-                .manifest()
-                .function(&letter.function)
-                .and_then(|f| f.trigger())
-                .map_or_else(|| "documents".to_owned(), |t| t.name.clone());
-            let envelope = Envelope::new(&letter.function)
-                .with_data(&binding, envelope::cosmos_documents(documents));
-            invoker
-                .invoke(&letter.function, envelope, None)
-                .await
-                .map_err(|source| ReplayError::Invoke {
-                    function: letter.function.clone(),
-                    source,
-                })?;
+            let data = envelope::cosmos_documents(documents);
+            invoke(letter, invoker, "documents", data).await?;
+        }
+        DeadLetterKind::Timer => {
+            invoke(letter, invoker, "timer", letter.payload.clone()).await?;
         }
     }
-    dead_letters.remove(&letter.id)?;
-    tracing::info!(id = %letter.id, "dead letter replayed");
+    Ok(())
+}
+
+/// Invokes the dead letter's function with `data` bound to its trigger.
+async fn invoke(
+    letter: &DeadLetter,
+    invoker: &Invoker,
+    default_binding: &str,
+    data: Value,
+) -> Result<(), ReplayError> {
+    let binding = invoker
+        .manifest()
+        .function(&letter.function)
+        .and_then(|f| f.trigger())
+        .map_or_else(|| default_binding.to_owned(), |t| t.name.clone());
+    let envelope = Envelope::new(&letter.function).with_data(&binding, data);
+    invoker
+        .invoke(&letter.function, envelope, None)
+        .await
+        .map_err(|source| ReplayError::Invoke {
+            function: letter.function.clone(),
+            source,
+        })?;
     Ok(())
 }

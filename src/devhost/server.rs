@@ -17,7 +17,7 @@ use super::admin;
 use super::backlog::Backlog;
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
-use super::dead_letter::{DeadLetterError, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
 use super::event_hubs::{self, EventHubs, HubTrigger};
@@ -315,11 +315,12 @@ impl Platform {
         }
         if timer_count > 0 {
             let invoker = self.invoker.clone();
+            let dead_letters = self.dead_letters.clone();
             let cancel = cancel.clone();
             tracker.spawn(async move {
                 let run = move |name: String, payload: Value| {
-                    let invoker = invoker.clone();
-                    async move { invoke_timer(&invoker, &name, payload).await }
+                    let (invoker, dead_letters) = (invoker.clone(), dead_letters.clone());
+                    async move { invoke_timer(&invoker, &dead_letters, &name, payload).await }
                 };
                 if let Err(error) = timers.run(run, cancel).await {
                     tracing::error!(%error, "timer scheduler stopped");
@@ -330,7 +331,14 @@ impl Platform {
     }
 }
 
-async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(), InvokeError> {
+/// One timer run under the function's retry policy; a run that still fails is dead-lettered
+/// (the next occurrence runs as scheduled, as in the host) so it can be replayed.
+async fn invoke_timer(
+    invoker: &Invoker,
+    dead_letters: &DeadLetters,
+    name: &str,
+    payload: Value,
+) -> Result<(), InvokeError> {
     let function = invoker.manifest().function(name);
     let binding = function
         .and_then(|f| f.trigger())
@@ -344,7 +352,20 @@ async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(
         let invoker = invoker.clone();
         async move { invoker.invoke(name, envelope, None).await.map(|_| ()) }
     };
-    run_with_policy(policy.as_ref(), attempt).await.0
+    let (result, attempts) = run_with_policy(policy.as_ref(), attempt).await;
+    if let Err(error) = &result
+        && let Err(dead) = dead_letters.write(
+            DeadLetterKind::Timer,
+            name,
+            name,
+            &error.to_string(),
+            attempts,
+            payload,
+        )
+    {
+        tracing::error!(error = %dead, function = name, "cannot dead-letter a failed timer run");
+    }
+    result
 }
 
 fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> String {

@@ -3,8 +3,15 @@
 //! Updates are grouped by read-model partition and document; each touched partition is read,
 //! changed in memory with [`Update::apply`] and written back in transactional batches whose
 //! replaces are ETag-guarded (`If-Match`). A 409 / 412 (another writer got there first) re-reads
-//! and re-applies; since updates are idempotent this converges. Poison events are written to
-//! [`DEAD_LETTERS`] with the reason and do not stop the rest of the batch.
+//! and re-applies; since updates are idempotent this converges.
+//!
+//! One poison event never fails its batch: an event that cannot be decoded is set aside at
+//! once, and when applying the batch fails for a reason a retry cannot fix (an unreadable or
+//! oversized read-model document), the batch is applied again event by event and only the events
+//! that fail alone are set aside. Set-aside events go to [`DEAD_LETTERS`] with the reason, the
+//! whole body and the hub they came from, under an id derived from the body (the same event
+//! set aside twice is one entry), so they can be listed and replayed like the platform's own
+//! dead letters. Store outages and write contention still fail the batch, so the host retries it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,10 +21,11 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use uuid::Uuid;
 
+use super::event::EVENT_HUB;
 use super::layout::{
     DEAD_LETTERS, Pointer, READ_MODELS, body, country_partition, partition, stored,
 };
-use super::model::{LocationDoc, Model, Poison, Update, apply_all, decode, updates};
+use super::model::{LocationDoc, Model, Update, apply_all, decode, updates};
 use crate::store::model::MAX_BATCH_OPS;
 use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
 
@@ -25,8 +33,11 @@ use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
 const MAX_ATTEMPTS: usize = 10;
 /// Partitions written concurrently.
 const PARALLEL_PARTITIONS: usize = 8;
-/// Largest event body kept in a dead letter.
-const MAX_DEAD_LETTER_BODY: usize = 64 * 1024;
+/// Largest event body kept whole in a dead letter (an Event Hubs event is at most 1 MB on the
+/// Standard tier; a Cosmos DB item at most 2 MB). A longer body is cut and marked `truncated`.
+const MAX_DEAD_LETTER_BODY: usize = 1024 * 1024;
+/// The function that runs the projector; dead letters name it.
+pub const PROCESSOR: &str = "UpdateProcessor";
 
 const DEAD_LETTER_NAMESPACE: Uuid = Uuid::from_u128(0x51b2_e7c0_0d3a_4f6b_8e21_c9a4_7f10_2b6d);
 
@@ -66,36 +77,78 @@ pub enum ProjectError {
     Contention(String),
 }
 
+impl ProjectError {
+    /// True when retrying the same events cannot help (the data, not the moment, is wrong).
+    fn is_deterministic(&self) -> bool {
+        matches!(
+            self,
+            Self::Corrupt { .. } | Self::Store(StoreError::TooLarge(_) | StoreError::BadRequest(_))
+        )
+    }
+}
+
 /// Projects one delivered batch into every generation the pointer says to write.
 pub async fn project(store: &Store, incoming: &[Incoming]) -> Result<Outcome, ProjectError> {
     let pointer = Pointer::load(store).await?;
+    let generations = |model| pointer.of(model).written();
     let mut outcome = Outcome {
         events: incoming.len(),
         ..Outcome::default()
     };
-    let mut all = Vec::with_capacity(incoming.len() * 2);
+    let mut decoded: Vec<(&Incoming, Vec<Update>)> = Vec::with_capacity(incoming.len());
     for event in incoming {
         match decode(&event.body).and_then(|e| updates(&e)) {
-            Ok(list) => all.extend(list),
+            Ok(list) => decoded.push((event, list)),
             Err(poison) => {
-                tracing::warn!(
-                    reason = %poison,
-                    partition = event.partition_id.as_deref().unwrap_or("?"),
-                    sequence = event.sequence_number.unwrap_or(-1),
-                    "dead-lettered an event"
-                );
-                dead_letter(store, event, &poison).await?;
+                set_aside(store, event, &poison.to_string()).await?;
                 outcome.dead_lettered += 1;
             }
         }
     }
-    for update in &all {
-        if let Update::Award { user, .. } = update {
-            outcome.awarded.insert(user.clone());
+    let all: Vec<Update> = decoded.iter().flat_map(|(_, list)| list.clone()).collect();
+    match apply_updates(store, &all, generations).await {
+        Ok(written) => {
+            outcome.written = written;
+            outcome.awarded = awarded(all.iter());
         }
+        Err(error) if error.is_deterministic() => {
+            tracing::warn!(%error, "a batch failed on its data; applying it event by event");
+            for (event, list) in &decoded {
+                match apply_updates(store, list, generations).await {
+                    Ok(written) => {
+                        outcome.written += written;
+                        outcome.awarded.extend(awarded(list.iter()));
+                    }
+                    Err(error) if error.is_deterministic() => {
+                        set_aside(store, event, &error.to_string()).await?;
+                        outcome.dead_lettered += 1;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Err(error) => return Err(error),
     }
-    outcome.written = apply_updates(store, &all, |model| pointer.of(model).written()).await?;
     Ok(outcome)
+}
+
+fn awarded<'a>(updates: impl Iterator<Item = &'a Update>) -> BTreeSet<String> {
+    updates
+        .filter_map(|update| match update {
+            Update::Award { user, .. } => Some(user.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn set_aside(store: &Store, event: &Incoming, reason: &str) -> Result<(), StoreError> {
+    tracing::warn!(
+        reason,
+        partition = event.partition_id.as_deref().unwrap_or("?"),
+        sequence = event.sequence_number.unwrap_or(-1),
+        "dead-lettered an event"
+    );
+    dead_letter(store, event, reason).await
 }
 
 /// One document's pending updates.
@@ -273,20 +326,15 @@ async fn apply_move(store: &Store, m: &Move) -> Result<(), ProjectError> {
     Ok(())
 }
 
-async fn dead_letter(store: &Store, event: &Incoming, poison: &Poison) -> Result<(), StoreError> {
-    let identity = match (&event.partition_id, event.sequence_number) {
-        (Some(partition), Some(sequence)) => format!("{partition}\n{sequence}"),
-        _ => event.body.clone(),
-    };
-    let id = Uuid::new_v5(&DEAD_LETTER_NAMESPACE, identity.as_bytes())
+async fn dead_letter(store: &Store, event: &Incoming, reason: &str) -> Result<(), StoreError> {
+    // Keyed by the body alone: the same event delivered again — after a crash, through another
+    // hub partition, or by a replay that failed again — is one entry.
+    let id = Uuid::new_v5(&DEAD_LETTER_NAMESPACE, event.body.as_bytes())
         .simple()
         .to_string();
-    let partition = event
-        .partition_id
-        .clone()
-        .unwrap_or_else(|| "unknown".to_owned());
     let mut body = event.body.clone();
-    if body.len() > MAX_DEAD_LETTER_BODY {
+    let truncated = body.len() > MAX_DEAD_LETTER_BODY;
+    if truncated {
         let mut end = MAX_DEAD_LETTER_BODY;
         while !body.is_char_boundary(end) {
             end -= 1;
@@ -295,16 +343,19 @@ async fn dead_letter(store: &Store, event: &Incoming, poison: &Poison) -> Result
     }
     let doc = json!({
         "id": id,
-        "partitionKey": partition,
-        "reason": poison.to_string(),
+        "partitionKey": id,
+        "reason": reason,
         "body": body,
+        "truncated": truncated,
+        "eventHub": EVENT_HUB,
+        "function": PROCESSOR,
         "partitionId": event.partition_id,
         "sequenceNumber": event.sequence_number,
         "enqueuedTimeUtc": event.enqueued_time,
         "deadLetteredAt": Utc::now(),
     });
     store
-        .upsert(DEAD_LETTERS, &PartitionKey::from(partition.as_str()), doc)
+        .upsert(DEAD_LETTERS, &PartitionKey::from(id.as_str()), doc)
         .await?;
     Ok(())
 }

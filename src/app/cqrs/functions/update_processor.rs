@@ -3,10 +3,12 @@
 //! `ScoreUpdatedEvent` (all-time total and rank) for every user whose ledger changed.
 //!
 //! A store failure fails the invocation, so the function's retry policy re-delivers the batch
-//! before the checkpoint moves; poison events are dead-lettered and never block the partition.
+//! before the checkpoint moves. A poison event never fails the batch: the projector sets it
+//! aside alone in `ReadModelDeadLetters` (listed and replayed with the platform's dead letters)
+//! and projects the rest.
 
 use crate::app::cqrs::ReadSide;
-use crate::app::cqrs::projector::{Incoming, project};
+use crate::app::cqrs::projector::{Incoming, PROCESSOR, project};
 use crate::app::domain::leaderboard::Window;
 use crate::app::domain::realtime::{RealtimeMessage, ScoreUpdatedEvent};
 use crate::app::domain::values::{DisplayName, UserId};
@@ -15,7 +17,7 @@ use crate::runtime::triggers::EventHubBatch;
 use crate::runtime::{Context, Function, FunctionError};
 
 pub fn function(read_side: ReadSide) -> Function {
-    Function::trigger("UpdateProcessor", "events", move |batch, context| {
+    Function::trigger(PROCESSOR, "events", move |batch, context| {
         let read_side = read_side.clone();
         async move { process(read_side, batch, context).await }
     })
