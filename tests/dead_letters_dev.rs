@@ -45,6 +45,7 @@ async fn read_model_dead_letters_are_listed_and_replayed_like_the_others() {
     let replay = || {
         dev.http
             .post(dev.url(&format!("/_devhost/deadletters/{id}/replay")))
+            .header("x-ms-client-principal", support::admin_principal())
             .send()
     };
     let (first, second) = tokio::join!(replay(), replay());
@@ -67,6 +68,7 @@ async fn read_model_dead_letters_are_listed_and_replayed_like_the_others() {
     let unknown = dev
         .http
         .post(dev.url("/_devhost/deadletters/app-nothing/replay"))
+        .header("x-ms-client-principal", support::admin_principal())
         .send()
         .await
         .unwrap();

@@ -160,7 +160,10 @@ async fn start() -> Running {
 
 impl Running {
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let request = Request::get(path).body(Body::empty()).unwrap();
+        let request = Request::get(path)
+            .header("x-ms-client-principal", support::admin_principal())
+            .body(Body::empty())
+            .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)

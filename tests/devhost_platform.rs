@@ -730,6 +730,7 @@ async fn dead_letters_stay_listable_when_one_entry_is_corrupt() {
     let (status, _, body) = running
         .call(
             Request::get("/_devhost/deadletters")
+                .header("x-ms-client-principal", support::admin_principal())
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -749,6 +750,7 @@ async fn dead_letters_stay_listable_when_one_entry_is_corrupt() {
     let (status, _, body) = running
         .call(
             Request::post("/_devhost/deadletters/eventhubs-torn/replay")
+                .header("x-ms-client-principal", support::admin_principal())
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -757,6 +759,7 @@ async fn dead_letters_stay_listable_when_one_entry_is_corrupt() {
     let (status, _, _) = running
         .call(
             Request::post("/_devhost/deadletters/no-such-letter/replay")
+                .header("x-ms-client-principal", support::admin_principal())
                 .body(Body::empty())
                 .unwrap(),
         )

@@ -597,18 +597,9 @@ async fn chat_sends_are_idempotent_with_a_client_message_id_and_paged() {
     );
 }
 
-/// A Web PubSub service on loopback (the local platform's hub, REST token API included) and a
-/// game whose settings name it with a connection string, as `cosmospark dev` does.
+/// A game whose settings name a loopback Web PubSub service.
 async fn game_with_hub() -> (std::sync::Arc<Game>, Hub) {
-    let hub = Hub::new(AccessKey::generate(), HubConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let router = cosmospark::devhost::webpubsub::router(hub.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let connection = hub.key().connection_string(&endpoint);
-    let settings =
-        Settings::from_lookup(|name| (name == "WebPubSubConnection").then(|| connection.clone()))
-            .unwrap();
+    let (settings, hub) = support::game::loopback_hub().await;
     (Game::with_settings(settings).await, hub)
 }
 

@@ -17,6 +17,7 @@ use cosmospark::app::{AppServices, function_app};
 use cosmospark::devhost::cosmos_trigger::FeedTrigger;
 use cosmospark::devhost::envelope::{self, Envelope, HttpParts};
 use cosmospark::devhost::event_grid::{Subscription, Topic};
+use cosmospark::devhost::webpubsub::{AccessKey, Hub, HubConfig};
 use cosmospark::runtime::Direction;
 use cosmospark::runtime::manifest::{BindingKind, Manifest};
 use cosmospark::runtime::outputs::HttpResponseData;
@@ -425,4 +426,19 @@ pub fn current_window() -> (i64, i64) {
     let now = fixed_now().timestamp();
     let start = now - now.rem_euclid(3600);
     (start, start + 3600)
+}
+
+/// A Web PubSub service on loopback (the local platform's hub, REST token API included) and app
+/// settings that name it with a connection string, as `cosmospark dev` does.
+pub async fn loopback_hub() -> (Settings, Hub) {
+    let hub = Hub::new(AccessKey::generate(), HubConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let router = cosmospark::devhost::webpubsub::router(hub.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let connection = hub.key().connection_string(&endpoint);
+    let settings =
+        Settings::from_lookup(|name| (name == "WebPubSubConnection").then(|| connection.clone()))
+            .unwrap();
+    (settings, hub)
 }

@@ -125,7 +125,8 @@ pub struct Serve {
 
 impl Serve {
     pub async fn new() -> Self {
-        let game = Game::new().await;
+        let (settings, _hub) = super::game::loopback_hub().await;
+        let game = Game::with_settings(settings).await;
         Self {
             router: game.router.clone(),
             store: game.store.clone(),
@@ -219,8 +220,9 @@ impl Dev {
             redelivery: Redelivery::default(),
             hub_partitions: 2,
         };
+        let (settings, _hub) = super::game::loopback_hub().await;
         let platform = Platform::open_with(&options, |store, _key| {
-            let services = AppServices::with_store(store, Settings::default())
+            let services = AppServices::with_store(store, settings)
                 .map_err(|e| e.to_string())?
                 .with_clock(Arc::new(fixed_now));
             function_app(services).map_err(|e| e.to_string())
