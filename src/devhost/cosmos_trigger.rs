@@ -184,7 +184,10 @@ pub async fn follow(
             let function = trigger.function.clone();
             async move { invoker.invoke(&function, envelope, None).await }
         };
-        let (result, attempts) = super::run_with_policy(policy.as_ref(), run).await;
+        let Some((result, attempts)) = super::run_with_policy(policy.as_ref(), &cancel, run).await
+        else {
+            break;
+        };
         if let Err(error) = result
             && let Err(dead) = dead_letters.write(
                 DeadLetterKind::CosmosDb,

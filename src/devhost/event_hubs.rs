@@ -86,7 +86,8 @@ fn stable_hash(text: &str) -> u32 {
     })
 }
 
-fn stream(hub: &str, partition: u32) -> String {
+/// The store partition of one hub partition's log.
+pub(super) fn stream(hub: &str, partition: u32) -> String {
     format!("{}:{partition}", hub.to_ascii_lowercase())
 }
 
@@ -110,6 +111,10 @@ impl EventHubs {
 
     pub fn partitions(&self) -> u32 {
         self.partitions
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The partition an event goes to.
@@ -231,6 +236,8 @@ impl EventHubs {
     ) -> Result<Vec<HubEvent>, HubError> {
         let stream = stream(hub, partition);
         let pk = PartitionKey::from(stream.as_str());
+        // A position before the oldest retained event reads from the oldest one.
+        let after = after.max(self.first_retained(hub, partition).await? - 1);
         let mut events = Vec::new();
         for sequence in (after + 1)..=(after + i64::from(max.max(1))) {
             let id = format!("{sequence:020}");
@@ -434,7 +441,11 @@ pub async fn process_partition(
                 let function = trigger.function.clone();
                 async move { invoker.invoke(&function, envelope, None).await }
             };
-            let (result, attempts) = super::run_with_policy(policy.as_ref(), run).await;
+            let Some((result, attempts)) =
+                super::run_with_policy(policy.as_ref(), &cancel, run).await
+            else {
+                break;
+            };
             if let Err(error) = result {
                 let payload = Value::Array(
                     batch

@@ -10,11 +10,13 @@
 
 pub mod containers;
 pub mod cosmos_trigger;
+pub mod data_dir;
 pub mod dead_letter;
 pub mod envelope;
 pub mod event_grid;
 pub mod event_hubs;
 pub mod http;
+pub mod hub_retention;
 pub mod invoke;
 pub mod notify;
 pub mod outputs;
@@ -29,6 +31,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::runtime::manifest::RetryPolicy as DeclaredRetry;
 
@@ -60,24 +63,29 @@ pub fn retry_policy(declared: &DeclaredRetry) -> retry::RetryPolicy {
 }
 
 /// Runs `attempt` once, or under `policy` with `Metadata.RetryContext` on each attempt.
-/// Returns the outcome and how many attempts were made.
+/// Returns the outcome and how many attempts were made, or `None` when `cancel` fired during a
+/// wait between attempts (shutdown): the caller then neither checkpoints nor dead-letters.
 pub async fn run_with_policy<F, Fut, T, E>(
     policy: Option<&retry::RetryPolicy>,
+    cancel: &CancellationToken,
     attempt: F,
-) -> (Result<T, E>, u32)
+) -> Option<(Result<T, E>, u32)>
 where
     F: Fn(Option<Value>) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
     let Some(policy) = policy else {
-        return (attempt(None).await, 1);
+        return Some((attempt(None).await, 1));
     };
     let attempts = AtomicU32::new(0);
-    let result = retry::run_with_retry(policy, |context| {
+    let outcome = retry::run_with_retry_until(policy, cancel, |context| {
         attempts.fetch_add(1, Ordering::Relaxed);
         attempt(Some(context.to_json()))
     })
     .await;
-    (result, attempts.load(Ordering::Relaxed))
+    match outcome {
+        retry::Retried::Done(result) => Some((result, attempts.load(Ordering::Relaxed))),
+        retry::Retried::Stopped => None,
+    }
 }

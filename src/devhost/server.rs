@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
+use super::data_dir::DataDirLock;
 use super::dead_letter::{DeadLetterError, DeadLetters};
 use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
@@ -47,7 +48,15 @@ pub struct DevOptions {
     pub reset: bool,
     pub redelivery: Redelivery,
     pub hub_partitions: u32,
+    /// How long the local Event Hubs keep events (trimmed behind every consumer's checkpoint).
+    pub hub_retention: std::time::Duration,
+    /// The longest SIGTERM may take: HTTP drain plus in-flight invocations.
+    pub shutdown_grace: std::time::Duration,
 }
+
+/// The default bound on shutdown: the .NET generic host's `HostOptions.ShutdownTimeout`
+/// default (30 s), which the Functions host runs under.
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -58,6 +67,10 @@ pub enum DevError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "data directory {0} is in use by another `cosmospark dev` (its lock file is held); stop it first"
+    )]
+    Locked(PathBuf),
     #[error("store: {0} (is another `cosmospark dev` using this data directory?)")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -77,6 +90,8 @@ pub enum DevError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
     #[error(transparent)]
@@ -97,6 +112,9 @@ pub struct Platform {
     pub dead_letters: DeadLetters,
     pub pubsub: Hub,
     redelivery: Redelivery,
+    hub_retention: std::time::Duration,
+    /// Held for as long as any clone of the platform lives.
+    _lock: Arc<DataDirLock>,
 }
 
 impl Platform {
@@ -117,10 +135,12 @@ impl Platform {
             let path = path.to_owned();
             move |source| DevError::DataDir { path, source }
         };
-        if options.reset && data_dir.exists() {
-            std::fs::remove_dir_all(&data_dir).map_err(io(&data_dir))?;
-        }
         std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
+        // The lock comes first: a reset must never delete the store of a running instance.
+        let lock = DataDirLock::acquire(&data_dir)?;
+        if options.reset {
+            lock.clear()?;
+        }
         let manifest = Arc::new(Manifest::load(&options.root).map_err(DevError::Manifest)?);
         let store = open_store(&StoreConfig::Embedded {
             dir: data_dir.join("store"),
@@ -158,6 +178,8 @@ impl Platform {
             invoker,
             pubsub,
             redelivery: options.redelivery,
+            hub_retention: options.hub_retention,
+            _lock: Arc::new(lock),
         })
     }
 
@@ -238,6 +260,12 @@ impl Platform {
             self.signal.clone(),
             cancel.clone(),
         ));
+        tracker.spawn(super::hub_retention::run(
+            sinks.hubs.clone(),
+            super::hub_retention::hubs_of(&self.manifest),
+            self.hub_retention,
+            cancel.clone(),
+        ));
         let max_batch = event_hubs_max_batch(&self.root);
         let mut timers = TimerScheduler::new(self.data_dir.join("timers"), Arc::new(SystemClock));
         let mut timer_count = 0;
@@ -290,10 +318,12 @@ impl Platform {
         if timer_count > 0 {
             let invoker = self.invoker.clone();
             let cancel = cancel.clone();
+            let stop = cancel.clone();
             tracker.spawn(async move {
                 let run = move |name: String, payload: Value| {
                     let invoker = invoker.clone();
-                    async move { invoke_timer(&invoker, &name, payload).await }
+                    let stop = stop.clone();
+                    async move { invoke_timer(&invoker, &name, payload, &stop).await }
                 };
                 if let Err(error) = timers.run(run, cancel).await {
                     tracing::error!(%error, "timer scheduler stopped");
@@ -304,7 +334,14 @@ impl Platform {
     }
 }
 
-async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(), InvokeError> {
+/// One timer invocation under the function's retry policy; a retry abandoned at shutdown
+/// counts as done (the schedule fires again after the restart, past-due if it was missed).
+async fn invoke_timer(
+    invoker: &Invoker,
+    name: &str,
+    payload: Value,
+    cancel: &CancellationToken,
+) -> Result<(), InvokeError> {
     let function = invoker.manifest().function(name);
     let binding = function
         .and_then(|f| f.trigger())
@@ -318,7 +355,9 @@ async fn invoke_timer(invoker: &Invoker, name: &str, payload: Value) -> Result<(
         let invoker = invoker.clone();
         async move { invoker.invoke(name, envelope, None).await.map(|_| ()) }
     };
-    run_with_policy(policy.as_ref(), attempt).await.0
+    run_with_policy(policy.as_ref(), cancel, attempt)
+        .await
+        .map_or(Ok(()), |(result, _)| result)
 }
 
 /// host.json `extensions.eventHubs.maxEventBatchSize` (or the older `maxBatchSize`).
@@ -459,7 +498,11 @@ pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> 
     run_platform(options, platform).await
 }
 
-/// Serves an opened platform until SIGTERM / Ctrl-C.
+/// Serves an opened platform until SIGTERM / Ctrl-C. Shutdown stops accepting connections and
+/// triggers at once, lets in-flight requests and invocations finish (retry waits end at once:
+/// their work stays unacknowledged and is redelivered after a restart), and returns within
+/// `options.shutdown_grace`; whatever is still running then is abandoned, which is safe because
+/// nothing unacknowledged was checkpointed. The data-directory lock is released on return.
 pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(), DevError> {
     let router = platform.router()?;
     let addr = SocketAddr::from((options.host, options.port));
@@ -470,15 +513,35 @@ pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(),
     let cancel = CancellationToken::new();
     platform.start_triggers(&tracker, &cancel).await?;
     print_banner(&platform, addr);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(crate::runtime::server::shutdown_signal())
-        .await;
-    tracing::info!("HTTP drained; stopping triggers after their in-flight invocations");
-    cancel.cancel();
+    let stop = cancel.clone();
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        crate::runtime::server::shutdown_signal().await;
+        stop.cancel();
+    });
+    let serve = tokio::spawn(async move { serve.await });
+    cancel.cancelled().await;
+    tracing::info!("stopping: draining HTTP and in-flight invocations");
     tracker.close();
-    tracker.wait().await;
-    tracing::info!("stopped");
-    served.map_err(|source| DevError::Bind { addr, source })
+    let drained = tokio::time::timeout(options.shutdown_grace, async {
+        let served = serve.await;
+        tracker.wait().await;
+        served
+    })
+    .await;
+    match drained {
+        Ok(Ok(served)) => {
+            tracing::info!("stopped");
+            served.map_err(DevError::Serve)
+        }
+        Ok(Err(join)) => Err(DevError::Serve(std::io::Error::other(join))),
+        Err(_) => {
+            tracing::warn!(
+                grace = ?options.shutdown_grace,
+                "stopped: shutdown grace expired; abandoning unfinished work (it was not acknowledged)"
+            );
+            Ok(())
+        }
+    }
 }
 
 fn print_banner(platform: &Platform, addr: SocketAddr) {

@@ -2,9 +2,11 @@
 //! to the current body of one read-model document.
 //!
 //! Every update is idempotent and commutative: the leaderboard keeps awards in a map keyed by
-//! ledger entry id, stats keep sets of message / task ids and a maximum, locations and records
-//! keep the value with the highest aggregate version. Applying any duplication or permutation
-//! of a history gives the same documents as one in-order pass.
+//! ledger entry id, stats keep [`WindowedCount`]s (a count plus a bounded dedupe window of the
+//! newest event ids) and a maximum, locations and records keep the value with the highest
+//! aggregate version. Applying any duplication or permutation of a history gives the same
+//! documents as one in-order pass, as long as no event arrives after more than
+//! [`DEDUPE_WINDOW`] newer ones of the same counter (see `docs/cqrs.md`, "Bounded state").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +18,11 @@ use super::event::{DomainEvent, EventType, UnknownType};
 use crate::app::domain::documents::{ChatMessage, CosmosUser, LedgerEntry, UserTask};
 
 const DAY_SECONDS: i64 = 86_400;
+
+/// Event ids a [`WindowedCount`] remembers: the newest ones per counter. Bounds a stats
+/// document to about 3 × 256 ids (≤ 210 KB even with 255-character ids; Cosmos DB's item
+/// limit is 2 MB).
+pub const DEDUPE_WINDOW: usize = 256;
 
 /// A read model: rebuilt and versioned (generation) on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,6 +118,7 @@ pub enum Update {
     Received {
         user: String,
         message: String,
+        at: i64,
     },
     TaskDone {
         user: String,
@@ -185,6 +193,7 @@ pub fn updates(event: &DomainEvent) -> Result<Vec<Update>, Poison> {
                 Update::Received {
                     user: recipient.id.as_str().to_owned(),
                     message: message.id.clone(),
+                    at: message.message.timestamp,
                 },
             ]
         }
@@ -309,16 +318,59 @@ pub struct StatsDoc {
     #[serde(default)]
     pub name_version: u64,
     #[serde(default)]
-    pub sent: BTreeSet<String>,
+    pub sent: WindowedCount,
     #[serde(default)]
-    pub received: BTreeSet<String>,
+    pub received: WindowedCount,
     #[serde(default)]
-    pub tasks: BTreeSet<String>,
-    /// Country codes of the users greeted by completed tasks.
+    pub tasks: WindowedCount,
+    /// Country codes of the users greeted by completed tasks (bounded by ISO 3166).
     #[serde(default)]
     pub countries: BTreeSet<String>,
     #[serde(default)]
     pub last_active: Option<i64>,
+}
+
+/// How many distinct events (by time and id) were counted, in bounded space: the newest
+/// [`DEDUPE_WINDOW`] are kept by id, so a duplicate among them is recognised; older ones are
+/// folded into `settled` and their ids forgotten, and anything at or before `horizon` (the
+/// newest folded one) is taken as already counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowedCount {
+    /// Events counted whose ids were forgotten.
+    #[serde(default)]
+    pub settled: u64,
+    /// The newest forgotten (time, id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<(i64, String)>,
+    /// The newest counted (time, id)s, at most [`DEDUPE_WINDOW`].
+    #[serde(default)]
+    pub recent: BTreeSet<(i64, String)>,
+}
+
+impl WindowedCount {
+    /// The number of distinct events counted.
+    pub fn len(&self) -> u64 {
+        self.settled + self.recent.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts event `id` at time `at` unless it was counted already (or is behind the horizon).
+    pub fn insert(&mut self, at: i64, id: &str) {
+        let key = (at, id.to_owned());
+        if self.horizon.as_ref().is_some_and(|h| key <= *h) {
+            return;
+        }
+        self.recent.insert(key);
+        while self.recent.len() > DEDUPE_WINDOW {
+            if let Some(oldest) = self.recent.pop_first() {
+                self.settled += 1;
+                self.horizon = Some(oldest);
+            }
+        }
+    }
 }
 
 /// Where a user is (users by country): one per user.
@@ -418,16 +470,16 @@ impl Update {
                 active(doc, *at);
             }
             Self::Sent { message, at, .. } => {
-                doc.sent.insert(message.clone());
+                doc.sent.insert(*at, message);
                 active(doc, *at);
             }
-            Self::Received { message, .. } => {
-                doc.received.insert(message.clone());
+            Self::Received { message, at, .. } => {
+                doc.received.insert(*at, message);
             }
             Self::TaskDone {
                 task, country, at, ..
             } => {
-                doc.tasks.insert(task.clone());
+                doc.tasks.insert(*at, task);
                 if let Some(country) = country {
                     doc.countries.insert(country.clone());
                 }
