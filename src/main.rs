@@ -267,6 +267,12 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let platform = Platform::open_with(&options, app_over)
         .await
         .context("cosmospark dev")?;
+    // This process holds the store's lock: a rebuild marked running died with the last one.
+    if let Err(error) =
+        cosmospark::app::cqrs::rebuild_job::recover_after_restart(&platform.store).await
+    {
+        tracing::warn!(%error, "cannot clean up an interrupted read-model rebuild");
+    }
     let services = AppServices::with_store(platform.store.clone(), settings()?)?;
     if args.seed > 0 {
         let written = cosmospark::app::seed::seed_if_empty(&services, args.seed)

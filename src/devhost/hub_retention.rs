@@ -173,7 +173,10 @@ pub async fn run(
                 if cancel.is_cancelled() {
                     return;
                 }
-                match hubs.trim(hub, partition, groups, retention, Utc::now()).await {
+                match hubs
+                    .trim(hub, partition, groups, retention, Utc::now())
+                    .await
+                {
                     Ok(trimmed) if trimmed.deleted > 0 => {
                         tracing::debug!(hub, partition, ?trimmed, "trimmed the hub log");
                     }

@@ -357,10 +357,14 @@ impl WindowedCount {
         self.len() == 0
     }
 
-    /// Counts event `id` at time `at` unless it was counted already (or is behind the horizon).
-    pub fn insert(&mut self, at: i64, id: &str) {
+    /// Counts event `id` at time `at` unless it was counted already. Behind the horizon, a
+    /// live event is taken as a duplicate and a replayed one as new (see [`Delivery`]).
+    pub fn insert(&mut self, at: i64, id: &str, delivery: Delivery) {
         let key = (at, id.to_owned());
         if self.horizon.as_ref().is_some_and(|h| key <= *h) {
+            if delivery == Delivery::Replay {
+                self.settled += 1;
+            }
             return;
         }
         self.recent.insert(key);
@@ -371,6 +375,17 @@ impl WindowedCount {
             }
         }
     }
+}
+
+/// Where updates come from, which decides what a counter does with an event behind its horizon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// From the hub: at least once, close to time order. Behind the horizon means "counted".
+    #[default]
+    Live,
+    /// A rebuild's one read of the source change feeds: every document once, but in feed-range
+    /// order, not time order. Behind the horizon means "older, not yet counted".
+    Replay,
 }
 
 /// Where a user is (users by country): one per user.
@@ -425,7 +440,7 @@ impl Update {
     /// Applies the update to the document's current body (`None`: absent). Returns the new
     /// body, or `None` when the update changes nothing (a duplicate or a stale version).
     pub fn apply(&self, current: Option<&Value>) -> Result<Option<Value>, serde_json::Error> {
-        apply_all(&[self], current)
+        apply_all(&[self], current, Delivery::Live)
     }
 
     fn apply_score(&self, doc: &mut ScoreDoc) {
@@ -454,7 +469,7 @@ impl Update {
         }
     }
 
-    fn apply_stats(&self, doc: &mut StatsDoc) {
+    fn apply_stats(&self, doc: &mut StatsDoc, delivery: Delivery) {
         doc.user_id = self.key().to_owned();
         let active = |doc: &mut StatsDoc, at: i64| {
             doc.last_active = Some(doc.last_active.map_or(at, |t| t.max(at)));
@@ -470,16 +485,16 @@ impl Update {
                 active(doc, *at);
             }
             Self::Sent { message, at, .. } => {
-                doc.sent.insert(*at, message);
+                doc.sent.insert(*at, message, delivery);
                 active(doc, *at);
             }
             Self::Received { message, at, .. } => {
-                doc.received.insert(*at, message);
+                doc.received.insert(*at, message, delivery);
             }
             Self::TaskDone {
                 task, country, at, ..
             } => {
-                doc.tasks.insert(*at, task);
+                doc.tasks.insert(*at, task, delivery);
                 if let Some(country) = country {
                     doc.countries.insert(country.clone());
                 }
@@ -542,6 +557,7 @@ impl Update {
 pub fn apply_all(
     updates: &[&Update],
     current: Option<&Value>,
+    delivery: Delivery,
 ) -> Result<Option<Value>, serde_json::Error> {
     let Some(first) = updates.first() else {
         return Ok(None);
@@ -551,7 +567,7 @@ pub fn apply_all(
             updates.iter().for_each(|u| u.apply_score(doc))
         }),
         Model::Stats => change(current, |doc: &mut StatsDoc| {
-            updates.iter().for_each(|u| u.apply_stats(doc))
+            updates.iter().for_each(|u| u.apply_stats(doc, delivery))
         }),
         Model::Countries => change(current, |doc: &mut LocationDoc| {
             updates.iter().for_each(|u| u.apply_location(doc))

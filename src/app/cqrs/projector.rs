@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::layout::{
     DEAD_LETTERS, Pointer, READ_MODELS, body, country_partition, partition, stored,
 };
-use super::model::{LocationDoc, Model, Poison, Update, apply_all, decode, updates};
+use super::model::{Delivery, LocationDoc, Model, Poison, Update, apply_all, decode, updates};
 use crate::store::model::MAX_BATCH_OPS;
 use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
 
@@ -94,7 +94,10 @@ pub async fn project(store: &Store, incoming: &[Incoming]) -> Result<Outcome, Pr
             outcome.awarded.insert(user.clone());
         }
     }
-    outcome.written = apply_updates(store, &all, |model| pointer.of(model).written()).await?;
+    outcome.written = apply_updates(store, &all, Delivery::Live, |model| {
+        pointer.of(model).written()
+    })
+    .await?;
     Ok(outcome)
 }
 
@@ -110,6 +113,7 @@ struct Pending {
 pub async fn apply_updates(
     store: &Store,
     updates: &[Update],
+    delivery: Delivery,
     generations: impl Fn(Model) -> Vec<u64>,
 ) -> Result<usize, ProjectError> {
     let mut groups: BTreeMap<String, BTreeMap<String, Pending>> = BTreeMap::new();
@@ -133,7 +137,7 @@ pub async fn apply_updates(
     let mut written = 0;
     let work = groups.into_iter().map(|(pk, docs)| {
         let store = store.clone();
-        async move { apply_partition(&store, &pk, &docs).await }
+        async move { apply_partition(&store, &pk, &docs, delivery).await }
     });
     let mut results = futures::stream::iter(work).buffer_unordered(PARALLEL_PARTITIONS);
     while let Some(result) = results.next().await {
@@ -153,6 +157,7 @@ async fn apply_partition(
     store: &Store,
     pk: &str,
     docs: &BTreeMap<String, Pending>,
+    delivery: Delivery,
 ) -> Result<usize, ProjectError> {
     let key = PartitionKey::from(pk);
     let corrupt = |id: &str, reason: String| ProjectError::Corrupt {
@@ -172,8 +177,8 @@ async fn apply_partition(
             let current = current?;
             let before = current.as_ref().map(body);
             let all: Vec<&Update> = pending.updates.iter().collect();
-            let Some(new) =
-                apply_all(&all, before.as_ref()).map_err(|e| corrupt(id, e.to_string()))?
+            let Some(new) = apply_all(&all, before.as_ref(), delivery)
+                .map_err(|e| corrupt(id, e.to_string()))?
             else {
                 continue;
             };
