@@ -84,6 +84,18 @@ impl EventHubs {
             .unwrap_or(0))
     }
 
+    /// The sequence number the next event of `hub`/`partition` gets.
+    pub async fn next_sequence(&self, hub: &str, partition: u32) -> Result<i64, HubError> {
+        let stream = stream(hub, partition);
+        let pk = PartitionKey::from(stream.as_str());
+        Ok(self
+            .store()
+            .read(EVENT_HUBS_CONTAINER, &pk, "head")
+            .await?
+            .and_then(|doc| doc["nextSequence"].as_i64())
+            .unwrap_or(0))
+    }
+
     /// Deletes the events of `hub`/`partition` that every one of `groups` checkpointed past, and
     /// those enqueued before `now - retention`.
     pub async fn trim(

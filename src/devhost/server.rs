@@ -406,6 +406,7 @@ fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> 
 fn admin_router(platform: Platform) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/backlog", get(backlog))
         .route("/deadletters", get(list_dead_letters))
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
         .route("/containers/{container}/items", post(upsert_item))
@@ -415,6 +416,62 @@ fn admin_router(platform: Platform) -> Router {
 
 fn problem(status: StatusCode, message: impl ToString) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// What the platform still has to deliver, and how big its data is: per hub partition the
+/// retained range and each consumer group's checkpoint, the pending Event Grid deliveries and
+/// the store file's size. Used by the soak (`benches/soak.rs`).
+async fn backlog(State(platform): State<Platform>) -> Response {
+    let result = async {
+        let hubs = &platform.invoker.sinks().hubs;
+        let mut partitions = Vec::new();
+        let mut unprocessed = 0i64;
+        for (hub, groups) in super::hub_retention::hubs_of(&platform.manifest) {
+            for partition in 0..hubs.partitions() {
+                let first = hubs.first_retained(&hub, partition).await?;
+                let next = hubs.next_sequence(&hub, partition).await?;
+                let mut consumers = serde_json::Map::new();
+                for group in &groups {
+                    let checkpoint = hubs.checkpoint(&hub, group, partition).await?;
+                    unprocessed += next - 1 - checkpoint;
+                    consumers.insert(group.clone(), json!(checkpoint));
+                }
+                partitions.push(json!({"hub": hub, "partition": partition, "first": first,
+                    "next": next, "retained": next - first, "checkpoints": consumers}));
+            }
+        }
+        let deliveries = platform
+            .store
+            .count(
+                super::containers::EVENT_GRID_CONTAINER,
+                None,
+                &crate::store::Query::new(),
+            )
+            .await?;
+        Ok::<_, super::event_hubs::HubError>(json!({
+            "eventHubs": {"unprocessed": unprocessed, "partitions": partitions},
+            "eventGridPending": deliveries,
+            "storeBytes": dir_size(&platform.data_dir.join("store")),
+        }))
+    }
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+    }
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return std::fs::metadata(path).map_or(0, |m| m.len());
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_size(&entry.path()),
+            _ => entry.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 async fn list_dead_letters(State(platform): State<Platform>) -> Response {

@@ -650,6 +650,104 @@ mod tests {
         assert_eq!(award("a", 2, now).apply(body.as_ref()).unwrap(), None);
     }
 
+    fn sent(i: usize) -> Update {
+        Update::Sent {
+            user: "u".into(),
+            message: format!("{i:032x}"),
+            at: 1_000_000 + i as i64,
+        }
+    }
+
+    fn stats(updates: &[Update], current: Option<&Value>, delivery: Delivery) -> Option<Value> {
+        let refs: Vec<&Update> = updates.iter().collect();
+        apply_all(&refs, current, delivery).unwrap()
+    }
+
+    #[test]
+    fn stats_document_stays_bounded_and_counts_every_message() {
+        // Past ~57,500 message ids a document holding every id exceeds Cosmos DB's 2 MB.
+        const MESSAGES: usize = 60_000;
+        let history: Vec<Update> = (0..MESSAGES).map(sent).collect();
+        let body = stats(&history, None, Delivery::Live).unwrap();
+        let size = body.to_string().len();
+        assert!(size < 64 * 1024, "stats document is {size} bytes");
+        let doc: StatsDoc = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(doc.sent.len(), MESSAGES as u64);
+        assert_eq!(doc.sent.recent.len(), DEDUPE_WINDOW);
+        // Redelivering the newest window, or anything older, changes nothing.
+        let redelivered: Vec<Update> = history
+            .iter()
+            .rev()
+            .take(3 * DEDUPE_WINDOW)
+            .cloned()
+            .collect();
+        assert_eq!(stats(&redelivered, Some(&body), Delivery::Live), None);
+        // A new message still counts.
+        let next = stats(&[sent(MESSAGES)], Some(&body), Delivery::Live).unwrap();
+        let doc: StatsDoc = serde_json::from_value(next).unwrap();
+        assert_eq!(doc.sent.len(), MESSAGES as u64 + 1);
+    }
+
+    #[test]
+    fn a_replay_in_feed_range_order_counts_what_arrives_behind_the_horizon() {
+        // Four feed ranges read one after another: time order only within each.
+        let history: Vec<Update> = (0..2_000).map(sent).collect();
+        let by_range: Vec<Update> = (0..4)
+            .flat_map(|range| history.iter().skip(range).step_by(4).cloned())
+            .collect();
+        let replayed = stats(&by_range, None, Delivery::Replay).unwrap();
+        let doc: StatsDoc = serde_json::from_value(replayed).unwrap();
+        assert_eq!(doc.sent.len(), 2_000);
+        let live = stats(&by_range, None, Delivery::Live).unwrap();
+        let doc: StatsDoc = serde_json::from_value(live).unwrap();
+        assert!(
+            doc.sent.len() < 2_000,
+            "live delivery takes late events as duplicates"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Exactly-once with bounded state: any shuffle and duplication within a lateness of
+        /// fewer than `DEDUPE_WINDOW / 2` events counts every message once.
+        #[test]
+        fn bounded_lateness_and_duplicates_count_exactly_once(
+            n in 1usize..1_500,
+            seeds in proptest::collection::vec(proptest::prelude::any::<u64>(), 64),
+            duplicates in proptest::collection::vec(0usize..1_500, 0..200),
+        ) {
+            let block = DEDUPE_WINDOW / 2 - 1;
+            let history: Vec<Update> = (0..n).map(sent).collect();
+            let mut delivered = Vec::new();
+            for (b, chunk) in history.chunks(block).enumerate() {
+                let mut chunk: Vec<(u64, Update)> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| (seeds[(b + i) % seeds.len()].rotate_left(i as u32), u.clone()))
+                    .collect();
+                let start = b * block;
+                for d in &duplicates {
+                    let i = d % n;
+                    if (start..start + block).contains(&i) {
+                        chunk.push((seeds[i % seeds.len()], history[i].clone()));
+                    }
+                }
+                chunk.sort_by_key(|(k, _)| *k);
+                delivered.extend(chunk.into_iter().map(|(_, u)| u));
+            }
+            let mut body = None;
+            for piece in delivered.chunks(37) {
+                if let Some(next) = stats(piece, body.as_ref(), Delivery::Live) {
+                    body = Some(next);
+                }
+            }
+            let doc: StatsDoc = serde_json::from_value(body.unwrap()).unwrap();
+            proptest::prop_assert_eq!(doc.sent.len(), n as u64);
+            proptest::prop_assert!(doc.sent.recent.len() <= DEDUPE_WINDOW);
+        }
+    }
+
     #[test]
     fn stale_locations_and_records_are_ignored() {
         let located = |country: &str, version| Update::Located {
