@@ -252,7 +252,9 @@ pub struct CommandDocument {
     pub body_hash: Option<String>,
 }
 
-/// Leaderboard document: one per user.
+/// Leaderboard document: one per user. Bounded like a [`WindowedCount`]: the newest
+/// [`DEDUPE_WINDOW`] awards by ledger entry id, older ones folded into points per UTC day, and
+/// days more than [`SETTLED_DAYS`] before the newest one folded into a single day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreDoc {
@@ -260,9 +262,19 @@ pub struct ScoreDoc {
     pub user_name: String,
     /// (award time, entry id) of the entry the name comes from: the newest one.
     pub name_from: (i64, String),
-    /// Ledger entry id → (points, award time in unix seconds).
+    /// Ledger entry id → (points, award time in unix seconds): the newest awards.
     pub entries: BTreeMap<String, (i64, i64)>,
+    /// Points per UTC day of the awards folded out of `entries`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled_days: BTreeMap<i64, i64>,
+    /// (award time, entry id) of the newest folded award.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<(i64, String)>,
 }
+
+/// Settled days kept apart before the newest day; older ones only count for "all time", so
+/// they are folded into one.
+pub const SETTLED_DAYS: i64 = 31;
 
 /// Totals of one user at one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -278,9 +290,9 @@ pub fn day_of(at: i64) -> i64 {
 }
 
 impl ScoreDoc {
-    /// Points per UTC day.
+    /// Points per UTC day (days older than every window may be folded into one).
     pub fn days(&self) -> BTreeMap<i64, i64> {
-        let mut days = BTreeMap::new();
+        let mut days = self.settled_days.clone();
         for (points, at) in self.entries.values() {
             *days.entry(day_of(*at)).or_insert(0) += points;
         }
@@ -290,6 +302,52 @@ impl ScoreDoc {
     /// All-time total and the rolling windows ending on `today` (today and the 6 / 29 days before).
     pub fn totals(&self, today: i64) -> Totals {
         totals_of(&self.days(), today)
+    }
+}
+
+impl ScoreDoc {
+    /// Folds the oldest awards out of `entries` until it fits the window.
+    fn settle(&mut self) {
+        while self.entries.len() > DEDUPE_WINDOW {
+            let oldest = self
+                .entries
+                .iter()
+                .map(|(id, (points, at))| ((*at, id.clone()), *points))
+                .min();
+            let Some(((at, id), points)) = oldest else {
+                break;
+            };
+            self.entries.remove(&id);
+            *self.settled_days.entry(day_of(at)).or_insert(0) += points;
+            self.horizon = Some((at, id));
+        }
+        self.fold_old_days();
+    }
+
+    /// Folds settled days more than [`SETTLED_DAYS`] before the newest day into the latest of
+    /// them: outside every window, they only add to the all-time total.
+    fn fold_old_days(&mut self) {
+        let newest = self
+            .entries
+            .values()
+            .map(|(_, at)| day_of(*at))
+            .chain(self.settled_days.keys().copied())
+            .max();
+        let Some(newest) = newest else {
+            return;
+        };
+        let old: Vec<i64> = self
+            .settled_days
+            .range(..newest - SETTLED_DAYS)
+            .map(|(day, _)| *day)
+            .collect();
+        if let Some((&into, rest)) = old.split_last() {
+            let folded: i64 = rest
+                .iter()
+                .filter_map(|day| self.settled_days.remove(day))
+                .sum();
+            *self.settled_days.entry(into).or_insert(0) += folded;
+        }
     }
 }
 
@@ -443,7 +501,7 @@ impl Update {
         apply_all(&[self], current, Delivery::Live)
     }
 
-    fn apply_score(&self, doc: &mut ScoreDoc) {
+    fn apply_score(&self, doc: &mut ScoreDoc, delivery: Delivery) {
         let Self::Award {
             user,
             name,
@@ -455,14 +513,22 @@ impl Update {
             return;
         };
         doc.user_id.clone_from(user);
-        // The same entry id always carries the same award; keep the larger on a conflict so
-        // the result does not depend on order.
-        let value = (*points, *at);
-        let slot = doc.entries.entry(entry.clone()).or_insert(value);
-        if value > *slot {
-            *slot = value;
-        }
         let from = (*at, entry.clone());
+        if doc.horizon.as_ref().is_some_and(|h| from <= *h) {
+            if delivery == Delivery::Replay {
+                *doc.settled_days.entry(day_of(*at)).or_insert(0) += points;
+                doc.fold_old_days();
+            }
+        } else {
+            // The same entry id always carries the same award; keep the larger on a conflict
+            // so the result does not depend on order.
+            let value = (*points, *at);
+            let slot = doc.entries.entry(entry.clone()).or_insert(value);
+            if value > *slot {
+                *slot = value;
+            }
+            doc.settle();
+        }
         if doc.user_name.is_empty() || from > doc.name_from {
             doc.name_from = from;
             doc.user_name.clone_from(name);
@@ -564,7 +630,7 @@ pub fn apply_all(
     };
     match first.model() {
         Model::Leaderboard => change(current, |doc: &mut ScoreDoc| {
-            updates.iter().for_each(|u| u.apply_score(doc))
+            updates.iter().for_each(|u| u.apply_score(doc, delivery))
         }),
         Model::Stats => change(current, |doc: &mut StatsDoc| {
             updates.iter().for_each(|u| u.apply_stats(doc, delivery))
@@ -686,6 +752,37 @@ mod tests {
         let next = stats(&[sent(MESSAGES)], Some(&body), Delivery::Live).unwrap();
         let doc: StatsDoc = serde_json::from_value(next).unwrap();
         assert_eq!(doc.sent.len(), MESSAGES as u64 + 1);
+    }
+
+    #[test]
+    fn leaderboard_document_stays_bounded_and_keeps_every_total() {
+        let today = 20_000;
+        let history: Vec<Update> = (0..20_000i64)
+            .map(|i| {
+                let at = (today - 400) * DAY_SECONDS + i * 1_728;
+                award(&format!("task-{i:08}"), 1 + i % 6, at)
+            })
+            .collect();
+        let mut days = BTreeMap::new();
+        for update in &history {
+            if let Update::Award { points, at, .. } = update {
+                *days.entry(day_of(*at)).or_insert(0) += points;
+            }
+        }
+        let expected = totals_of(&days, today);
+        let refs: Vec<&Update> = history.iter().collect();
+        let body = apply_all(&refs, None, Delivery::Live).unwrap().unwrap();
+        let size = body.to_string().len();
+        assert!(size < 64 * 1024, "leaderboard document is {size} bytes");
+        let doc: ScoreDoc = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(doc.totals(today), expected);
+        assert!(doc.settled_days.len() <= SETTLED_DAYS as usize + 2);
+        // Redelivered awards change nothing.
+        let again: Vec<&Update> = history.iter().rev().take(1_000).collect();
+        assert_eq!(
+            apply_all(&again, Some(&body), Delivery::Live).unwrap(),
+            None
+        );
     }
 
     #[test]
