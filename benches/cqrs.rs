@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cosmospark::app::cqrs::Standings;
 use cosmospark::app::cqrs::event::{DomainEvent, relay_event};
-use cosmospark::app::cqrs::model::{Model, Update, apply_all, decode, updates};
+use cosmospark::app::cqrs::model::{Delivery, Model, Update, apply_all, decode, updates};
 use cosmospark::app::cqrs::projector::{Incoming, apply_updates, project};
 use cosmospark::app::domain::leaderboard::Window;
 use cosmospark::store::Store;
@@ -121,7 +121,9 @@ fn projection_function(texts: &[String], batch: usize) {
         }
         for (key, list) in grouped {
             let refs: Vec<&Update> = list.iter().collect();
-            if let Some(next) = apply_all(&refs, models.get(&key)).expect("readable") {
+            if let Some(next) =
+                apply_all(&refs, models.get(&key), Delivery::Live).expect("readable")
+            {
                 models.insert(key, next);
             }
         }
@@ -179,7 +181,7 @@ async fn leaderboard(users: usize) {
         .collect();
     let load = Instant::now();
     for chunk in awards.chunks(2000) {
-        apply_updates(&store, chunk, |_| vec![1])
+        apply_updates(&store, chunk, Delivery::Live, |_| vec![1])
             .await
             .expect("loaded");
     }

@@ -159,6 +159,8 @@ async fn main() {
         reset: false,
         redelivery: Redelivery::default(),
         hub_partitions: 4,
+        hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
+        shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
     };
     let platform = Platform::open_with(&options, make_app).await.unwrap();
     let router = platform.router().unwrap();

@@ -119,6 +119,12 @@ struct DevArgs {
     /// When the store has no users, create this many demo users at start.
     #[arg(long, default_value_t = 0)]
     seed: usize,
+    /// How long the local Event Hubs keep events, in seconds (Azure's hub retention; 1 day).
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    hub_retention_secs: u64,
+    /// The longest a SIGTERM / Ctrl-C shutdown may take, in seconds.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
 }
 
 impl Default for DevArgs {
@@ -131,6 +137,8 @@ impl Default for DevArgs {
             root: PathBuf::from("."),
             redelivery_ms: 1000,
             seed: 0,
+            hub_retention_secs: 86_400,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -201,7 +209,10 @@ fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(future)?;
+    let result = runtime.block_on(future);
+    // Tasks still running after a bounded shutdown are abandoned, not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -309,6 +320,8 @@ fn dev_options(args: &DevArgs) -> DevOptions {
             ..Redelivery::default()
         },
         hub_partitions: DEFAULT_PARTITIONS,
+        hub_retention: std::time::Duration::from_secs(args.hub_retention_secs),
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
     }
 }
 
@@ -341,6 +354,12 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let platform = open_platform(&args, &endpoint)
         .await
         .context("cosmospark dev")?;
+    // This process holds the store's lock: a rebuild marked running died with the last one.
+    if let Err(error) =
+        cosmospark::app::cqrs::rebuild_job::recover_after_restart(&platform.store).await
+    {
+        tracing::warn!(%error, "cannot clean up an interrupted read-model rebuild");
+    }
     let services = AppServices::with_store(platform.store.clone(), settings()?)?;
     if args.seed > 0 {
         let written = cosmospark::app::seed::seed_if_empty(&services, args.seed)
@@ -352,7 +371,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     } else if cosmospark::app::seed::is_empty(&services).await? {
         println!("The store has no users yet: restart with `--seed 20` for a lively demo map.");
     }
-    devhost::server::serve_platform(listener, platform)
+    devhost::server::serve_platform(listener, platform, dev_options(&args).shutdown_grace)
         .await
         .context("cosmospark dev")
 }

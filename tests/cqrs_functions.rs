@@ -446,11 +446,15 @@ async fn cqrs_admin_rebuild_serves_the_write_side_and_guards_its_route() {
     // Nothing was projected incrementally: only the rebuild puts the award on the board.
     let before = app.get("/api/leaderboards?window=all", None).await;
     assert!(!before.json.to_string().contains("dee"), "{}", before.json);
-    let rebuilt = app
+    let accepted = app
         .send(post(Some(admin_principal("root")), "leaderboard"))
         .await;
-    assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.json);
-    assert_eq!(rebuilt.json["rebuilt"][0]["model"], "leaderboard");
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.json);
+    let location = accepted.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, "/api/manage/rebuild/leaderboard");
+    let job = app.wait_for_job(&location).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["reports"][0]["model"], "leaderboard");
     let board = app.get("/api/leaderboards?window=all", None).await;
     assert_eq!(board.status, StatusCode::OK);
     let rows = board.json.to_string();
@@ -550,4 +554,99 @@ fn platform_envelope(bodies: &[String], first_sequence: i64) -> Value {
         &events,
     )
     .to_json()
+}
+
+impl App {
+    async fn admin_get(&self, uri: &str) -> Reply {
+        let request = Request::get(uri)
+            .header("x-ms-client-principal", admin_principal("root"))
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Polls the job's status until it is no longer running (bounded against a hang only).
+    async fn wait_for_job(&self, location: &str) -> Value {
+        for _ in 0..3_000 {
+            let status = self.admin_get(location).await;
+            assert_eq!(status.status, StatusCode::OK, "{}", status.json);
+            if status.json["job"]["state"] != "running" {
+                return status.json["job"].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the rebuild job never finished");
+    }
+
+    async fn put_meta(&self, doc: Value) {
+        self.store
+            .upsert("ReadModels", &PartitionKey::from("meta"), doc)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn rebuild_job_answers_409_while_one_runs_and_cleans_up_one_that_died() {
+    let app = app().await;
+    let uri = "/api/manage/rebuild/stats";
+    let post = || {
+        Request::post(uri)
+            .header("x-ms-client-principal", admin_principal("root"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(app.admin_get(uri).await.status, StatusCode::NOT_FOUND);
+    // Another process is running a rebuild of `stats` into generation 7.
+    let now = chrono::Utc::now();
+    let job = |beat: chrono::DateTime<chrono::Utc>| {
+        json!({"id": "rebuild-job", "partitionKey": "meta", "jobId": "other", "target": "stats",
+            "state": "running", "startedAt": beat, "heartbeatAt": beat, "reports": []})
+    };
+    let pointer = |beat: chrono::DateTime<chrono::Utc>| {
+        json!({"id": "pointer", "partitionKey": "meta",
+            "models": {"stats": {"active": 1, "building": 7, "heartbeat": beat}}})
+    };
+    app.put_meta(job(now)).await;
+    app.put_meta(pointer(now)).await;
+    app.store
+        .upsert(
+            "ReadModels",
+            &PartitionKey::from("stats|g7|0"),
+            json!({"id": "half", "partitionKey": "stats|g7|0", "model": "stats", "gen": 7}),
+        )
+        .await
+        .unwrap();
+    let refused = app.send(post()).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.json);
+    assert_eq!(refused.json["job"]["jobId"], "other");
+    assert_eq!(refused.headers["location"], uri);
+
+    // That process died: its heartbeat is old. The status says so and the half-built
+    // generation is gone.
+    let old = now - chrono::Duration::minutes(5);
+    app.put_meta(job(old)).await;
+    app.put_meta(pointer(old)).await;
+    let status = app.admin_get(uri).await;
+    assert_eq!(status.json["job"]["state"], "failed", "{}", status.json);
+    assert!(
+        status.json["job"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped"),
+        "{}",
+        status.json
+    );
+    let half = app
+        .store
+        .read("ReadModels", &PartitionKey::from("stats|g7|0"), "half")
+        .await
+        .unwrap();
+    assert_eq!(half, None);
+
+    // A new job runs to the end.
+    let accepted = app.send(post()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.json);
+    let done = app.wait_for_job(uri).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
 }

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cosmospark::app::cqrs::Standings;
 use cosmospark::app::cqrs::event::DomainEvent;
-use cosmospark::app::cqrs::layout::Pointer;
+use cosmospark::app::cqrs::layout::{Generations, Pointer, partition, stored};
 use cosmospark::app::cqrs::model::{LocationDoc, Model, ScoreDoc, day_of, updates};
 use cosmospark::app::cqrs::projector::{Incoming, project};
-use cosmospark::app::cqrs::rebuild::{rebuild, rebuild_all};
+use cosmospark::app::cqrs::rebuild::{RebuildError, rebuild, rebuild_all};
 use cosmospark::app::domain::documents::LedgerEntry;
 use cosmospark::app::domain::leaderboard::{Window, standings};
 use cosmospark::store::{ChangeFeedRequest, ChangeFeedStart, PartitionKey, Store};
@@ -311,6 +311,11 @@ async fn rebuild_equals_incremental_even_while_the_processor_runs() {
         assert!(report.removed > 0, "{report:?}");
     }
     assert_eq!(snapshot(&store).await, incremental_and_rebuilt);
+    assert_eq!(
+        generations(&store).await,
+        BTreeSet::from([3]),
+        "superseded generations are deleted"
+    );
 
     // And a store that only ever saw the events in order agrees.
     let (fresh, _f) = store_with(&docs).await;
@@ -326,6 +331,125 @@ async fn rebuild_equals_incremental_even_while_the_processor_runs() {
         .unwrap();
     assert_eq!(top, fresh_top);
     assert!(!top.is_empty() && top[0].rank == 1);
+}
+
+/// The generations that have read-model documents.
+async fn generations(store: &Store) -> BTreeSet<u64> {
+    let docs = store
+        .query("ReadModels", None, &cosmospark::store::Query::new())
+        .await
+        .unwrap();
+    docs.iter().filter_map(|d| d["gen"].as_u64()).collect()
+}
+
+async fn set_pointer(store: &Store, model: Model, generations: Generations) {
+    let mut pointer = Pointer::load(store).await.unwrap();
+    pointer.set(model, generations);
+    pointer.save(store).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_processor_never_writes_a_generation_being_built() {
+    let (store, _dir) = store().await;
+    set_pointer(
+        &store,
+        Model::Stats,
+        Generations {
+            active: 1,
+            building: Some(2),
+            heartbeat: Some(chrono::Utc::now()),
+        },
+    )
+    .await;
+    let docs = fixed_history();
+    write(&store, &docs).await;
+    relay_and_project(&store, &mut BTreeMap::new()).await;
+    assert_eq!(generations(&store).await, BTreeSet::from([1]));
+    // A live marker refuses a second rebuild.
+    let refused = rebuild(&store, Model::Stats).await.unwrap_err();
+    assert!(
+        matches!(refused, RebuildError::Running { generation: 2, .. }),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_rebuild_that_died_is_taken_over_and_its_generation_deleted() {
+    let (store, _dir) = store().await;
+    let docs = fixed_history();
+    write(&store, &docs).await;
+    relay_and_project(&store, &mut BTreeMap::new()).await;
+    // A rebuild into generation 5 stopped with its process a while ago, half-way.
+    let stale = chrono::Utc::now() - chrono::Duration::minutes(10);
+    set_pointer(
+        &store,
+        Model::Stats,
+        Generations {
+            active: 1,
+            building: Some(5),
+            heartbeat: Some(stale),
+        },
+    )
+    .await;
+    let pk = partition(Model::Stats, 5, "ann");
+    store
+        .upsert(
+            "ReadModels",
+            &PartitionKey::from(pk.as_str()),
+            stored(Model::Stats, 5, &pk, "ann", json!({"userId": "ann"})),
+        )
+        .await
+        .unwrap();
+    assert!(generations(&store).await.contains(&5));
+
+    let report = rebuild(&store, Model::Stats).await.unwrap();
+    assert_eq!(report.generation, 6);
+    let left = generations(&store).await;
+    assert!(!left.contains(&5), "{left:?}");
+    assert_eq!(
+        Pointer::load(&store)
+            .await
+            .unwrap()
+            .of(Model::Stats)
+            .building,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rebuild_removes_its_half_built_generation() {
+    let (store, _dir) = store().await;
+    let docs = fixed_history();
+    write(&store, &docs).await;
+    relay_and_project(&store, &mut BTreeMap::new()).await;
+    let before = snapshot(&store).await;
+    // An unreadable document where the next generation will write makes the rebuild fail.
+    let pk = partition(Model::Stats, 2, "ann");
+    store
+        .upsert(
+            "ReadModels",
+            &PartitionKey::from(pk.as_str()),
+            stored(
+                Model::Stats,
+                2,
+                &pk,
+                "ann",
+                json!({"sent": "not a counter"}),
+            ),
+        )
+        .await
+        .unwrap();
+    let failed = rebuild(&store, Model::Stats).await.unwrap_err();
+    assert!(matches!(failed, RebuildError::Project(_)), "{failed}");
+    let pointer = Pointer::load(&store).await.unwrap();
+    assert_eq!(
+        pointer.of(Model::Stats).building,
+        None,
+        "never left building"
+    );
+    assert_eq!(pointer.of(Model::Stats).active, 1);
+    assert_eq!(generations(&store).await, BTreeSet::from([1]));
+    assert_eq!(snapshot(&store).await, before);
 }
 
 async fn store_with(docs: &[(&'static str, Value)]) -> (Store, tempfile::TempDir) {

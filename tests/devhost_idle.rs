@@ -143,6 +143,8 @@ async fn start() -> Running {
         reset: false,
         redelivery: Redelivery::default(),
         hub_partitions: 4,
+        hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
+        shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
     };
     let platform = Platform::open(&options, app()).await.unwrap();
     let router = platform.router().unwrap();

@@ -303,6 +303,8 @@ async fn start_with(commands: Vec<Value>) -> Running {
         reset: false,
         redelivery: Redelivery::default(),
         hub_partitions: 4,
+        hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
+        shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
     };
     let platform = Platform::open(&options, app()).await.unwrap();
     for doc in commands {

@@ -191,7 +191,7 @@ impl Load {
     async fn rebuild(&self) {
         if let Ok(response) = self
             .http
-            .post(format!("{}/api/admin/rebuild/leaderboard", self.base))
+            .post(format!("{}/api/manage/rebuild/leaderboard", self.base))
             .header(
                 "x-ms-client-principal",
                 principal("ops", &["authenticated", "admin"]),

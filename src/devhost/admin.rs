@@ -3,6 +3,7 @@
 //! through the same sign-in as the site; and the whole platform answers only to known `Host`
 //! names ([`known_hosts_only`]), so a web page cannot reach it by DNS rebinding.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ const ADMIN_ROLE: &str = "admin";
 pub fn router(platform: Platform, sessions: Sessions) -> Router {
     let tools = Router::new()
         .route("/backlog", get(backlog))
+        .route("/retention", get(retention))
         .route("/idle", get(wait_idle))
         .route("/deadletters", get(list_dead_letters))
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
@@ -288,4 +290,61 @@ async fn wait_idle(
         }
         Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
     }
+}
+
+/// `GET /_devhost/retention`: what the local Event Hubs keep and how big the data is: per hub
+/// partition the
+/// retained range and each consumer group's checkpoint, the pending Event Grid deliveries and
+/// the store's size on disk. Used by the soak (`benches/soak.rs`).
+async fn retention(State(platform): State<Platform>) -> Response {
+    let result = async {
+        let hubs = &platform.invoker.sinks().hubs;
+        let mut partitions = Vec::new();
+        let mut unprocessed = 0i64;
+        for (hub, groups) in super::hub_retention::hubs_of(&platform.manifest) {
+            for partition in 0..hubs.partitions() {
+                let first = hubs.first_retained(&hub, partition).await?;
+                let next = hubs.next_sequence(&hub, partition).await?;
+                let mut consumers = serde_json::Map::new();
+                for group in &groups {
+                    let checkpoint = hubs.checkpoint(&hub, group, partition).await?;
+                    unprocessed += next - 1 - checkpoint;
+                    consumers.insert(group.clone(), json!(checkpoint));
+                }
+                partitions.push(json!({"hub": hub, "partition": partition, "first": first,
+                    "next": next, "retained": next - first, "checkpoints": consumers}));
+            }
+        }
+        let deliveries = platform
+            .store
+            .count(
+                super::containers::EVENT_GRID_CONTAINER,
+                None,
+                &crate::store::Query::new(),
+            )
+            .await?;
+        Ok::<_, super::event_hubs::HubError>(json!({
+            "eventHubs": {"unprocessed": unprocessed, "partitions": partitions},
+            "eventGridPending": deliveries,
+            "storeBytes": dir_size(&platform.data_dir.join("store")),
+        }))
+    }
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+    }
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return std::fs::metadata(path).map_or(0, |m| m.len());
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => dir_size(&entry.path()),
+            _ => entry.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }

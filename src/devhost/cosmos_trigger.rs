@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::{self, Envelope};
 use super::invoke::Invoker;
-use super::isolate::run_isolated;
+use super::isolate::{Handled, run_isolated};
 use super::notify::WriteSignal;
 use crate::runtime::manifest::RetryPolicy;
 use crate::runtime::manifest::{BindingKind, CosmosDbTriggerOptions, FunctionJson};
@@ -165,21 +165,27 @@ pub async fn follow(
             }
             continue;
         }
-        if let Err(dead) = handle(
+        match handle(
             &page.items,
             &trigger,
             &invoker,
             &dead_letters,
             policy.as_ref(),
+            &cancel,
         )
         .await
         {
-            tracing::error!(error = %dead, "cannot dead-letter an event; the batch will be retried");
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            Ok(Handled::Done) => {}
+            // Shut down between retries: neither checkpointed nor dead-lettered.
+            Ok(Handled::Stopped) => break,
+            Err(dead) => {
+                tracing::error!(error = %dead, "cannot dead-letter an event; the batch will be retried");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
             }
-            continue;
         }
         if let Err(error) = consumer.checkpoint(&page).await {
             tracing::error!(%error, function = %trigger.function, "cannot checkpoint; the batch will be redelivered");
@@ -195,7 +201,8 @@ async fn handle(
     invoker: &Invoker,
     dead_letters: &DeadLetters,
     policy: Option<&RetryPolicy>,
-) -> Result<(), DeadLetterError> {
+    cancel: &CancellationToken,
+) -> Result<Handled, DeadLetterError> {
     let invoke = |batch: Vec<Value>, retry: Option<Value>| {
         let mut envelope = Envelope::new(&trigger.function)
             .with_data(&trigger.binding, envelope::cosmos_documents(&batch));
@@ -209,7 +216,10 @@ async fn handle(
                 .map(|_| ())
         }
     };
-    for failure in run_isolated(documents, policy, invoke).await {
+    let Some(failures) = run_isolated(documents, policy, cancel, invoke).await else {
+        return Ok(Handled::Stopped);
+    };
+    for failure in failures {
         let doc = &failure.item;
         let key = format!(
             "{}\n{}\n{}\n{}",
@@ -225,5 +235,5 @@ async fn handle(
             Value::Array(vec![failure.item]),
         )?;
     }
-    Ok(())
+    Ok(Handled::Done)
 }

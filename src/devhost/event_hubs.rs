@@ -19,7 +19,7 @@ use super::containers::{CHECKPOINTS_CONTAINER, EVENT_HUBS_CONTAINER};
 use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::{self, HubEvent, HubPartition};
 use super::invoke::{InvokeError, Invoker};
-use super::isolate::run_isolated;
+use super::isolate::{Handled, run_isolated};
 use super::notify::WriteSignal;
 use crate::runtime::manifest::RetryPolicy;
 use crate::runtime::manifest::{BindingKind, FunctionJson};
@@ -85,7 +85,8 @@ fn stable_hash(text: &str) -> u32 {
     })
 }
 
-fn stream(hub: &str, partition: u32) -> String {
+/// The store partition of one hub partition's log.
+pub(super) fn stream(hub: &str, partition: u32) -> String {
     format!("{}:{partition}", hub.to_ascii_lowercase())
 }
 
@@ -109,6 +110,10 @@ impl EventHubs {
 
     pub fn partitions(&self) -> u32 {
         self.partitions
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The partition an event goes to.
@@ -230,6 +235,8 @@ impl EventHubs {
     ) -> Result<Vec<HubEvent>, HubError> {
         let stream = stream(hub, partition);
         let pk = PartitionKey::from(stream.as_str());
+        // A position before the oldest retained event reads from the oldest one.
+        let after = after.max(self.first_retained(hub, partition).await? - 1);
         let mut events = Vec::new();
         for sequence in (after + 1)..=(after + i64::from(max.max(1))) {
             let id = format!("{sequence:020}");
@@ -402,14 +409,19 @@ pub async fn process_partition(
             }
             continue;
         };
-        if let Err(dead) = processor.handle(events).await {
-            // Without a dead letter the batch must not be skipped: retry it later.
-            tracing::error!(error = %dead, "cannot dead-letter an event; not checkpointing its batch");
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        match processor.handle(events, &cancel).await {
+            Ok(Handled::Done) => {}
+            // Shut down between retries: neither checkpointed nor dead-lettered.
+            Ok(Handled::Stopped) => break,
+            Err(dead) => {
+                // Without a dead letter the batch must not be skipped: retry it later.
+                tracing::error!(error = %dead, "cannot dead-letter an event; not checkpointing its batch");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
             }
-            continue;
         }
         match hubs
             .set_checkpoint(&trigger.hub, &trigger.consumer_group, partition, last)
@@ -457,17 +469,24 @@ impl PartitionProcessor {
     /// Invokes the function on `events` — as one batch (cardinality `many`, isolated per event
     /// by [`super::isolate`]) or one event at a time — and dead-letters each event that still
     /// fails, alone, with its own error.
-    async fn handle(&self, events: Vec<HubEvent>) -> Result<(), DeadLetterError> {
+    async fn handle(
+        &self,
+        events: Vec<HubEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<Handled, DeadLetterError> {
         let batches: Vec<Vec<HubEvent>> = if self.trigger.many {
             vec![events]
         } else {
             events.into_iter().map(|e| vec![e]).collect()
         };
         for batch in batches {
-            let failures = run_isolated(&batch, self.policy.as_ref(), |events, retry| {
+            let isolated = run_isolated(&batch, self.policy.as_ref(), cancel, |events, retry| {
                 self.invoke(events, retry)
             })
             .await;
+            let Some(failures) = isolated else {
+                return Ok(Handled::Stopped);
+            };
             for failure in failures {
                 let event = &failure.item;
                 let key = format!(
@@ -495,7 +514,7 @@ impl PartitionProcessor {
                 )?;
             }
         }
-        Ok(())
+        Ok(Handled::Done)
     }
 
     async fn invoke(&self, events: Vec<HubEvent>, retry: Option<Value>) -> Result<(), InvokeError> {

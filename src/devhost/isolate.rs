@@ -20,15 +20,28 @@
 //!
 //! Under an unlimited policy (`maxRetryCount: -1`) step 3 never gives up, exactly as the host
 //! never does: the good events of the batch are through, the failing one blocks the checkpoint.
+//! Every wait between retries ends at shutdown: the batch is then neither checkpointed nor
+//! dead-lettered, and is redelivered on the next start.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
+use tokio_util::sync::CancellationToken;
+
 use super::invoke::InvokeError;
-use super::retry::{RetryContext, run_with_retry};
+use super::retry::{Retried, RetryContext, run_with_retry_until};
 use crate::runtime::manifest::RetryPolicy;
+
+/// How a trigger's batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Every event was processed or dead-lettered: the batch may be checkpointed.
+    Done,
+    /// Shutdown came during a wait between retries: leave the batch unacknowledged.
+    Stopped,
+}
 
 /// One event that failed on its own after its retries.
 #[derive(Debug)]
@@ -52,20 +65,22 @@ fn first_context(policy: Option<&RetryPolicy>) -> Option<Value> {
 }
 
 /// Runs `items` through `invoke` with per-event isolation (see the module doc) and returns the
-/// events that failed alone after their retries, in batch order. `invoke(slice, retry)` makes
-/// one invocation with that slice as the batch and `retry` as `Metadata.RetryContext`.
+/// events that failed alone after their retries, in batch order, or `None` when `cancel` fired
+/// during a wait between retries. `invoke(slice, retry)` makes one invocation with that slice as
+/// the batch and `retry` as `Metadata.RetryContext`.
 pub async fn run_isolated<T, F, Fut>(
     items: &[T],
     policy: Option<&RetryPolicy>,
+    cancel: &CancellationToken,
     invoke: F,
-) -> Vec<Failure<T>>
+) -> Option<Vec<Failure<T>>>
 where
     T: Clone,
     F: Fn(Vec<T>, Option<Value>) -> Fut,
     Fut: Future<Output = Result<(), InvokeError>>,
 {
     if items.is_empty() {
-        return Vec::new();
+        return Some(Vec::new());
     }
     let mut suspects: Vec<(usize, String)> = Vec::new();
     // Depth-first, left half first: events are offered in batch order.
@@ -86,7 +101,7 @@ where
     let mut failures = Vec::new();
     for (index, first_error) in suspects {
         let item = &items[index];
-        match retry_alone(item, first_error, policy, &invoke).await {
+        match retry_alone(item, first_error, policy, cancel, &invoke).await? {
             Ok(()) => {}
             Err((error, attempts)) => failures.push(Failure {
                 item: item.clone(),
@@ -95,27 +110,29 @@ where
             }),
         }
     }
-    failures
+    Some(failures)
 }
 
 /// Retries one event under `policy`; its first attempt already failed with `first_error`.
+/// `None` when `cancel` fired during a wait between attempts.
 async fn retry_alone<T, F, Fut>(
     item: &T,
     first_error: String,
     policy: Option<&RetryPolicy>,
+    cancel: &CancellationToken,
     invoke: &F,
-) -> Result<(), (String, u32)>
+) -> Option<Result<(), (String, u32)>>
 where
     T: Clone,
     F: Fn(Vec<T>, Option<Value>) -> Fut,
     Fut: Future<Output = Result<(), InvokeError>>,
 {
     let Some(policy) = policy else {
-        return Err((first_error, 1));
+        return Some(Err((first_error, 1)));
     };
     let attempts = AtomicU32::new(1);
     let mut first_error = Some(first_error);
-    let result = run_with_retry(policy, |context| {
+    let outcome = run_with_retry_until(policy, cancel, |context| {
         // The first attempt alone already happened during the bisection.
         let replayed = first_error.take().filter(|_| context.retry_count == 0);
         let call = replayed.is_none().then(|| {
@@ -131,7 +148,12 @@ where
         }
     })
     .await;
-    result.map_err(|error| (error, attempts.load(Ordering::Relaxed)))
+    match outcome {
+        Retried::Done(result) => {
+            Some(result.map_err(|error| (error, attempts.load(Ordering::Relaxed))))
+        }
+        Retried::Stopped => None,
+    }
 }
 
 #[cfg(test)]
@@ -160,19 +182,26 @@ mod tests {
         policy: Option<&RetryPolicy>,
     ) -> (Vec<Failure<u32>>, Seen) {
         let seen: Seen = Mutex::new(Vec::new());
-        let failures = run_isolated(items, policy, |batch: Vec<u32>, retry: Option<Value>| {
-            let count = retry.as_ref().and_then(|r| r["RetryCount"].as_i64());
-            seen.lock().unwrap().push((batch.clone(), count));
-            let bad = batch.iter().any(|n| poison.contains(n));
-            async move {
-                if bad {
-                    Err(InvokeError::Transport(format!("poison in {batch:?}")))
-                } else {
-                    Ok(())
+        let cancel = CancellationToken::new();
+        let failures = run_isolated(
+            items,
+            policy,
+            &cancel,
+            |batch: Vec<u32>, retry: Option<Value>| {
+                let count = retry.as_ref().and_then(|r| r["RetryCount"].as_i64());
+                seen.lock().unwrap().push((batch.clone(), count));
+                let bad = batch.iter().any(|n| poison.contains(n));
+                async move {
+                    if bad {
+                        Err(InvokeError::Transport(format!("poison in {batch:?}")))
+                    } else {
+                        Ok(())
+                    }
                 }
-            }
-        })
-        .await;
+            },
+        )
+        .await
+        .expect("never cancelled");
         (failures, seen)
     }
 

@@ -17,11 +17,13 @@ pub mod admin;
 pub mod backlog;
 pub mod containers;
 pub mod cosmos_trigger;
+pub mod data_dir;
 pub mod dead_letter;
 pub mod envelope;
 pub mod event_grid;
 pub mod event_hubs;
 pub mod http;
+pub mod hub_retention;
 pub mod invoke;
 pub mod isolate;
 pub mod notify;
@@ -38,26 +40,32 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 /// Runs `attempt` once, or under `policy` with `Metadata.RetryContext` on each attempt.
-/// Returns the outcome and how many attempts were made.
+/// Returns the outcome and how many attempts were made, or `None` when `cancel` fired during a
+/// wait between attempts (shutdown): the caller then neither checkpoints nor dead-letters.
 pub async fn run_with_policy<F, Fut, T, E>(
     policy: Option<&crate::runtime::manifest::RetryPolicy>,
+    cancel: &CancellationToken,
     attempt: F,
-) -> (Result<T, E>, u32)
+) -> Option<(Result<T, E>, u32)>
 where
     F: Fn(Option<Value>) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
     let Some(policy) = policy else {
-        return (attempt(None).await, 1);
+        return Some((attempt(None).await, 1));
     };
     let attempts = AtomicU32::new(0);
-    let result = retry::run_with_retry(policy, |context| {
+    let outcome = retry::run_with_retry_until(policy, cancel, |context| {
         attempts.fetch_add(1, Ordering::Relaxed);
         attempt(Some(context.to_json()))
     })
     .await;
-    (result, attempts.load(Ordering::Relaxed))
+    match outcome {
+        retry::Retried::Done(result) => Some((result, attempts.load(Ordering::Relaxed))),
+        retry::Retried::Stopped => None,
+    }
 }

@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::future::Future;
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::runtime::manifest::RetryPolicy;
 
@@ -38,9 +39,50 @@ impl RetryContext {
 
 /// Runs `operation` and retries it per `policy` until it succeeds or the retries run out, then
 /// returns the last error. Each attempt receives its [`RetryContext`]. Waits use tokio time.
-/// With unlimited retries the loop only ends on success: wrap it in a `select!` with a
-/// cancellation token to stop it.
-pub async fn run_with_retry<F, Fut, T, E>(policy: &RetryPolicy, mut operation: F) -> Result<T, E>
+/// With unlimited retries the loop only ends on success; see [`run_with_retry_until`] for a
+/// loop that stops at shutdown.
+pub async fn run_with_retry<F, Fut, T, E>(policy: &RetryPolicy, operation: F) -> Result<T, E>
+where
+    F: FnMut(RetryContext) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+{
+    match retry_loop(policy, None, operation).await {
+        Retried::Done(result) => result,
+        Retried::Stopped => unreachable!("a retry loop without a cancellation token never stops"),
+    }
+}
+
+/// How a retry loop that observes shutdown ended.
+#[derive(Debug)]
+pub enum Retried<T, E> {
+    /// Success, or the last error once the retries ran out.
+    Done(Result<T, E>),
+    /// `cancel` fired during a wait between attempts: the work was neither done nor failed for
+    /// good, so the caller must not checkpoint nor dead-letter it (it is redelivered later).
+    Stopped,
+}
+
+/// As [`run_with_retry`], but every wait between attempts ends when `cancel` fires. The
+/// attempt in flight is never interrupted; only the sleeps are.
+pub async fn run_with_retry_until<F, Fut, T, E>(
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
+    operation: F,
+) -> Retried<T, E>
+where
+    F: FnMut(RetryContext) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Display,
+{
+    retry_loop(policy, Some(cancel), operation).await
+}
+
+async fn retry_loop<F, Fut, T, E>(
+    policy: &RetryPolicy,
+    cancel: Option<&CancellationToken>,
+    mut operation: F,
+) -> Retried<T, E>
 where
     F: FnMut(RetryContext) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -53,11 +95,11 @@ where
     };
     loop {
         let error = match operation(context.clone()).await {
-            Ok(value) => return Ok(value),
+            Ok(value) => return Retried::Done(Ok(value)),
             Err(error) => error,
         };
         if !policy.allows_retry(context.retry_count) {
-            return Err(error);
+            return Retried::Done(Err(error));
         }
         context.retry_count += 1;
         tracing::warn!(
@@ -69,6 +111,16 @@ where
         context.exception = Some(RetryException {
             message: error.to_string(),
         });
-        tokio::time::sleep(policy.delay_before(context.retry_count)).await;
+        let wait = tokio::time::sleep(policy.delay_before(context.retry_count));
+        match cancel {
+            None => wait.await,
+            Some(cancel) => tokio::select! {
+                () = cancel.cancelled() => {
+                    tracing::info!(retry = context.retry_count, "shutting down: retry abandoned, the work stays unacknowledged");
+                    return Retried::Stopped;
+                }
+                () = wait => {}
+            },
+        }
     }
 }

@@ -17,6 +17,7 @@ use super::admin;
 use super::backlog::Backlog;
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
+use super::data_dir::DataDirLock;
 use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
 use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
@@ -44,7 +45,15 @@ pub struct DevOptions {
     pub reset: bool,
     pub redelivery: Redelivery,
     pub hub_partitions: u32,
+    /// How long the local Event Hubs keep events (trimmed behind every consumer's checkpoint).
+    pub hub_retention: std::time::Duration,
+    /// The longest SIGTERM may take: HTTP drain plus in-flight invocations.
+    pub shutdown_grace: std::time::Duration,
 }
+
+/// The default bound on shutdown: the .NET generic host's `HostOptions.ShutdownTimeout`
+/// default (30 s), which the Functions host runs under.
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -56,6 +65,10 @@ pub enum DevError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "data directory {0} is in use by another `cosmospark dev` (its lock file is held); stop it first"
+    )]
+    Locked(PathBuf),
     #[error("store: {0} (is another `cosmospark dev` using this data directory?)")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -75,6 +88,8 @@ pub enum DevError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
     #[error(transparent)]
     DeadLetter(#[from] DeadLetterError),
     #[error(transparent)]
@@ -96,6 +111,9 @@ pub struct Platform {
     pub pubsub: Hub,
     backlog: Backlog,
     redelivery: Redelivery,
+    hub_retention: std::time::Duration,
+    /// Held for as long as any clone of the platform lives.
+    _lock: Arc<DataDirLock>,
 }
 
 impl Platform {
@@ -117,10 +135,12 @@ impl Platform {
             let path = path.to_owned();
             move |source| DevError::DataDir { path, source }
         };
-        if options.reset && data_dir.exists() {
-            std::fs::remove_dir_all(&data_dir).map_err(io(&data_dir))?;
-        }
         std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
+        // The lock comes first: a reset must never delete the store of a running instance.
+        let lock = DataDirLock::acquire(&data_dir)?;
+        if options.reset {
+            lock.clear()?;
+        }
         let manifest = Arc::new(Manifest::load(&options.root).map_err(DevError::Manifest)?);
         let store = open_store(&StoreConfig::Embedded {
             dir: data_dir.join("store"),
@@ -175,6 +195,8 @@ impl Platform {
             pubsub,
             backlog,
             redelivery: options.redelivery,
+            hub_retention: options.hub_retention,
+            _lock: Arc::new(lock),
         })
     }
 
@@ -267,6 +289,12 @@ impl Platform {
             self.signal.clone(),
             cancel.clone(),
         ));
+        tracker.spawn(super::hub_retention::run(
+            sinks.hubs.clone(),
+            super::hub_retention::hubs_of(&self.manifest),
+            self.hub_retention,
+            cancel.clone(),
+        ));
         let max_batch = self.manifest.host.event_hubs.max_batch();
         let mut timers = TimerScheduler::new(self.data_dir.join("timers"), Arc::new(SystemClock));
         let mut timer_count = 0;
@@ -317,10 +345,14 @@ impl Platform {
             let invoker = self.invoker.clone();
             let dead_letters = self.dead_letters.clone();
             let cancel = cancel.clone();
+            let stop = cancel.clone();
             tracker.spawn(async move {
                 let run = move |name: String, payload: Value| {
                     let (invoker, dead_letters) = (invoker.clone(), dead_letters.clone());
-                    async move { invoke_timer(&invoker, &dead_letters, &name, payload).await }
+                    let stop = stop.clone();
+                    async move {
+                        invoke_timer(&invoker, &dead_letters, &name, payload, &stop).await
+                    }
                 };
                 if let Err(error) = timers.run(run, cancel).await {
                     tracing::error!(%error, "timer scheduler stopped");
@@ -332,12 +364,15 @@ impl Platform {
 }
 
 /// One timer run under the function's retry policy; a run that still fails is dead-lettered
-/// (the next occurrence runs as scheduled, as in the host) so it can be replayed.
+/// (the next occurrence runs as scheduled, as in the host) so it can be replayed. A retry
+/// abandoned at shutdown counts as done (the schedule fires again after the restart, past-due
+/// if it was missed).
 async fn invoke_timer(
     invoker: &Invoker,
     dead_letters: &DeadLetters,
     name: &str,
     payload: Value,
+    cancel: &CancellationToken,
 ) -> Result<(), InvokeError> {
     let function = invoker.manifest().function(name);
     let binding = function
@@ -352,7 +387,9 @@ async fn invoke_timer(
         let invoker = invoker.clone();
         async move { invoker.invoke(name, envelope, None).await.map(|_| ()) }
     };
-    let (result, attempts) = run_with_policy(policy.as_ref(), attempt).await;
+    let Some((result, attempts)) = run_with_policy(policy.as_ref(), cancel, attempt).await else {
+        return Ok(());
+    };
     if let Err(error) = &result
         && let Err(dead) = dead_letters.write(
             DeadLetterKind::Timer,
@@ -398,19 +435,25 @@ pub async fn run(options: DevOptions, app: FunctionApp) -> Result<(), DevError> 
     run_platform(options, platform).await
 }
 
-/// Serves an opened platform until SIGTERM / Ctrl-C.
+/// Serves an opened platform until SIGTERM / Ctrl-C. Shutdown stops accepting connections and
+/// triggers at once, lets in-flight requests and invocations finish (retry waits end at once:
+/// their work stays unacknowledged and is redelivered after a restart), and returns within
+/// `options.shutdown_grace`; whatever is still running then is abandoned, which is safe because
+/// nothing unacknowledged was checkpointed. The data-directory lock is released on return.
 pub async fn run_platform(options: DevOptions, platform: Platform) -> Result<(), DevError> {
     let addr = SocketAddr::from((options.host, options.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| DevError::Bind { addr, source })?;
-    serve_platform(listener, platform).await
+    serve_platform(listener, platform, options.shutdown_grace).await
 }
 
-/// Serves an opened platform on a bound `listener` until SIGTERM / Ctrl-C.
+/// Serves an opened platform on a bound `listener` until SIGTERM / Ctrl-C, as
+/// [`run_platform`] does.
 pub async fn serve_platform(
     listener: tokio::net::TcpListener,
     platform: Platform,
+    shutdown_grace: std::time::Duration,
 ) -> Result<(), DevError> {
     let addr = listener.local_addr().map_err(|source| DevError::Bind {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -424,15 +467,35 @@ pub async fn serve_platform(
     if !addr.ip().is_loopback() {
         warn_exposed(addr);
     }
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(crate::runtime::server::shutdown_signal())
-        .await;
-    tracing::info!("HTTP drained; stopping triggers after their in-flight invocations");
-    cancel.cancel();
+    let stop = cancel.clone();
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        crate::runtime::server::shutdown_signal().await;
+        stop.cancel();
+    });
+    let serve = tokio::spawn(async move { serve.await });
+    cancel.cancelled().await;
+    tracing::info!("stopping: draining HTTP and in-flight invocations");
     tracker.close();
-    tracker.wait().await;
-    tracing::info!("stopped");
-    served.map_err(|source| DevError::Bind { addr, source })
+    let drained = tokio::time::timeout(shutdown_grace, async {
+        let served = serve.await;
+        tracker.wait().await;
+        served
+    })
+    .await;
+    match drained {
+        Ok(Ok(served)) => {
+            tracing::info!("stopped");
+            served.map_err(DevError::Serve)
+        }
+        Ok(Err(join)) => Err(DevError::Serve(std::io::Error::other(join))),
+        Err(_) => {
+            tracing::warn!(
+                grace = ?shutdown_grace,
+                "stopped: shutdown grace expired; abandoning unfinished work (it was not acknowledged)"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// `dev` is a development tool: bound beyond loopback, anyone who reaches the port can sign in

@@ -28,6 +28,10 @@ use super::model::{
 use super::query::Query;
 use super::system::{check_item_ttl, check_size, is_expired, now_millis};
 
+/// redb's page cache. Its default (1 GiB) lets a long-running `dev` grow with the store; the
+/// OS page cache serves what falls out of this one.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 const ITEMS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("items");
 const FEED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("feed");
@@ -159,7 +163,10 @@ impl Inner {
                 dir.display()
             ))
         })?;
-        let db = Database::create(dir.join(DB_FILE)).map_err(engine)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join(DB_FILE))
+            .map_err(engine)?;
         let txn = db.begin_write().map_err(engine)?;
         let mut specs = HashMap::new();
         {

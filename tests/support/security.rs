@@ -219,6 +219,8 @@ impl Dev {
             reset: false,
             redelivery: Redelivery::default(),
             hub_partitions: 2,
+            hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
+            shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
         };
         let (settings, _hub) = super::game::loopback_hub().await;
         let platform = Platform::open_with(&options, |store, _key| {

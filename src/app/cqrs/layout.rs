@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -30,26 +31,39 @@ const META_PARTITION: &str = "meta";
 pub struct Generations {
     /// Served by queries and kept current by the processor.
     pub active: u64,
-    /// Being rebuilt: the processor writes here too, so nothing is missed before the swap.
+    /// Being rebuilt. Only the rebuild writes it (the processor never does, so an abandoned
+    /// one receives nothing); the rebuild catches up after the swap (see `rebuild`).
     #[serde(default)]
     pub building: Option<u64>,
+    /// When the rebuild of `building` last proved it is alive; a marker older than
+    /// [`STALE_AFTER`] belongs to a rebuild that died and may be taken over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<DateTime<Utc>>,
 }
+
+/// How long a `building` marker lives without a heartbeat.
+pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 impl Default for Generations {
     fn default() -> Self {
         Self {
             active: 1,
             building: None,
+            heartbeat: None,
         }
     }
 }
 
 impl Generations {
-    /// Every generation the processor must write.
+    /// Every generation the processor must write: the active one only.
     pub fn written(&self) -> Vec<u64> {
-        let mut out = vec![self.active];
-        out.extend(self.building.filter(|b| *b != self.active));
-        out
+        vec![self.active]
+    }
+
+    /// The generation being built by a rebuild that is still alive at `now`.
+    pub fn live_building(&self, now: DateTime<Utc>) -> Option<u64> {
+        self.building
+            .filter(|_| self.heartbeat.is_some_and(|beat| now - beat < STALE_AFTER))
     }
 }
 
@@ -182,11 +196,19 @@ mod tests {
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
         let doc = stored(Model::Stats, 3, &p, "alice", json!({"x": 1}));
         assert_eq!(body(&doc), json!({"x": 1}));
+        let now = Utc::now();
         let g = Generations {
             active: 2,
             building: Some(3),
+            heartbeat: Some(now),
         };
-        assert_eq!(g.written(), vec![2, 3]);
+        assert_eq!(
+            g.written(),
+            vec![2],
+            "a building generation gets no live writes"
+        );
+        assert_eq!(g.live_building(now), Some(3));
+        assert_eq!(g.live_building(now + STALE_AFTER), None);
         assert_eq!(Generations::default().written(), vec![1]);
     }
 }

@@ -7,6 +7,7 @@
 //! - [`projector`]: applies event batches to the store (ETag-guarded, dead letters).
 //! - [`standings`]: the in-memory leaderboard index fed by the `ReadModels` change feed.
 //! - [`rebuild`]: rebuilds one read model from the write side into a new generation and swaps.
+//! - [`rebuild_job`]: the server-side job behind the admin route (one at a time, with status).
 //! - [`functions`]: the relays, `UpdateProcessor`, the queries and the seed API.
 
 pub mod event;
@@ -15,6 +16,7 @@ pub mod layout;
 pub mod model;
 pub mod projector;
 pub mod rebuild;
+pub mod rebuild_job;
 pub mod standings;
 
 use std::sync::Arc;

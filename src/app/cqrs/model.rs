@@ -2,9 +2,11 @@
 //! to the current body of one read-model document.
 //!
 //! Every update is idempotent and commutative: the leaderboard keeps awards in a map keyed by
-//! ledger entry id, stats keep sets of message / task ids and a maximum, locations and records
-//! keep the value with the highest aggregate version. Applying any duplication or permutation
-//! of a history gives the same documents as one in-order pass.
+//! ledger entry id, stats keep [`WindowedCount`]s (a count plus a bounded dedupe window of the
+//! newest event ids) and a maximum, locations and records keep the value with the highest
+//! aggregate version. Applying any duplication or permutation of a history gives the same
+//! documents as one in-order pass, as long as no event arrives after more than
+//! [`DEDUPE_WINDOW`] newer ones of the same counter (see `docs/cqrs.md`, "Bounded state").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +18,11 @@ use super::event::{DomainEvent, EventType, UnknownType};
 use crate::app::domain::documents::{ChatMessage, CosmosUser, LedgerEntry, UserTask};
 
 const DAY_SECONDS: i64 = 86_400;
+
+/// Event ids a [`WindowedCount`] remembers: the newest ones per counter. Bounds a stats
+/// document to about 3 × 256 ids (≤ 210 KB even with 255-character ids; Cosmos DB's item
+/// limit is 2 MB).
+pub const DEDUPE_WINDOW: usize = 256;
 
 /// A read model: rebuilt and versioned (generation) on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,6 +124,7 @@ pub enum Update {
     Received {
         user: String,
         message: String,
+        at: i64,
     },
     TaskDone {
         user: String,
@@ -196,6 +204,7 @@ pub fn updates(event: &DomainEvent) -> Result<Vec<Update>, Poison> {
                 Update::Received {
                     user: recipient.id.as_str().to_owned(),
                     message: message.id.clone(),
+                    at: message.message.timestamp,
                 },
             ]
         }
@@ -254,7 +263,9 @@ pub struct CommandDocument {
     pub body_hash: Option<String>,
 }
 
-/// Leaderboard document: one per user.
+/// Leaderboard document: one per user. Bounded like a [`WindowedCount`]: the newest
+/// [`DEDUPE_WINDOW`] awards by ledger entry id, older ones folded into points per UTC day, and
+/// days more than [`SETTLED_DAYS`] before the newest one folded into a single day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreDoc {
@@ -265,9 +276,19 @@ pub struct ScoreDoc {
     /// Version of the profile the name comes from; once set, awards no longer name the user.
     #[serde(default)]
     pub name_version: u64,
-    /// Ledger entry id → (points, award time in unix seconds).
+    /// Ledger entry id → (points, award time in unix seconds): the newest awards.
     pub entries: BTreeMap<String, (i64, i64)>,
+    /// Points per UTC day of the awards folded out of `entries`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settled_days: BTreeMap<i64, i64>,
+    /// (award time, entry id) of the newest folded award.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<(i64, String)>,
 }
+
+/// Settled days kept apart before the newest day; older ones only count for "all time", so
+/// they are folded into one.
+pub const SETTLED_DAYS: i64 = 31;
 
 /// Totals of one user at one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -283,9 +304,9 @@ pub fn day_of(at: i64) -> i64 {
 }
 
 impl ScoreDoc {
-    /// Points per UTC day.
+    /// Points per UTC day (days older than every window may be folded into one).
     pub fn days(&self) -> BTreeMap<i64, i64> {
-        let mut days = BTreeMap::new();
+        let mut days = self.settled_days.clone();
         for (points, at) in self.entries.values() {
             *days.entry(day_of(*at)).or_insert(0) += points;
         }
@@ -295,6 +316,52 @@ impl ScoreDoc {
     /// All-time total and the rolling windows ending on `today` (today and the 6 / 29 days before).
     pub fn totals(&self, today: i64) -> Totals {
         totals_of(&self.days(), today)
+    }
+}
+
+impl ScoreDoc {
+    /// Folds the oldest awards out of `entries` until it fits the window.
+    fn settle(&mut self) {
+        while self.entries.len() > DEDUPE_WINDOW {
+            let oldest = self
+                .entries
+                .iter()
+                .map(|(id, (points, at))| ((*at, id.clone()), *points))
+                .min();
+            let Some(((at, id), points)) = oldest else {
+                break;
+            };
+            self.entries.remove(&id);
+            *self.settled_days.entry(day_of(at)).or_insert(0) += points;
+            self.horizon = Some((at, id));
+        }
+        self.fold_old_days();
+    }
+
+    /// Folds settled days more than [`SETTLED_DAYS`] before the newest day into the latest of
+    /// them: outside every window, they only add to the all-time total.
+    fn fold_old_days(&mut self) {
+        let newest = self
+            .entries
+            .values()
+            .map(|(_, at)| day_of(*at))
+            .chain(self.settled_days.keys().copied())
+            .max();
+        let Some(newest) = newest else {
+            return;
+        };
+        let old: Vec<i64> = self
+            .settled_days
+            .range(..newest - SETTLED_DAYS)
+            .map(|(day, _)| *day)
+            .collect();
+        if let Some((&into, rest)) = old.split_last() {
+            let folded: i64 = rest
+                .iter()
+                .filter_map(|day| self.settled_days.remove(day))
+                .sum();
+            *self.settled_days.entry(into).or_insert(0) += folded;
+        }
     }
 }
 
@@ -323,16 +390,74 @@ pub struct StatsDoc {
     #[serde(default)]
     pub name_version: u64,
     #[serde(default)]
-    pub sent: BTreeSet<String>,
+    pub sent: WindowedCount,
     #[serde(default)]
-    pub received: BTreeSet<String>,
+    pub received: WindowedCount,
     #[serde(default)]
-    pub tasks: BTreeSet<String>,
-    /// Country codes of the users greeted by completed tasks.
+    pub tasks: WindowedCount,
+    /// Country codes of the users greeted by completed tasks (bounded by ISO 3166).
     #[serde(default)]
     pub countries: BTreeSet<String>,
     #[serde(default)]
     pub last_active: Option<i64>,
+}
+
+/// How many distinct events (by time and id) were counted, in bounded space: the newest
+/// [`DEDUPE_WINDOW`] are kept by id, so a duplicate among them is recognised; older ones are
+/// folded into `settled` and their ids forgotten, and anything at or before `horizon` (the
+/// newest folded one) is taken as already counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowedCount {
+    /// Events counted whose ids were forgotten.
+    #[serde(default)]
+    pub settled: u64,
+    /// The newest forgotten (time, id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<(i64, String)>,
+    /// The newest counted (time, id)s, at most [`DEDUPE_WINDOW`].
+    #[serde(default)]
+    pub recent: BTreeSet<(i64, String)>,
+}
+
+impl WindowedCount {
+    /// The number of distinct events counted.
+    pub fn len(&self) -> u64 {
+        self.settled + self.recent.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts event `id` at time `at` unless it was counted already. Behind the horizon, a
+    /// live event is taken as a duplicate and a replayed one as new (see [`Delivery`]).
+    pub fn insert(&mut self, at: i64, id: &str, delivery: Delivery) {
+        let key = (at, id.to_owned());
+        if self.horizon.as_ref().is_some_and(|h| key <= *h) {
+            if delivery == Delivery::Replay {
+                self.settled += 1;
+            }
+            return;
+        }
+        self.recent.insert(key);
+        while self.recent.len() > DEDUPE_WINDOW {
+            if let Some(oldest) = self.recent.pop_first() {
+                self.settled += 1;
+                self.horizon = Some(oldest);
+            }
+        }
+    }
+}
+
+/// Where updates come from, which decides what a counter does with an event behind its horizon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delivery {
+    /// From the hub: at least once, close to time order. Behind the horizon means "counted".
+    #[default]
+    Live,
+    /// A rebuild's one read of the source change feeds: every document once, but in feed-range
+    /// order, not time order. Behind the horizon means "older, not yet counted".
+    Replay,
 }
 
 /// Where a user is (users by country): one per user.
@@ -388,10 +513,10 @@ impl Update {
     /// Applies the update to the document's current body (`None`: absent). Returns the new
     /// body, or `None` when the update changes nothing (a duplicate or a stale version).
     pub fn apply(&self, current: Option<&Value>) -> Result<Option<Value>, serde_json::Error> {
-        apply_all(&[self], current)
+        apply_all(&[self], current, Delivery::Live)
     }
 
-    fn apply_score(&self, doc: &mut ScoreDoc) {
+    fn apply_score(&self, doc: &mut ScoreDoc, delivery: Delivery) {
         if let Self::Renamed {
             user,
             name,
@@ -416,14 +541,22 @@ impl Update {
             return;
         };
         doc.user_id.clone_from(user);
-        // The same entry id always carries the same award; keep the larger on a conflict so
-        // the result does not depend on order.
-        let value = (*points, *at);
-        let slot = doc.entries.entry(entry.clone()).or_insert(value);
-        if value > *slot {
-            *slot = value;
-        }
         let from = (*at, entry.clone());
+        if doc.horizon.as_ref().is_some_and(|h| from <= *h) {
+            if delivery == Delivery::Replay {
+                *doc.settled_days.entry(day_of(*at)).or_insert(0) += points;
+                doc.fold_old_days();
+            }
+        } else {
+            // The same entry id always carries the same award; keep the larger on a conflict
+            // so the result does not depend on order.
+            let value = (*points, *at);
+            let slot = doc.entries.entry(entry.clone()).or_insert(value);
+            if value > *slot {
+                *slot = value;
+            }
+            doc.settle();
+        }
         if doc.user_name.is_empty() || from > doc.name_from {
             // A profile's name (Renamed) wins over the name an award carried.
             if doc.name_version == 0 {
@@ -433,7 +566,7 @@ impl Update {
         }
     }
 
-    fn apply_stats(&self, doc: &mut StatsDoc) {
+    fn apply_stats(&self, doc: &mut StatsDoc, delivery: Delivery) {
         doc.user_id = self.key().to_owned();
         let active = |doc: &mut StatsDoc, at: i64| {
             doc.last_active = Some(doc.last_active.map_or(at, |t| t.max(at)));
@@ -449,16 +582,16 @@ impl Update {
                 active(doc, *at);
             }
             Self::Sent { message, at, .. } => {
-                doc.sent.insert(message.clone());
+                doc.sent.insert(*at, message, delivery);
                 active(doc, *at);
             }
-            Self::Received { message, .. } => {
-                doc.received.insert(message.clone());
+            Self::Received { message, at, .. } => {
+                doc.received.insert(*at, message, delivery);
             }
             Self::TaskDone {
                 task, country, at, ..
             } => {
-                doc.tasks.insert(task.clone());
+                doc.tasks.insert(*at, task, delivery);
                 if let Some(country) = country {
                     doc.countries.insert(country.clone());
                 }
@@ -521,16 +654,17 @@ impl Update {
 pub fn apply_all(
     updates: &[&Update],
     current: Option<&Value>,
+    delivery: Delivery,
 ) -> Result<Option<Value>, serde_json::Error> {
     let Some(first) = updates.first() else {
         return Ok(None);
     };
     match first.model() {
         Model::Leaderboard => change(current, |doc: &mut ScoreDoc| {
-            updates.iter().for_each(|u| u.apply_score(doc))
+            updates.iter().for_each(|u| u.apply_score(doc, delivery))
         }),
         Model::Stats => change(current, |doc: &mut StatsDoc| {
-            updates.iter().for_each(|u| u.apply_stats(doc))
+            updates.iter().for_each(|u| u.apply_stats(doc, delivery))
         }),
         Model::Countries => change(current, |doc: &mut LocationDoc| {
             updates.iter().for_each(|u| u.apply_location(doc))
@@ -611,6 +745,135 @@ mod tests {
         );
         assert_eq!(doc.user_name, "name-a");
         assert_eq!(award("a", 2, now).apply(body.as_ref()).unwrap(), None);
+    }
+
+    fn sent(i: usize) -> Update {
+        Update::Sent {
+            user: "u".into(),
+            message: format!("{i:032x}"),
+            at: 1_000_000 + i as i64,
+        }
+    }
+
+    fn stats(updates: &[Update], current: Option<&Value>, delivery: Delivery) -> Option<Value> {
+        let refs: Vec<&Update> = updates.iter().collect();
+        apply_all(&refs, current, delivery).unwrap()
+    }
+
+    #[test]
+    fn stats_document_stays_bounded_and_counts_every_message() {
+        // Past ~57,500 message ids a document holding every id exceeds Cosmos DB's 2 MB.
+        const MESSAGES: usize = 60_000;
+        let history: Vec<Update> = (0..MESSAGES).map(sent).collect();
+        let body = stats(&history, None, Delivery::Live).unwrap();
+        let size = body.to_string().len();
+        assert!(size < 64 * 1024, "stats document is {size} bytes");
+        let doc: StatsDoc = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(doc.sent.len(), MESSAGES as u64);
+        assert_eq!(doc.sent.recent.len(), DEDUPE_WINDOW);
+        // Redelivering the newest window, or anything older, changes nothing.
+        let redelivered: Vec<Update> = history
+            .iter()
+            .rev()
+            .take(3 * DEDUPE_WINDOW)
+            .cloned()
+            .collect();
+        assert_eq!(stats(&redelivered, Some(&body), Delivery::Live), None);
+        // A new message still counts.
+        let next = stats(&[sent(MESSAGES)], Some(&body), Delivery::Live).unwrap();
+        let doc: StatsDoc = serde_json::from_value(next).unwrap();
+        assert_eq!(doc.sent.len(), MESSAGES as u64 + 1);
+    }
+
+    #[test]
+    fn leaderboard_document_stays_bounded_and_keeps_every_total() {
+        let today = 20_000;
+        let history: Vec<Update> = (0..20_000i64)
+            .map(|i| {
+                let at = (today - 400) * DAY_SECONDS + i * 1_728;
+                award(&format!("task-{i:08}"), 1 + i % 6, at)
+            })
+            .collect();
+        let mut days = BTreeMap::new();
+        for update in &history {
+            if let Update::Award { points, at, .. } = update {
+                *days.entry(day_of(*at)).or_insert(0) += points;
+            }
+        }
+        let expected = totals_of(&days, today);
+        let refs: Vec<&Update> = history.iter().collect();
+        let body = apply_all(&refs, None, Delivery::Live).unwrap().unwrap();
+        let size = body.to_string().len();
+        assert!(size < 64 * 1024, "leaderboard document is {size} bytes");
+        let doc: ScoreDoc = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(doc.totals(today), expected);
+        assert!(doc.settled_days.len() <= SETTLED_DAYS as usize + 2);
+        // Redelivered awards change nothing.
+        let again: Vec<&Update> = history.iter().rev().take(1_000).collect();
+        assert_eq!(
+            apply_all(&again, Some(&body), Delivery::Live).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_replay_in_feed_range_order_counts_what_arrives_behind_the_horizon() {
+        // Four feed ranges read one after another: time order only within each.
+        let history: Vec<Update> = (0..2_000).map(sent).collect();
+        let by_range: Vec<Update> = (0..4)
+            .flat_map(|range| history.iter().skip(range).step_by(4).cloned())
+            .collect();
+        let replayed = stats(&by_range, None, Delivery::Replay).unwrap();
+        let doc: StatsDoc = serde_json::from_value(replayed).unwrap();
+        assert_eq!(doc.sent.len(), 2_000);
+        let live = stats(&by_range, None, Delivery::Live).unwrap();
+        let doc: StatsDoc = serde_json::from_value(live).unwrap();
+        assert!(
+            doc.sent.len() < 2_000,
+            "live delivery takes late events as duplicates"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Exactly-once with bounded state: any shuffle and duplication within a lateness of
+        /// fewer than `DEDUPE_WINDOW / 2` events counts every message once.
+        #[test]
+        fn bounded_lateness_and_duplicates_count_exactly_once(
+            n in 1usize..1_500,
+            seeds in proptest::collection::vec(proptest::prelude::any::<u64>(), 64),
+            duplicates in proptest::collection::vec(0usize..1_500, 0..200),
+        ) {
+            let block = DEDUPE_WINDOW / 2 - 1;
+            let history: Vec<Update> = (0..n).map(sent).collect();
+            let mut delivered = Vec::new();
+            for (b, chunk) in history.chunks(block).enumerate() {
+                let mut chunk: Vec<(u64, Update)> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| (seeds[(b + i) % seeds.len()].rotate_left(i as u32), u.clone()))
+                    .collect();
+                let start = b * block;
+                for d in &duplicates {
+                    let i = d % n;
+                    if (start..start + block).contains(&i) {
+                        chunk.push((seeds[i % seeds.len()], history[i].clone()));
+                    }
+                }
+                chunk.sort_by_key(|(k, _)| *k);
+                delivered.extend(chunk.into_iter().map(|(_, u)| u));
+            }
+            let mut body = None;
+            for piece in delivered.chunks(37) {
+                if let Some(next) = stats(piece, body.as_ref(), Delivery::Live) {
+                    body = Some(next);
+                }
+            }
+            let doc: StatsDoc = serde_json::from_value(body.unwrap()).unwrap();
+            proptest::prop_assert_eq!(doc.sent.len(), n as u64);
+            proptest::prop_assert!(doc.sent.recent.len() <= DEDUPE_WINDOW);
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::event::EVENT_HUB;
 use super::layout::{
     DEAD_LETTERS, Pointer, READ_MODELS, body, country_partition, partition, stored,
 };
-use super::model::{LocationDoc, Model, Update, apply_all, decode, updates};
+use super::model::{Delivery, LocationDoc, Model, Update, apply_all, decode, updates};
 use crate::store::model::MAX_BATCH_OPS;
 use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
 
@@ -106,7 +106,7 @@ pub async fn project(store: &Store, incoming: &[Incoming]) -> Result<Outcome, Pr
         }
     }
     let all: Vec<Update> = decoded.iter().flat_map(|(_, list)| list.clone()).collect();
-    match apply_updates(store, &all, generations).await {
+    match apply_updates(store, &all, Delivery::Live, generations).await {
         Ok(written) => {
             outcome.written = written;
             outcome.awarded = awarded(all.iter());
@@ -114,7 +114,7 @@ pub async fn project(store: &Store, incoming: &[Incoming]) -> Result<Outcome, Pr
         Err(error) if error.is_deterministic() => {
             tracing::warn!(%error, "a batch failed on its data; applying it event by event");
             for (event, list) in &decoded {
-                match apply_updates(store, list, generations).await {
+                match apply_updates(store, list, Delivery::Live, generations).await {
                     Ok(written) => {
                         outcome.written += written;
                         outcome.awarded.extend(awarded(list.iter()));
@@ -163,6 +163,7 @@ struct Pending {
 pub async fn apply_updates(
     store: &Store,
     updates: &[Update],
+    delivery: Delivery,
     generations: impl Fn(Model) -> Vec<u64>,
 ) -> Result<usize, ProjectError> {
     let mut groups: BTreeMap<String, BTreeMap<String, Pending>> = BTreeMap::new();
@@ -186,7 +187,7 @@ pub async fn apply_updates(
     let mut written = 0;
     let work = groups.into_iter().map(|(pk, docs)| {
         let store = store.clone();
-        async move { apply_partition(&store, &pk, &docs).await }
+        async move { apply_partition(&store, &pk, &docs, delivery).await }
     });
     let mut results = futures::stream::iter(work).buffer_unordered(PARALLEL_PARTITIONS);
     while let Some(result) = results.next().await {
@@ -206,6 +207,7 @@ async fn apply_partition(
     store: &Store,
     pk: &str,
     docs: &BTreeMap<String, Pending>,
+    delivery: Delivery,
 ) -> Result<usize, ProjectError> {
     let key = PartitionKey::from(pk);
     let corrupt = |id: &str, reason: String| ProjectError::Corrupt {
@@ -225,8 +227,8 @@ async fn apply_partition(
             let current = current?;
             let before = current.as_ref().map(body);
             let all: Vec<&Update> = pending.updates.iter().collect();
-            let Some(new) =
-                apply_all(&all, before.as_ref()).map_err(|e| corrupt(id, e.to_string()))?
+            let Some(new) = apply_all(&all, before.as_ref(), delivery)
+                .map_err(|e| corrupt(id, e.to_string()))?
             else {
                 continue;
             };

@@ -1,0 +1,270 @@
+//! Soak of the local platform (`cargo bench --bench soak -- [--minutes N] [--rate R]`, release;
+//! loopback only; not part of `cargo test`): runs `cosmospark dev` on the whole app in a temp
+//! data directory with demo users, sends `R` chat messages per second (default 300) for `N`
+//! minutes (default 10), and every 10 s records the process's RSS, the store's size on disk
+//! and the backlog (`/_devhost/retention`: Event Hubs events not yet checkpointed by their
+//! consumer groups, Event Grid deliveries pending, events retained in the hub log). Prints a
+//! table and writes it to `target/soak.csv`. Figures go in `docs/reliability.md`.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+const USERS: usize = 200;
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// Requests in flight at most; more means the platform is not keeping up with the rate.
+const IN_FLIGHT: usize = 256;
+
+struct Options {
+    minutes: u64,
+    rate: u64,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        minutes: 10,
+        rate: 300,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    for pair in args.windows(2) {
+        match pair[0].as_str() {
+            "--minutes" => options.minutes = pair[1].parse().expect("--minutes N"),
+            "--rate" => options.rate = pair[1].parse().expect("--rate R"),
+            _ => {}
+        }
+    }
+    options
+}
+
+fn principal(user: &str) -> String {
+    principal_with(user, &["anonymous", "authenticated"])
+}
+
+fn principal_with(user: &str, roles: &[&str]) -> String {
+    let json = json!({"identityProvider": "github", "userId": user, "userDetails": user,
+        "userRoles": roles});
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cosmospark"))
+        .args([
+            "dev",
+            "--port",
+            &port.to_string(),
+            "--seed",
+            &USERS.to_string(),
+        ])
+        .arg("--root")
+        .arg(&repo)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start cosmospark dev");
+    let pid = child.id();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/_devhost/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "dev never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let users: Vec<Value> = http
+        .get(format!("{base}/api/users"))
+        .header("x-ms-client-principal", principal("soak"))
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("users json");
+    let ids: Vec<String> = users
+        .iter()
+        .filter_map(|u| u["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(ids.len() > 10, "seeded users: {}", ids.len());
+    println!(
+        "soak: {} writes/s for {} min, {} users, dev pid {pid}",
+        options.rate,
+        options.minutes,
+        ids.len()
+    );
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let shed = Arc::new(AtomicU64::new(0));
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let duration = Duration::from_secs(options.minutes * 60);
+    let start = Instant::now();
+    let load = {
+        let (http, base, ids) = (http.clone(), base.clone(), ids.clone());
+        let (sent, failed, shed, slots) = (sent.clone(), failed.clone(), shed.clone(), slots);
+        let rate = options.rate;
+        tokio::spawn(async move {
+            let tick = Duration::from_millis(10);
+            let mut ticks = tokio::time::interval(tick);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut n: u64 = 0;
+            while start.elapsed() < duration {
+                ticks.tick().await;
+                // Requests due by now at `rate` per second.
+                let due = start.elapsed().as_millis() as u64 * rate / 1000;
+                while n < due {
+                    let i = n as usize;
+                    n += 1;
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        shed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    let from = ids[i % ids.len()].clone();
+                    let to = ids[(i * 7 + 1 + i / ids.len()) % ids.len()].clone();
+                    let to = if to == from {
+                        ids[(i + 1) % ids.len()].clone()
+                    } else {
+                        to
+                    };
+                    let (http, base, sent, failed) =
+                        (http.clone(), base.clone(), sent.clone(), failed.clone());
+                    tokio::spawn(async move {
+                        let response = http
+                            .post(format!("{base}/api/chat"))
+                            .header("x-ms-client-principal", principal(&from))
+                            .json(&json!({"toUserId": to, "content": format!("soak {i}")}))
+                            .send()
+                            .await;
+                        match response {
+                            Ok(r) if r.status().is_success() => {
+                                sent.fetch_add(1, Ordering::Relaxed)
+                            }
+                            _ => failed.fetch_add(1, Ordering::Relaxed),
+                        };
+                        drop(permit);
+                    });
+                }
+            }
+        })
+    };
+
+    let mut rows = vec![
+        "seconds,rss_mib,store_mib,acked,failed,shed,hub_unprocessed,hub_retained,eventgrid_pending"
+            .to_owned(),
+    ];
+    println!(
+        "{:>7} {:>8} {:>9} {:>9} {:>7} {:>6} {:>10} {:>9} {:>10}",
+        "seconds",
+        "rss MiB",
+        "store MiB",
+        "acked",
+        "failed",
+        "shed",
+        "hub unproc",
+        "hub kept",
+        "EG pending"
+    );
+    let mut sample = |elapsed: Duration, backlog: &Value| {
+        let row = (
+            elapsed.as_secs(),
+            rss_kib(pid) as f64 / 1024.0,
+            backlog["storeBytes"].as_u64().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+            sent.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed),
+            shed.load(Ordering::Relaxed),
+            backlog["eventHubs"]["unprocessed"].as_i64().unwrap_or(-1),
+            backlog["eventHubs"]["partitions"]
+                .as_array()
+                .map_or(0, |p| {
+                    p.iter().filter_map(|p| p["retained"].as_i64()).sum::<i64>()
+                }),
+            backlog["eventGridPending"].as_u64().unwrap_or(0),
+        );
+        println!(
+            "{:>7} {:>8.1} {:>9.1} {:>9} {:>7} {:>6} {:>10} {:>9} {:>10}",
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8
+        );
+        rows.push(format!(
+            "{},{:.1},{:.1},{},{},{},{},{},{}",
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8
+        ));
+    };
+    let backlog = || async {
+        http.get(format!("{base}/_devhost/retention"))
+            .header(
+                "x-ms-client-principal",
+                principal_with("soak-admin", &["authenticated", "admin"]),
+            )
+            .send()
+            .await
+            .ok()?
+            .json::<Value>()
+            .await
+            .ok()
+    };
+    while start.elapsed() < duration {
+        tokio::time::sleep(SAMPLE_EVERY).await;
+        if let Some(b) = backlog().await {
+            sample(start.elapsed(), &b);
+        }
+    }
+    load.await.expect("load task");
+    // Drain: how long until the backlog is gone once writes stop (bounded at 2 minutes).
+    let drained = Instant::now();
+    while drained.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Some(b) = backlog().await {
+            let empty = b["eventHubs"]["unprocessed"].as_i64() == Some(0)
+                && b["eventGridPending"].as_u64() == Some(0);
+            if empty {
+                sample(start.elapsed(), &b);
+                println!(
+                    "drained {:.1} s after the load stopped",
+                    drained.elapsed().as_secs_f64()
+                );
+                break;
+            }
+        }
+    }
+    let csv = repo.join("target/soak.csv");
+    std::fs::write(&csv, rows.join("\n") + "\n").expect("write soak.csv");
+    println!("wrote {}", csv.display());
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+}

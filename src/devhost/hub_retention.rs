@@ -1,0 +1,205 @@
+//! Retention of the local Event Hubs log, as the real service keeps a partition: events older
+//! than the hub's retention are deleted whether or not anyone read them, and — because a local
+//! log has no other reader — events every consumer group has checkpointed past are deleted too.
+//!
+//! Azure: an event hub keeps events for its `messageRetentionInDays` / `retentionTimeInHours`
+//! (1 day on Basic, up to 7 days on Standard, 90 on Premium/Dedicated; "Event Hubs quotas and
+//! limits", learn.microsoft.com/azure/event-hubs/event-hubs-quotas); `infra/modules/eventhubs.bicep`
+//! sets 1 day, the local default. A reader positioned before the oldest retained event reads
+//! from the oldest retained one, as an Event Hubs receiver does.
+//!
+//! Each partition stream keeps a `tail` document (the first retained sequence number), moved in
+//! the same transactional batch that deletes the events before it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::containers::EVENT_HUBS_CONTAINER;
+use super::event_hubs::{EventHubs, HubError, stream};
+use crate::runtime::manifest::{BindingKind, Manifest};
+use crate::store::model::MAX_BATCH_OPS;
+use crate::store::{BatchOp, PartitionKey, StoreError};
+
+/// The default retention: the real service's smallest (Basic tier, and this app's Bicep).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often each hub's partitions are trimmed.
+pub const TRIM_INTERVAL: Duration = Duration::from_secs(5);
+
+const TAIL_ID: &str = "tail";
+
+/// What one trim of one partition did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Events deleted.
+    pub deleted: u64,
+    /// The first sequence number still in the log.
+    pub first: i64,
+}
+
+/// Every hub the manifest names, with the consumer groups of its triggers (an output-only hub
+/// has none: only its retention applies).
+pub fn hubs_of(manifest: &Manifest) -> BTreeMap<String, BTreeSet<String>> {
+    let mut hubs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for function in manifest.functions.iter().filter(|f| !f.disabled) {
+        for binding in &function.bindings {
+            match &binding.kind {
+                BindingKind::EventHubTrigger(options) => {
+                    if let Some(hub) = &options.event_hub_name {
+                        let group = options
+                            .consumer_group
+                            .clone()
+                            .unwrap_or_else(|| "$Default".to_owned());
+                        hubs.entry(hub.to_ascii_lowercase())
+                            .or_default()
+                            .insert(group);
+                    }
+                }
+                BindingKind::EventHub {
+                    event_hub_name: Some(hub),
+                    ..
+                } => {
+                    hubs.entry(hub.to_ascii_lowercase()).or_default();
+                }
+                _ => {}
+            }
+        }
+    }
+    hubs
+}
+
+impl EventHubs {
+    /// The first sequence number of `hub`/`partition` still in the log (0 if never trimmed).
+    pub async fn first_retained(&self, hub: &str, partition: u32) -> Result<i64, HubError> {
+        let stream = stream(hub, partition);
+        let pk = PartitionKey::from(stream.as_str());
+        Ok(self
+            .store()
+            .read(EVENT_HUBS_CONTAINER, &pk, TAIL_ID)
+            .await?
+            .and_then(|doc| doc["firstSequence"].as_i64())
+            .unwrap_or(0))
+    }
+
+    /// The sequence number the next event of `hub`/`partition` gets.
+    pub async fn next_sequence(&self, hub: &str, partition: u32) -> Result<i64, HubError> {
+        let stream = stream(hub, partition);
+        let pk = PartitionKey::from(stream.as_str());
+        Ok(self
+            .store()
+            .read(EVENT_HUBS_CONTAINER, &pk, "head")
+            .await?
+            .and_then(|doc| doc["nextSequence"].as_i64())
+            .unwrap_or(0))
+    }
+
+    /// Deletes the events of `hub`/`partition` that every one of `groups` checkpointed past, and
+    /// those enqueued before `now - retention`.
+    pub async fn trim(
+        &self,
+        hub: &str,
+        partition: u32,
+        groups: &BTreeSet<String>,
+        retention: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Trimmed, HubError> {
+        let stream = stream(hub, partition);
+        let pk = PartitionKey::from(stream.as_str());
+        let mut first = self.first_retained(hub, partition).await?;
+        let next = match self.store().read(EVENT_HUBS_CONTAINER, &pk, "head").await? {
+            Some(head) => head["nextSequence"].as_i64().unwrap_or(0),
+            None => return Ok(Trimmed { deleted: 0, first }),
+        };
+        // Without any consumer group, nothing is "read by everyone": only time applies.
+        let mut consumed = if groups.is_empty() { -1 } else { i64::MAX };
+        for group in groups {
+            consumed = consumed.min(self.checkpoint(hub, group, partition).await?);
+        }
+        let cutoff = now - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let mut deleted = 0;
+        'chunks: while first < next {
+            let mut ops = Vec::with_capacity(MAX_BATCH_OPS);
+            let mut sequence = first;
+            let mut expired_end = false;
+            while sequence < next && ops.len() < MAX_BATCH_OPS - 1 {
+                let id = format!("{sequence:020}");
+                if sequence > consumed {
+                    let expired = match self.store().read(EVENT_HUBS_CONTAINER, &pk, &id).await? {
+                        Some(doc) => enqueued(&doc).is_some_and(|t| t < cutoff),
+                        None => false,
+                    };
+                    if !expired {
+                        expired_end = true;
+                        break;
+                    }
+                }
+                ops.push(BatchOp::Delete { id, if_match: None });
+                sequence += 1;
+            }
+            if ops.is_empty() {
+                break 'chunks;
+            }
+            let count = ops.len() as u64;
+            ops.push(BatchOp::Upsert(json!({
+                "id": TAIL_ID,
+                "stream": stream,
+                "kind": "tail",
+                "firstSequence": sequence,
+            })));
+            let response = self.store().batch(EVENT_HUBS_CONTAINER, &pk, ops).await?;
+            if let Some((index, status)) = response.failure() {
+                return Err(HubError::Store(StoreError::Other(format!(
+                    "trimming `{stream}` failed at operation {index} with status {status}"
+                ))));
+            }
+            deleted += count;
+            first = sequence;
+            if expired_end {
+                break;
+            }
+        }
+        Ok(Trimmed { deleted, first })
+    }
+}
+
+fn enqueued(doc: &Value) -> Option<DateTime<Utc>> {
+    doc["enqueuedTimeUtc"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Trims every partition of every hub in `hubs` each [`TRIM_INTERVAL`] until `cancel`.
+pub async fn run(
+    hubs: EventHubs,
+    topology: BTreeMap<String, BTreeSet<String>>,
+    retention: Duration,
+    cancel: CancellationToken,
+) {
+    loop {
+        for (hub, groups) in &topology {
+            for partition in 0..hubs.partitions() {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                match hubs
+                    .trim(hub, partition, groups, retention, Utc::now())
+                    .await
+                {
+                    Ok(trimmed) if trimmed.deleted > 0 => {
+                        tracing::debug!(hub, partition, ?trimmed, "trimmed the hub log");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, hub, partition, "cannot trim the hub log"),
+                }
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(TRIM_INTERVAL) => {}
+        }
+    }
+}
