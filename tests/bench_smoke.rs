@@ -5,6 +5,9 @@
 //! Its own harness (`harness = false`) so the runtime bench can re-execute this binary as its
 //! bare axum baseline server, as it does with the bench binary.
 
+// Each bench includes `benches/support` itself, so it is loaded once per bench here.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../benches/cqrs.rs"]
 mod cqrs;
 #[path = "../benches/devhost_pipeline.rs"]
