@@ -2,13 +2,19 @@
 //!
 //! 1. the projection function alone (decode, group by document, apply; in memory), events/s;
 //! 2. `UpdateProcessor`'s projection into the embedded store, batches of 100 and 1000, events/s;
-//! 3. leaderboard top-10 with 100,000 users (index build once, then per-query latency);
+//! 3. leaderboard top-10 at 10,000, 100,000 and 1,000,000 users (index build once, its memory
+//!    per user from a counting allocator, then per-query latency);
 //! 4. projection lag through the running `cosmospark dev` binary: a ledger write (HTTP to the
 //!    platform) until `/api/leaderboards` shows it, p50/p99.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cosmospark::app::cqrs::Standings;
@@ -20,19 +26,41 @@ use cosmospark::store::Store;
 use cosmospark::store::embedded::EmbeddedStore;
 use serde_json::{Value, json};
 
+/// Counts live heap bytes, to state the leaderboard index's memory per user.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
 const NOW: i64 = 1_795_521_600;
 const DAY: i64 = 86_400;
 const COUNTRIES: [&str; 4] = ["FR", "JP", "BR", "US"];
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let i = ((samples.len() as f64 * p).ceil() as usize).saturating_sub(1);
-    samples[i.min(samples.len() - 1)]
-}
+use support::{ms, percentile};
 
 fn event(container: &str, mut doc: Value, lsn: u64) -> DomainEvent {
     doc["_lsn"] = json!(lsn);
@@ -105,7 +133,7 @@ async fn open_store(dir: &std::path::Path) -> Store {
 
 /// The processor's in-memory work without the store: decode, group a batch's updates by
 /// document, apply each document's updates with one parse and one write.
-fn projection_function(texts: &[String], batch: usize) {
+fn projection_function(texts: &[String], batch: usize) -> String {
     let start = Instant::now();
     let mut models: HashMap<(Model, String), Value> = HashMap::new();
     for chunk in texts.chunks(batch) {
@@ -129,15 +157,16 @@ fn projection_function(texts: &[String], batch: usize) {
         }
     }
     let elapsed = start.elapsed();
-    println!(
-        "| projection function in memory (decode, group, apply; batches of {batch}) | {} events | {:.0} events/s | {} documents |",
+    format!(
+        "| projection in memory (decode, group, apply; batches of {batch}) | {} events | {:.0} events/s | {} documents | — | {} |\n",
         texts.len(),
         texts.len() as f64 / elapsed.as_secs_f64(),
-        models.len()
-    );
+        models.len(),
+        support::load_average()
+    )
 }
 
-async fn processor(texts: &[String], batch: usize) {
+async fn processor(texts: &[String], batch: usize) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(dir.path()).await;
     let start = Instant::now();
@@ -158,64 +187,80 @@ async fn processor(texts: &[String], batch: usize) {
         batch_times.push(t.elapsed());
     }
     let elapsed = start.elapsed();
-    println!(
-        "| UpdateProcessor projection into the embedded store (batches of {batch}) | {} events | {:.0} events/s | batch p50 {:.2} ms, p99 {:.2} ms |",
+    format!(
+        "| UpdateProcessor projection into the embedded store (batches of {batch}) | {} events | {:.0} events/s | batch p50 {:.2} ms, p99 {:.2} ms | {} | {} |\n",
         texts.len(),
         texts.len() as f64 / elapsed.as_secs_f64(),
         ms(percentile(&mut batch_times, 0.5)),
         ms(percentile(&mut batch_times, 0.99)),
-    );
+        if batch == 100 { "≥ 60,000/s" } else { "—" },
+        support::load_average()
+    )
 }
 
-async fn leaderboard(users: usize) {
+/// Builds the index over `users` users and times top-10 queries; returns the table rows and
+/// `(build ms, all-time p99 ms)`.
+async fn leaderboard(users: usize) -> (String, f64, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(dir.path()).await;
-    let awards: Vec<Update> = (0..users)
-        .map(|i| Update::Award {
-            user: format!("user{i:06}"),
-            name: format!("Player {i}"),
-            entry: format!("task-{i}"),
-            points: (i as i64 * 7919) % 5000,
-            at: NOW - (i as i64 % 45) * DAY,
-        })
-        .collect();
     let load = Instant::now();
-    for chunk in awards.chunks(2000) {
-        apply_updates(&store, chunk, Delivery::Live, |_| vec![1])
+    for start in (0..users).step_by(2000) {
+        let awards: Vec<Update> = (start..(start + 2000).min(users))
+            .map(|i| Update::Award {
+                user: format!("user{i:07}"),
+                name: format!("Player {i}"),
+                entry: format!("task-{i}"),
+                points: (i as i64 * 7919) % 5000,
+                at: NOW - (i as i64 % 45) * DAY,
+            })
+            .collect();
+        apply_updates(&store, &awards, Delivery::Live, |_| vec![1])
             .await
             .expect("loaded");
     }
     let loaded = load.elapsed();
-    let standings = Standings::new();
     let now = chrono::DateTime::from_timestamp(NOW, 0).expect("time");
+    let before = LIVE.load(Ordering::Relaxed);
+    let standings = Standings::new();
     let build = Instant::now();
     standings
         .top(&store, Window::All, 10, now)
         .await
         .expect("first query");
     let built = build.elapsed();
-    println!(
-        "| leaderboard setup | {users} users | written in {:.1} s | index built in {:.0} ms |",
+    let with_index = LIVE.load(Ordering::Relaxed);
+    let mut rows = format!(
+        "| leaderboard index build (first query of a process) | {users} users | {:.0} ms | {:.0} bytes per user; documents written in {:.1} s | ≤ 2 s at 1M | {} |\n",
+        ms(built),
+        (with_index - before) as f64 / users as f64,
         loaded.as_secs_f64(),
-        ms(built)
+        support::load_average()
     );
+    let mut all_p99 = 0.0;
     for window in [Window::All, Window::Days7, Window::Days30] {
-        let mut samples = Vec::with_capacity(1000);
-        for _ in 0..1000 {
+        let n = support::size(1000, 10);
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
             let t = Instant::now();
-            let rows = standings.top(&store, window, 10, now).await.expect("query");
+            let top = standings.top(&store, window, 10, now).await.expect("query");
             samples.push(t.elapsed());
-            assert!(rows.len() >= 10);
+            assert!(top.len() >= 10.min(users));
         }
-        println!(
-            "| leaderboard top-10, window {window:?} | {users} users | p50 {:.3} ms | p99 {:.3} ms |",
+        let p99 = ms(percentile(&mut samples, 0.99));
+        if matches!(window, Window::All) {
+            all_p99 = p99;
+        }
+        rows.push_str(&format!(
+            "| leaderboard top-10, window {window:?} | {users} users | p50 {:.3} ms | p99 {p99:.3} ms | ≤ 1 ms | {} |\n",
             ms(percentile(&mut samples, 0.5)),
-            ms(percentile(&mut samples, 0.99)),
-        );
+            support::load_average()
+        ));
     }
+    drop(standings);
+    (rows, ms(built), all_p99)
 }
 
-async fn lag(samples: usize) {
+async fn lag(samples: usize) -> String {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let data = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -276,14 +321,16 @@ async fn lag(samples: usize) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    println!(
-        "| projection lag, ledger write → /api/leaderboards (cosmospark dev) | {samples} writes | p50 {:.1} ms | p99 {:.1} ms |",
+    format!(
+        "| projection lag, ledger write → /api/leaderboards (cosmospark dev) | {samples} writes | p50 {:.1} ms | p99 {:.1} ms | p99 ≤ 50 ms | {} |\n",
         ms(percentile(&mut lags, 0.5)),
         ms(percentile(&mut lags, 0.99)),
-    );
+        support::load_average()
+    )
 }
 
-fn main() {
+pub fn main() {
+    let machine = support::machine();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -295,21 +342,50 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let events_n = arg("--events", 20_000);
-    let users = arg("--users", 100_000);
-    let samples = arg("--lag-samples", 200);
+    let events_n = arg("--events", support::size(20_000, 200));
+    let samples = arg("--lag-samples", support::size(200, 3));
+    let sizes = if support::smoke() {
+        vec![1_000]
+    } else {
+        vec![10_000, 100_000, 1_000_000]
+    };
     let texts = events(events_n, 1000);
-    println!("| what | size | result | detail |\n|---|---|---|---|");
-    projection_function(&texts, 100);
-    projection_function(&texts, 1000);
+    let mut markdown = format!(
+        "Machine: {machine}.\n\n| what | size | result | detail | goal | load avg |\n|---|---|---|---|---|---|\n"
+    );
+    markdown.push_str(&projection_function(&texts, 100));
+    markdown.push_str(&projection_function(&texts, 1000));
     runtime.block_on(async {
-        processor(&texts, 100).await;
-        processor(&texts, 1000).await;
-        if users > 0 {
-            leaderboard(users).await;
+        markdown.push_str(&processor(&texts, 100).await);
+        markdown.push_str(&processor(&texts, 1000).await);
+        let (mut builds, mut queries) = (Vec::new(), Vec::new());
+        for &users in &sizes {
+            let (rows, build_ms, p99) = leaderboard(users).await;
+            markdown.push_str(&rows);
+            builds.push((users as f64, build_ms));
+            queries.push((users as f64, p99 * 1000.0));
         }
+        support::chart(
+            "leaderboard-vs-users.svg",
+            "Leaderboard: top-10 query p99 (µs) and index build (ms) vs users",
+            "users on the board",
+            "µs (query) / ms (build)",
+            true,
+            &[
+                support::Series {
+                    name: "top-10 p99 (µs)".into(),
+                    points: queries,
+                },
+                support::Series {
+                    name: "index build (ms)".into(),
+                    points: builds,
+                },
+            ],
+        );
         if samples > 0 {
-            lag(samples).await;
+            markdown.push_str(&lag(samples).await);
         }
     });
+    markdown.push_str("\n![leaderboard vs users](bench/leaderboard-vs-users.svg)\n");
+    support::publish("cqrs", &markdown);
 }

@@ -5,6 +5,9 @@
 //! Run: `cargo bench --bench runtime` (release). Loopback only; load is bounded in connections
 //! and time. The bare server is this bench binary re-executed with `BENCH_BARE_PORT` set.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +18,6 @@ use axum::routing::{get, post};
 use chrono::{DurationRound, TimeDelta, Utc};
 
 const CONNECTIONS: usize = 32;
-const LOAD_SECONDS: u64 = 3;
-const STARTS: usize = 15;
-const ROUNDS: usize = 3;
 
 /// The same work GetRound does through the runtime: parse the envelope, compute the round,
 /// answer a response envelope.
@@ -38,7 +38,7 @@ async fn bare_invoke(body: Bytes) -> ([(&'static str, &'static str); 1], String)
     ([("content-type", "application/json")], response.to_string())
 }
 
-fn run_bare(port: u16) {
+pub fn run_bare(port: u16) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,21 +117,7 @@ fn start(kind: Kind) -> (Server, Duration) {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| {
-                    line.split_whitespace()
-                        .nth(1)
-                        .and_then(|kib| kib.parse().ok())
-                })
-        })
-        .unwrap_or(0)
-}
+use support::rss_kib;
 
 struct Load {
     requests_per_second: f64,
@@ -145,7 +131,8 @@ async fn load(port: u16, envelope: Arc<String>) -> Load {
         .build()
         .expect("client");
     let url = format!("http://127.0.0.1:{port}/GetRound");
-    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let seconds = if support::smoke() { 0.2 } else { 3.0 };
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -187,7 +174,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-fn main() {
+pub fn main() {
     if let Ok(port) = std::env::var("BENCH_BARE_PORT") {
         run_bare(port.parse().expect("BENCH_BARE_PORT"));
         return;
@@ -202,8 +189,10 @@ fn main() {
         .to_string(),
     );
 
+    let machine = support::machine();
+    let (starts_n, rounds_n) = (support::size(15, 1), support::size(5, 1));
     let mut starts = [Vec::new(), Vec::new()];
-    for _ in 0..STARTS {
+    for _ in 0..starts_n {
         for (index, kind) in [Kind::Runtime, Kind::Bare].into_iter().enumerate() {
             let (_server, elapsed) = start(kind);
             starts[index].push(elapsed);
@@ -229,7 +218,7 @@ fn main() {
     // Interleave rounds so both servers see the same background load; keep each one's best round.
     let mut runtime_rounds = Vec::new();
     let mut bare_rounds = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds_n {
         runtime_rounds.push(tokio.block_on(load(runtime_server.port, Arc::clone(&envelope))));
         bare_rounds.push(tokio.block_on(load(bare_server.port, Arc::clone(&envelope))));
     }
@@ -243,40 +232,33 @@ fn main() {
     let bare_load = best(bare_rounds);
     let runtime_loaded = rss_kib(runtime_server.child.id());
 
-    println!("| metric | cosmospark serve | bare axum | ratio | goal |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| exec → first 200 on `GET /` (median of {STARTS}) | {:.2} ms | {:.2} ms | {:.2}× | ≤ 2× |",
+    let p50_overhead = runtime_load.p50.as_secs_f64() * 1e3 - bare_load.p50.as_secs_f64() * 1e3;
+    let markdown = format!(
+        "Machine: {machine}. Load average {} after the load rounds.\n\n\
+         | metric | cosmospark serve | bare axum | ratio | goal |\n|---|---|---|---|---|\n\
+         | exec → first 200 on `GET /` (median of {starts_n}) | {:.2} ms | {:.2} ms | {:.2}× | ≤ 2× |\n\
+         | throughput, `POST /GetRound`, {CONNECTIONS} connections, best of {rounds_n} rounds | {:.0} req/s | {:.0} req/s | {:.2}× | ≥ 0.95× |\n\
+         | p50 latency (same round) | {:.3} ms | {:.3} ms | +{:.3} ms | overhead ≤ 0.05 ms |\n\
+         | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n\
+         | idle RSS after start | {:.1} MB | {:.1} MB | {:.2}× | ≤ 1.5× |\n\
+         | RSS after load | {:.1} MB | — | — | — |\n",
+        support::load_average(),
         runtime_start.as_secs_f64() * 1e3,
         bare_start.as_secs_f64() * 1e3,
-        runtime_start.as_secs_f64() / bare_start.as_secs_f64()
-    );
-    println!(
-        "| throughput, `POST /GetRound`, {CONNECTIONS} connections, best of {ROUNDS} × {LOAD_SECONDS} s | {:.0} req/s | {:.0} req/s | {:.2}× | ≥ 0.8× |",
+        runtime_start.as_secs_f64() / bare_start.as_secs_f64(),
         runtime_load.requests_per_second,
         bare_load.requests_per_second,
-        runtime_load.requests_per_second / bare_load.requests_per_second
-    );
-    println!(
-        "| p50 latency | {:.3} ms | {:.3} ms | {:.2}× | — |",
+        runtime_load.requests_per_second / bare_load.requests_per_second,
         runtime_load.p50.as_secs_f64() * 1e3,
         bare_load.p50.as_secs_f64() * 1e3,
-        runtime_load.p50.as_secs_f64() / bare_load.p50.as_secs_f64()
-    );
-    println!(
-        "| p99 latency | {:.3} ms | {:.3} ms | {:.2}× | ≤ 1.2× |",
+        p50_overhead,
         runtime_load.p99.as_secs_f64() * 1e3,
         bare_load.p99.as_secs_f64() * 1e3,
-        runtime_load.p99.as_secs_f64() / bare_load.p99.as_secs_f64()
-    );
-    println!(
-        "| idle RSS after start | {:.1} MB | {:.1} MB | {:.2}× | ≤ 15 MB |",
+        runtime_load.p99.as_secs_f64() / bare_load.p99.as_secs_f64(),
         runtime_idle as f64 / 1024.0,
         bare_idle as f64 / 1024.0,
-        runtime_idle as f64 / bare_idle.max(1) as f64
-    );
-    println!(
-        "| RSS after load | {:.1} MB | — | — | — |",
+        runtime_idle as f64 / bare_idle.max(1) as f64,
         runtime_loaded as f64 / 1024.0
     );
+    support::publish("runtime", &markdown);
 }

@@ -5,6 +5,9 @@
 //! backend over HTTPS against the local Cosmos API server (`tests/cosmos-server/adapter.js`).
 //! Sequential operations from one task: latency, not saturation.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -26,10 +29,18 @@ use serde_json::json;
 
 const EMULATOR_KEY: &str =
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
-const READS: usize = 2000;
-const UPSERTS: usize = 500;
-const QUERIES: usize = 300;
-const FEED_ITEMS: usize = 2000;
+fn reads() -> usize {
+    support::size(2000, 20)
+}
+fn upserts() -> usize {
+    support::size(500, 5)
+}
+fn queries() -> usize {
+    support::size(300, 3)
+}
+fn feed_items() -> usize {
+    support::size(2000, 200)
+}
 
 struct Stats {
     name: &'static str,
@@ -87,7 +98,7 @@ async fn bench(backend: &str, store: Store) -> Vec<String> {
     let mut rows = Vec::new();
     let s = &store;
     let hot_ref = &hot;
-    let mut read = time("point read", READS, |i| async move {
+    let mut read = time("point read", reads(), |i| async move {
         let id = format!("q{}", i % 100);
         s.read("bench", hot_ref, &id)
             .await
@@ -97,7 +108,7 @@ async fn bench(backend: &str, store: Store) -> Vec<String> {
     })
     .await;
     rows.push(read.row(backend));
-    let mut upsert = time("upsert", UPSERTS, |i| async move {
+    let mut upsert = time("upsert", upserts(), |i| async move {
         let doc =
             json!({"id": format!("q{}", i % 100), "userId": "hot", "score": i % 100, "name": "x"});
         s.upsert("bench", hot_ref, doc).await.expect("upsert");
@@ -112,7 +123,7 @@ async fn bench(backend: &str, store: Store) -> Vec<String> {
     let q = &query;
     let mut queried = time(
         "query (1 partition, 100 items, filter+order+top 10)",
-        QUERIES,
+        queries(),
         |_| async move {
             let found = s.query("bench", Some(hot_ref), q).await.expect("query");
             assert_eq!(found.len(), 10);
@@ -124,7 +135,7 @@ async fn bench(backend: &str, store: Store) -> Vec<String> {
 
     let feed_spec = ContainerSpec::parse("benchfeed", "/userId").expect("spec");
     store.ensure_container(&feed_spec).await.expect("container");
-    for i in 0..FEED_ITEMS {
+    for i in 0..feed_items() {
         let user = format!("u{}", i % 20);
         let doc = json!({"id": format!("f{i}"), "userId": user, "n": i});
         store
@@ -151,8 +162,9 @@ async fn bench(backend: &str, store: Store) -> Vec<String> {
         start = ChangeFeedStart::Continuation(page.continuation);
     }
     assert!(
-        items >= FEED_ITEMS,
-        "change feed returned {items} of {FEED_ITEMS}"
+        items >= feed_items(),
+        "change feed returned {items} of {}",
+        feed_items()
     );
     let mut feed = Stats {
         name: "change feed (items/s; latency per 100-item page)",
@@ -231,7 +243,7 @@ async fn emulator_store() -> Store {
     )
 }
 
-fn main() {
+pub fn main() {
     // The SDK reads its emulator settings from the environment; set them before any thread starts.
     // SAFETY: single-threaded at this point (no runtime yet).
     unsafe {
@@ -255,7 +267,8 @@ fn main() {
             )
             .await,
         );
-        if let Some((_shim, port)) = start_shim() {
+        let shim = if support::smoke() { None } else { start_shim() };
+        if let Some((_shim, port)) = shim {
             let config = CosmosConfig {
                 endpoint: format!("https://127.0.0.1:{port}/").parse().expect("url"),
                 auth: CosmosAuth::Key(Secret::new(EMULATOR_KEY)),
@@ -270,10 +283,14 @@ fn main() {
             );
             rows.extend(bench("Cosmos backend, cosmosdb-server via shim (HTTPS)", store).await);
         }
-        println!("| backend | operation | ops/s | p50 ms | p99 ms |");
-        println!("|---|---|---|---|---|");
+        let mut markdown = format!(
+            "Machine: {}.\n\n| backend | operation | ops/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n",
+            support::machine()
+        );
         for row in rows {
-            println!("{row}");
+            markdown.push_str(&row);
+            markdown.push('\n');
         }
+        support::publish("store", &markdown);
     });
 }

@@ -6,6 +6,9 @@
 //! Each round pushes one `sendToAll` (hub) or one broadcast (baseline) and waits until every
 //! client has it; a sample is the time from the push call to one client's receipt.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -41,42 +44,72 @@ impl Target {
     }
 }
 
-fn main() {
+pub fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let rounds = args.first().copied().unwrap_or(200);
+    let rounds = args
+        .first()
+        .copied()
+        .unwrap_or_else(|| support::size(200, 3));
     let counts = if args.len() > 1 {
         args[1..].to_vec()
+    } else if support::smoke() {
+        vec![1, 4]
     } else {
         vec![1, 10, 100, 1000]
     };
+    let machine = support::machine();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        println!("| clients | target | p50 | p99 | max | samples |");
-        println!("|---:|---|---:|---:|---:|---:|");
+        let mut markdown = format!(
+            "Machine: {machine}. `{rounds}` rounds per row.\n\n\
+             | clients | target | p50 | p99 | max | samples |\n|---:|---|---:|---:|---:|---:|\n"
+        );
+        let mut lines: Vec<support::Series> = Vec::new();
         for &n in &counts {
-            for target in [
+            for (index, target) in [
                 Target::Baseline,
                 Target::Hub("json.webpubsub.azure.v1"),
                 Target::Hub("json.reliable.webpubsub.azure.v1"),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let mut samples = run(target, n, rounds).await;
                 samples.sort();
-                println!(
-                    "| {n} | {} | {} | {} | {} | {} |",
+                let p99 = percentile(&samples, 0.99);
+                markdown.push_str(&format!(
+                    "| {n} | {} | {} | {} | {} | {} |\n",
                     target.name(),
                     fmt(percentile(&samples, 0.50)),
-                    fmt(percentile(&samples, 0.99)),
+                    fmt(p99),
                     fmt(*samples.last().unwrap_or(&Duration::ZERO)),
                     samples.len()
-                );
+                ));
+                if lines.len() <= index {
+                    lines.push(support::Series {
+                        name: format!("{} p99", target.name()),
+                        points: Vec::new(),
+                    });
+                }
+                lines[index].points.push((n as f64, support::ms(p99)));
             }
         }
+        support::chart(
+            "hub-latency-vs-clients.svg",
+            "Web PubSub push latency (p99) vs connected clients",
+            "clients",
+            "p99 latency (ms)",
+            true,
+            &lines,
+        );
+        markdown.push_str("\n![hub latency vs clients](bench/hub-latency-vs-clients.svg)\n");
+        support::publish("webpubsub", &markdown);
     });
 }
 

@@ -225,3 +225,120 @@ async fn feed_readers_are_woken_by_commits() {
         .unwrap();
     assert_eq!(page.items.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_sharing_a_group_commit_keep_their_own_outcomes() {
+    use cosmospark::store::BatchOp;
+    let fixture = support::store::embedded().await;
+    let store = fixture.store.clone();
+    store
+        .ensure_container(&ContainerSpec::parse("items", "/pk").unwrap())
+        .await
+        .unwrap();
+    let taken = json!({"id": "taken", "pk": "b"});
+    store
+        .create("items", &PartitionKey::from("b"), taken)
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..48 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            match n % 3 {
+                // Everyone creates the same id: exactly one may win.
+                0 => store
+                    .create(
+                        "items",
+                        &PartitionKey::from("a"),
+                        json!({"id": "dup", "pk": "a"}),
+                    )
+                    .await
+                    .map(|_| "created")
+                    .or_else(|e| (e.status() == 409).then_some("conflict").ok_or(e)),
+                // A batch whose second operation conflicts: its first write must vanish.
+                1 => {
+                    let ops = vec![
+                        BatchOp::Create(json!({"id": format!("half-{n}"), "pk": "b"})),
+                        BatchOp::Create(json!({"id": "taken", "pk": "b"})),
+                    ];
+                    let response = store
+                        .batch("items", &PartitionKey::from("b"), ops)
+                        .await
+                        .unwrap();
+                    assert_eq!(response.failure(), Some((1, 409)));
+                    Ok("batch failed")
+                }
+                _ => store
+                    .upsert(
+                        "items",
+                        &PartitionKey::from("c"),
+                        json!({"id": format!("plain-{n}"), "pk": "c"}),
+                    )
+                    .await
+                    .map(|_| "upserted"),
+            }
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcomes.push(joined.unwrap().unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| **o == "created").count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == "conflict").count(), 15);
+    let half: Vec<_> = store
+        .query("items", Some(&PartitionKey::from("b")), &Query::new())
+        .await
+        .unwrap();
+    assert_eq!(half.len(), 1, "only `taken` is in partition b: {half:?}");
+    // Every committed write is in the feed once, in commit (LSN) order.
+    let page = store
+        .read_change_feed(
+            "items",
+            &ChangeFeedRequest::new(ChangeFeedStart::Beginning).max_items(1000),
+        )
+        .await
+        .unwrap();
+    let lsns: Vec<u64> = page
+        .items
+        .iter()
+        .map(|d| d["_lsn"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        lsns.len(),
+        1 + 1 + 16,
+        "taken, dup and 16 upserts: {lsns:?}"
+    );
+    assert!(lsns.windows(2).all(|w| w[0] < w[1]), "{lsns:?}");
+}
+
+#[tokio::test]
+async fn a_commit_wakes_only_readers_of_its_container() {
+    let fixture = support::store::embedded().await;
+    let store = fixture.store.clone();
+    for name in ["watched", "other"] {
+        store
+            .ensure_container(&ContainerSpec::parse(name, "/id").unwrap())
+            .await
+            .unwrap();
+    }
+    let mut watched = store
+        .container_notifications("watched")
+        .expect("embedded store notifies per container");
+    watched.borrow_and_update();
+    store
+        .create("other", &PartitionKey::from("o1"), json!({"id": "o1"}))
+        .await
+        .unwrap();
+    assert!(
+        !watched.has_changed().unwrap(),
+        "a write elsewhere woke the reader"
+    );
+    store
+        .create("watched", &PartitionKey::from("w1"), json!({"id": "w1"}))
+        .await
+        .unwrap();
+    assert!(
+        watched.has_changed().unwrap(),
+        "its own container's commit must wake it"
+    );
+}

@@ -50,7 +50,9 @@ struct Inner {
     /// How to open the store; `None` for declarations-only services.
     store_config: Option<StoreConfig>,
     settings: Settings,
-    http: reqwest::Client,
+    /// Built on first use: its TLS roots cost memory a process that never calls out should not
+    /// hold at idle.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
     clock: Clock,
     /// The Entra ID credential for Azure Maps and Web PubSub, created on first use.
     identity: Arc<std::sync::OnceLock<Arc<dyn TokenCredential>>>,
@@ -101,7 +103,7 @@ impl AppServices {
             store: Arc::new(tokio::sync::OnceCell::new()),
             store_config: None,
             settings: Settings::default(),
-            http: reqwest::Client::new(),
+            http: Arc::default(),
             clock: Arc::new(Utc::now),
             identity: Arc::default(),
         }))
@@ -112,15 +114,11 @@ impl AppServices {
         store_config: Option<StoreConfig>,
         settings: Settings,
     ) -> Result<Self, ServiceError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| ServiceError::Http(e.to_string()))?;
         Ok(Self(Arc::new(Inner {
             store: Arc::new(tokio::sync::OnceCell::new_with(store)),
             store_config,
             settings,
-            http,
+            http: Arc::default(),
             clock: Arc::new(Utc::now),
             identity: Arc::default(),
         })))
@@ -132,7 +130,7 @@ impl AppServices {
             store: Arc::clone(&self.0.store),
             store_config: self.0.store_config.clone(),
             settings: self.0.settings.clone(),
-            http: self.0.http.clone(),
+            http: Arc::clone(&self.0.http),
             clock,
             identity: Arc::clone(&self.0.identity),
         }))
@@ -157,7 +155,14 @@ impl AppServices {
 
     /// The process-wide HTTP client (connection pool shared by every function).
     pub fn http(&self) -> &reqwest::Client {
-        &self.0.http
+        self.0.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                // Building fails only when the TLS backend cannot initialise; the default
+                // client reports the same problem on its first request.
+                .unwrap_or_default()
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {

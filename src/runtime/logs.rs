@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
@@ -42,34 +41,35 @@ impl<S> Layer<S> for InvocationLogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != INVOCATION_SPAN {
-            return;
-        }
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(LogBuffer::default());
-        }
-    }
-
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(scope) = ctx.event_scope(event) else {
             return;
         };
         for span in scope {
-            let extensions = span.extensions();
-            if let Some(buffer) = extensions.get::<LogBuffer>() {
-                let mut visitor = LineVisitor::default();
-                event.record(&mut visitor);
-                let metadata = event.metadata();
-                buffer.push(format!(
-                    "{} {}: {}{}",
-                    metadata.level(),
-                    metadata.target(),
-                    visitor.message,
-                    visitor.fields
-                ));
-                return;
+            if span.name() != INVOCATION_SPAN {
+                continue;
             }
+            let mut visitor = LineVisitor::default();
+            event.record(&mut visitor);
+            let metadata = event.metadata();
+            let line = format!(
+                "{} {}: {}{}",
+                metadata.level(),
+                metadata.target(),
+                visitor.message,
+                visitor.fields
+            );
+            // The buffer is made on the first line: most invocations log nothing.
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<LogBuffer>() {
+                Some(buffer) => buffer.push(line),
+                None => {
+                    let buffer = LogBuffer::default();
+                    buffer.push(line);
+                    extensions.insert(buffer);
+                }
+            }
+            return;
         }
     }
 }

@@ -293,7 +293,9 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         .to_http_request(binding)
         .map_err(InvokeError::Protocol)?;
     // The host matched the route case-insensitively; route on the template it matched.
-    if let Some(path) = template.fill(prefix, &data.params) {
+    if let Some(path) = template.fill(prefix, &data.params)
+        && path != request.uri().path()
+    {
         let uri = match request.uri().query() {
             Some(query) => format!("{path}?{query}"),
             None => path,
@@ -308,8 +310,8 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         .oneshot(request)
         .await
         .unwrap_or_else(|never| match never {});
-    let (parts, body) = answer.into_parts();
-    let extra = parts.extensions.get::<Outputs>().cloned();
+    let (mut parts, body) = answer.into_parts();
+    let extra = parts.extensions.remove::<Outputs>();
     let bytes = axum::body::to_bytes(Body::new(body), usize::MAX)
         .await
         .map_err(|error| InvokeError::Handler(error.into()))?;
@@ -322,19 +324,22 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         ) {
             continue;
         }
-        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|existing| {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        match headers.get_mut(name.as_str()) {
+            Some(existing) => {
                 existing.push_str(", ");
                 existing.push_str(&text);
-            })
-            .or_insert(text);
+            }
+            None => {
+                headers.insert(name.as_str().to_owned(), text.into_owned());
+            }
+        }
     }
     let body = if bytes.is_empty() {
         None
     } else {
-        match String::from_utf8(bytes.to_vec()) {
+        // Zero-copy when the handler's body buffer is not shared.
+        match String::from_utf8(Vec::from(bytes)) {
             Ok(text) => Some(text),
             Err(_) => {
                 return Err(InvokeError::Handler(super::function::FunctionError::msg(

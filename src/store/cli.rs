@@ -2,9 +2,10 @@
 //!
 //! - `smoke`: against the configured backend, creates containers, writes, reads, queries, runs a
 //!   batch and reads the change feed through a lease; prints a JSON summary.
-//! - `crash-writer`: writes numbered items to an embedded store forever, printing `ack <id>` after
-//!   each durable write, and consumes its change feed, printing `processing <ids>` before and
-//!   `checkpoint` after each checkpoint. The crash test kills it with SIGKILL.
+//! - `crash-writer`: writes numbered items to an embedded store forever from concurrent writers
+//!   (so they share group commits), printing `ack <id>` after each durable write, and consumes
+//!   its change feed, printing `processing <ids>` before and `checkpoint` after each checkpoint.
+//!   The crash test kills it with SIGKILL.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -178,8 +179,14 @@ async fn smoke(store: &Store) -> anyhow::Result<Value> {
     Ok(summary)
 }
 
+/// Partitions written by `crash-writer`, one concurrent writer each, so writes share group
+/// commits while each partition's writes stay in number order.
+const CRASH_WRITERS: u64 = 3;
+
 async fn crash_writer(dir: PathBuf, start: u64) -> anyhow::Result<()> {
-    let store: Store = Arc::new(EmbeddedStore::open(&dir).await?);
+    let embedded = EmbeddedStore::open(&dir).await?;
+    let mut wake = embedded.subscribe_container(CRASH_CONTAINER);
+    let store: Store = Arc::new(embedded);
     store
         .ensure_container(&ContainerSpec::parse(CRASH_CONTAINER, "/pk")?)
         .await?;
@@ -192,28 +199,48 @@ async fn crash_writer(dir: PathBuf, start: u64) -> anyhow::Result<()> {
     )
     .await?
     .with_max_items(7);
-    let mut out = std::io::stdout().lock();
-    for n in start.. {
-        let id = format!("item-{n:08}");
-        let pk = PartitionKey::from(format!("p{}", n % 3));
-        store
-            .create(
-                CRASH_CONTAINER,
-                &pk,
-                json!({"id": id, "pk": pk.value(), "n": n}),
-            )
-            .await?;
-        writeln!(out, "ack {id}")?;
-        out.flush()?;
-        if n % 5 == 4 {
-            let page = consumer.next_page().await?;
-            let ids: Vec<&str> = page.items.iter().filter_map(|d| d["id"].as_str()).collect();
-            writeln!(out, "processing {}", ids.join(","))?;
-            out.flush()?;
-            consumer.checkpoint(&page).await?;
-            writeln!(out, "checkpoint")?;
-            out.flush()?;
-        }
+    let mut writers = tokio::task::JoinSet::new();
+    for first in start..start + CRASH_WRITERS {
+        let store = store.clone();
+        writers.spawn(async move {
+            for n in (first..).step_by(CRASH_WRITERS as usize) {
+                let id = format!("item-{n:08}");
+                let pk = PartitionKey::from(format!("p{}", n % 3));
+                store
+                    .create(
+                        CRASH_CONTAINER,
+                        &pk,
+                        json!({"id": id, "pk": pk.value(), "n": n}),
+                    )
+                    .await?;
+                say(&format!("ack {id}"))?;
+            }
+            anyhow::Ok(())
+        });
     }
+    let consume = async {
+        loop {
+            let page = consumer.next_page().await?;
+            if page.items.is_empty() {
+                wake.changed().await?;
+                continue;
+            }
+            let ids: Vec<&str> = page.items.iter().filter_map(|d| d["id"].as_str()).collect();
+            say(&format!("processing {}", ids.join(",")))?;
+            consumer.checkpoint(&page).await?;
+            say("checkpoint")?;
+        }
+    };
+    tokio::select! {
+        result = consume => result,
+        Some(result) = writers.join_next() => result?,
+    }
+}
+
+/// One whole line on stdout, flushed before returning.
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
     Ok(())
 }

@@ -4,6 +4,11 @@
 //! acknowledged write survives `kill -9`; readers see MVCC snapshots and never block the
 //! single writer. Engine calls run on tokio's blocking pool.
 //!
+//! Writes go through a group commit ([`CommitQueue`]): the writes queued while a commit runs
+//! share the next transaction and its one fsync, each applied in queue order exactly as if it
+//! had committed alone (its own 409/412/404, its own LSNs), and each writer is answered only
+//! after that commit returned. A write that fails leaves nothing in the shared transaction.
+//!
 //! Tables: `containers` (name → spec), `items` ((container, pk, id) → JSON), `feed`
 //! ((container, lsn) → (pk, id, ms)) holding only each item's latest change, and `lsn`
 //! (container → last LSN). The change feed is a range scan of `feed` after the continuation's LSN.
@@ -11,7 +16,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::DocumentStore;
+use super::commit_queue::CommitQueue;
 use super::error::{StoreError, StoreResult};
 use super::model::{
     BatchOp, BatchOpResult, BatchResponse, ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart,
@@ -41,6 +47,8 @@ const LSN: TableDefinition<&str, u64> = TableDefinition::new("lsn");
 pub const DB_FILE: &str = "store.redb";
 /// How often expired items are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
+/// The most writes one group commit holds; more wait for the next commit.
+const MAX_GROUP: usize = 1024;
 
 fn engine(e: impl Display) -> StoreError {
     StoreError::Other(format!("embedded store: {e}"))
@@ -60,6 +68,35 @@ struct Inner {
     dir: PathBuf,
     /// Bumped after every committed item write, so feed readers can wait instead of polling.
     commits: tokio::sync::watch::Sender<u64>,
+    /// Per container, bumped after every commit that wrote to it; created on first subscription.
+    container_commits: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
+    queue: CommitQueue<Job>,
+}
+
+/// A write waiting for the next group commit.
+struct Job {
+    container: String,
+    pk: PartitionKey,
+    work: Work,
+    reply: tokio::sync::oneshot::Sender<StoreResult<Done>>,
+}
+
+enum Work {
+    One(BatchOp),
+    Batch(Vec<BatchOp>),
+}
+
+enum Done {
+    One(Option<Value>),
+    Batch(BatchResponse),
+}
+
+/// How one pass over a group ended.
+enum Pass {
+    Committed,
+    /// A job failed after writing into the transaction: it is settled as failed, and the
+    /// transaction is rebuilt without it.
+    Redo,
 }
 
 /// The embedded store: a cheap-clone handle.
@@ -111,6 +148,37 @@ impl EmbeddedStore {
     /// reader that found an empty page can `changed().await` instead of sleeping.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.commits.subscribe()
+    }
+
+    /// A receiver that changes after every commit that wrote to `container`, and only then.
+    pub fn subscribe_container(&self, container: &str) -> tokio::sync::watch::Receiver<u64> {
+        let mut senders = self
+            .inner
+            .container_commits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        senders
+            .entry(container.to_owned())
+            .or_insert_with(|| tokio::sync::watch::Sender::new(0))
+            .subscribe()
+    }
+
+    /// Queues a write for the next group commit and waits until it is durable (or failed).
+    async fn submit(&self, container: &str, pk: &PartitionKey, work: Work) -> StoreResult<Done> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            container: container.to_owned(),
+            pk: pk.clone(),
+            work,
+            reply,
+        };
+        if self.inner.queue.push(job) {
+            let inner = self.inner.clone();
+            tokio::task::spawn_blocking(move || inner.lead());
+        }
+        answer
+            .await
+            .map_err(|_| engine("the commit leader stopped before answering"))?
     }
 
     /// Deletes every expired item now; returns how many were removed.
@@ -186,6 +254,8 @@ impl Inner {
             specs: RwLock::new(specs),
             dir,
             commits: tokio::sync::watch::Sender::new(0),
+            container_commits: Mutex::new(HashMap::new()),
+            queue: CommitQueue::new(MAX_GROUP),
         })
     }
 
@@ -244,18 +314,130 @@ impl Inner {
         Ok((!is_expired(&spec, &doc, now_millis())).then_some(doc))
     }
 
-    fn write_one(
+    /// Runs group commits until the queue is empty; see [`CommitQueue`].
+    fn lead(&self) {
+        struct Abandon<'a>(&'a CommitQueue<Job>);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.abandon();
+                }
+            }
+        }
+        let _guard = Abandon(&self.queue);
+        while let Some(group) = self.queue.next_group() {
+            self.commit_group(group);
+        }
+    }
+
+    /// Applies `jobs` in order in one transaction, commits it, then answers every writer.
+    fn commit_group(&self, jobs: Vec<Job>) {
+        let now = now_millis();
+        let mut outcomes: Vec<Option<StoreResult<Done>>> = jobs.iter().map(|_| None).collect();
+        let mut settled = vec![false; jobs.len()];
+        loop {
+            match self.try_group(&jobs, &mut outcomes, &mut settled, now) {
+                Ok(Pass::Committed) => break,
+                Ok(Pass::Redo) => continue,
+                Err(e) => {
+                    let message = e.to_string();
+                    for (outcome, settled) in outcomes.iter_mut().zip(&settled) {
+                        if !settled {
+                            *outcome = Some(Err(StoreError::Other(message.clone())));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        let mut touched: Vec<&str> = jobs
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| match outcome {
+                Some(Ok(Done::One(_))) => true,
+                Some(Ok(Done::Batch(response))) => response.is_success(),
+                _ => false,
+            })
+            .map(|(job, _)| job.container.as_str())
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        if !touched.is_empty() {
+            self.notify(&touched);
+        }
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let outcome = outcome.unwrap_or_else(|| Err(engine("write was not applied")));
+            // A writer that stopped waiting is fine: its write is committed either way.
+            let _ = job.reply.send(outcome);
+        }
+    }
+
+    /// One pass: applies every job not yet settled, then commits. Jobs that fail without
+    /// writing are settled and skipped; a job that fails after writing settles and asks for a
+    /// fresh transaction, since redb cannot roll back part of one.
+    fn try_group(
         &self,
-        container: &str,
-        pk: &PartitionKey,
-        op: BatchOp,
-    ) -> StoreResult<Option<Value>> {
-        let spec = self.spec(container)?;
+        jobs: &[Job],
+        outcomes: &mut [Option<StoreResult<Done>>],
+        settled: &mut [bool],
+        now: i64,
+    ) -> StoreResult<Pass> {
         let txn = self.db.begin_write().map_err(engine)?;
-        let result = apply(&txn, &spec, pk, op, now_millis())?;
+        for (index, job) in jobs.iter().enumerate() {
+            if settled[index] {
+                continue;
+            }
+            let spec = match self.spec(&job.container) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    (outcomes[index], settled[index]) = (Some(Err(e)), true);
+                    continue;
+                }
+            };
+            let (outcome, wrote_then_failed) = match &job.work {
+                // `apply` checks everything before its first write, so only an engine error
+                // can leave a failed single write half applied.
+                Work::One(op) => match apply(&txn, &spec, &job.pk, op.clone(), now) {
+                    Ok(item) => (Ok(Done::One(item)), false),
+                    Err(e) => {
+                        let engine_failure = matches!(e, StoreError::Other(_));
+                        settled[index] = true;
+                        (Err(e), engine_failure)
+                    }
+                },
+                Work::Batch(ops) => match run_batch(&txn, &spec, &job.pk, ops, now) {
+                    Ok((response, wrote)) => {
+                        let failed = !response.is_success();
+                        settled[index] = failed;
+                        (Ok(Done::Batch(response)), failed && wrote)
+                    }
+                    Err(e) => {
+                        settled[index] = true;
+                        (Err(e), true)
+                    }
+                },
+            };
+            outcomes[index] = Some(outcome);
+            if wrote_then_failed {
+                txn.abort().map_err(engine)?;
+                return Ok(Pass::Redo);
+            }
+        }
         txn.commit().map_err(engine)?;
+        Ok(Pass::Committed)
+    }
+
+    fn notify(&self, containers: &[&str]) {
         self.commits.send_modify(|n| *n += 1);
-        Ok(result)
+        let senders = self
+            .container_commits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for name in containers {
+            if let Some(sender) = senders.get(*name) {
+                sender.send_modify(|n| *n += 1);
+            }
+        }
     }
 
     fn query(
@@ -303,46 +485,6 @@ impl Inner {
             }
         }
         Ok(out)
-    }
-
-    fn batch(
-        &self,
-        container: &str,
-        pk: &PartitionKey,
-        ops: Vec<BatchOp>,
-    ) -> StoreResult<BatchResponse> {
-        let spec = self.spec(container)?;
-        if ops.is_empty() || ops.len() > MAX_BATCH_OPS {
-            return Err(StoreError::BadRequest(format!(
-                "a batch needs 1 to {MAX_BATCH_OPS} operations, got {}",
-                ops.len()
-            )));
-        }
-        let count = ops.len();
-        let now = now_millis();
-        let txn = self.db.begin_write().map_err(engine)?;
-        let mut results = Vec::with_capacity(count);
-        for (index, op) in ops.into_iter().enumerate() {
-            let status = success_status(&op);
-            match apply(&txn, &spec, pk, op, now) {
-                Ok(item) => results.push(BatchOpResult { status, item }),
-                Err(StoreError::Other(e)) => return Err(StoreError::Other(e)),
-                Err(e) => {
-                    txn.abort().map_err(engine)?;
-                    let mut failed: Vec<BatchOpResult> = (0..count)
-                        .map(|_| BatchOpResult {
-                            status: 424,
-                            item: None,
-                        })
-                        .collect();
-                    failed[index].status = e.status();
-                    return Ok(BatchResponse { results: failed });
-                }
-            }
-        }
-        txn.commit().map_err(engine)?;
-        self.commits.send_modify(|n| *n += 1);
-        Ok(BatchResponse { results })
     }
 
     fn change_feed(
@@ -469,6 +611,39 @@ impl Inner {
     }
 }
 
+/// Runs a transactional batch inside `txn`. On a failed operation the response carries its
+/// status and 424 for the others, and `true` says earlier operations already wrote into `txn`
+/// (which must then be abandoned). Engine errors are returned as errors.
+fn run_batch(
+    txn: &WriteTransaction,
+    spec: &ContainerSpec,
+    pk: &PartitionKey,
+    ops: &[BatchOp],
+    now: i64,
+) -> StoreResult<(BatchResponse, bool)> {
+    let mut results = Vec::with_capacity(ops.len());
+    let mut wrote = false;
+    for (index, op) in ops.iter().enumerate() {
+        let status = success_status(op);
+        match apply(txn, spec, pk, op.clone(), now) {
+            Ok(item) => results.push(BatchOpResult { status, item }),
+            Err(StoreError::Other(e)) => return Err(StoreError::Other(e)),
+            Err(e) => {
+                let mut failed: Vec<BatchOpResult> = (0..ops.len())
+                    .map(|_| BatchOpResult {
+                        status: 424,
+                        item: None,
+                    })
+                    .collect();
+                failed[index].status = e.status();
+                return Ok((BatchResponse { results: failed }, wrote));
+            }
+        }
+        wrote |= !matches!(op, BatchOp::Read { .. });
+    }
+    Ok((BatchResponse { results }, wrote))
+}
+
 fn lsn_of(doc: &Value) -> u64 {
     doc.get("_lsn").and_then(Value::as_u64).unwrap_or(0)
 }
@@ -593,6 +768,13 @@ impl DocumentStore for EmbeddedStore {
         Some(self.subscribe())
     }
 
+    fn container_notifications(
+        &self,
+        container: &str,
+    ) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.subscribe_container(container))
+    }
+
     async fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {
         let spec = spec.clone();
         self.run(move |inner| inner.ensure_container(&spec)).await
@@ -631,17 +813,11 @@ impl DocumentStore for EmbeddedStore {
         id: &str,
         if_match: Option<&ETag>,
     ) -> StoreResult<()> {
-        let (c, pk, op) = (
-            container.to_owned(),
-            pk.clone(),
-            BatchOp::Delete {
-                id: id.to_owned(),
-                if_match: if_match.cloned(),
-            },
-        );
-        self.run(move |inner| inner.write_one(&c, &pk, op))
-            .await
-            .map(|_| ())
+        let op = BatchOp::Delete {
+            id: id.to_owned(),
+            if_match: if_match.cloned(),
+        };
+        self.submit(container, pk, Work::One(op)).await.map(|_| ())
     }
 
     async fn read(
@@ -682,8 +858,16 @@ impl DocumentStore for EmbeddedStore {
         pk: &PartitionKey,
         ops: Vec<BatchOp>,
     ) -> StoreResult<BatchResponse> {
-        let (c, pk) = (container.to_owned(), pk.clone());
-        self.run(move |inner| inner.batch(&c, &pk, ops)).await
+        if ops.is_empty() || ops.len() > MAX_BATCH_OPS {
+            return Err(StoreError::BadRequest(format!(
+                "a batch needs 1 to {MAX_BATCH_OPS} operations, got {}",
+                ops.len()
+            )));
+        }
+        match self.submit(container, pk, Work::Batch(ops)).await? {
+            Done::Batch(response) => Ok(response),
+            Done::One(_) => Err(engine("a batch was answered as a single write")),
+        }
     }
 
     async fn read_change_feed(
@@ -698,9 +882,9 @@ impl DocumentStore for EmbeddedStore {
 
 impl EmbeddedStore {
     async fn write(&self, container: &str, pk: &PartitionKey, op: BatchOp) -> StoreResult<Value> {
-        let (c, pk) = (container.to_owned(), pk.clone());
-        self.run(move |inner| inner.write_one(&c, &pk, op))
-            .await?
-            .ok_or_else(|| StoreError::Other("write returned no document".into()))
+        match self.submit(container, pk, Work::One(op)).await? {
+            Done::One(Some(doc)) => Ok(doc),
+            _ => Err(engine("write returned no document")),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Documents with Cosmos DB semantics behind one [`DocumentStore`] trait, and its backends.
 //!
 //! - [`model`], [`query`], [`error`]: the value types, the typed query API, the error enum.
-//! - [`embedded`]: the default backend, one redb file in a directory on disk.
+//! - [`embedded`]: the default backend, one redb file in a directory on disk, with group commit.
 //! - [`cosmos`]: Azure Cosmos DB through `azure_data_cosmos`.
 //! - [`lease`]: change-feed consumers whose checkpoints live in a lease container.
 //! - [`typed`]: [`DocumentStoreExt`], the same calls over serde models.
@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub mod cli;
+mod commit_queue;
 pub mod config;
 pub mod cosmos;
 pub mod embedded;
@@ -120,6 +121,15 @@ pub trait DocumentStore: Send + Sync {
     /// A receiver that changes after every committed write, when the backend can tell (the
     /// embedded one can); `None` means poll the change feed on a timer.
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Like [`DocumentStore::commit_notifications`], but changes only after commits that wrote
+    /// to `container`, so a reader of one container is not woken by writes to the others.
+    fn container_notifications(
+        &self,
+        _container: &str,
+    ) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
 }

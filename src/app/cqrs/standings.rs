@@ -6,21 +6,27 @@
 //! continuation (usually an empty page), so every instance converges on what the processor
 //! wrote, whichever instance wrote it. Windowed totals depend on the day: when the UTC day
 //! changes the windows are recomputed from the per-day points.
+//!
+//! Memory: one shared `Arc<str>` per user id (the map key and the three board entries point at
+//! it), the name, and the per-day points as a boxed slice. A first build (or a day roll) fills
+//! the user map and then bulk-builds each board from a sorted vector instead of inserting one
+//! user at a time.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use super::layout::{Pointer, READ_MODELS, body};
+use super::layout::{Pointer, READ_MODELS};
 use super::model::{Model, ScoreDoc, Totals, day_of, totals_of};
 use crate::app::domain::leaderboard::Window;
 use crate::store::{ChangeFeedRequest, ChangeFeedStart, Store, StoreError};
 
 /// Change-feed page size while catching up.
-const PAGE: u32 = 2000;
+const PAGE: u32 = 5000;
 
 /// One row of the board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,20 +39,24 @@ pub struct Row {
     pub score: i64,
 }
 
+/// A user id, shared by the user map and every board.
+type UserKey = Arc<str>;
+
 struct UserBoard {
-    name: String,
-    days: BTreeMap<i64, i64>,
+    name: Box<str>,
+    /// (UTC day, points), ascending by day.
+    days: Box<[(i64, i64)]>,
     totals: Totals,
 }
 
-type Board = BTreeSet<(Reverse<i64>, String)>;
+type Board = BTreeSet<(Reverse<i64>, UserKey)>;
 
 #[derive(Default)]
 struct State {
     generation: Option<u64>,
     continuation: Option<String>,
     today: i64,
-    users: HashMap<String, UserBoard>,
+    users: HashMap<UserKey, UserBoard>,
     /// all-time, 7-day, 30-day.
     boards: [Board; 3],
 }
@@ -64,17 +74,49 @@ fn scores(t: &Totals) -> [i64; 3] {
 }
 
 impl State {
-    fn put(&mut self, user: String, name: String, days: BTreeMap<i64, i64>) {
-        let totals = totals_of(&days, self.today);
-        if let Some(old) = self.users.get(&user) {
-            for (board, score) in self.boards.iter_mut().zip(scores(&old.totals)) {
-                board.remove(&(Reverse(score), user.clone()));
+    fn put(&mut self, user: &str, name: String, days: BTreeMap<i64, i64>) {
+        let key = self.put_user(user, name, days);
+        if let Some(board) = self.users.get(&key) {
+            for (set, score) in self.boards.iter_mut().zip(scores(&board.totals)) {
+                set.insert((Reverse(score), key.clone()));
             }
         }
-        for (board, score) in self.boards.iter_mut().zip(scores(&totals)) {
-            board.insert((Reverse(score), user.clone()));
+    }
+
+    /// Stores the user (taking them off the boards if present) without placing them on the
+    /// boards; returns their key.
+    fn put_user(&mut self, user: &str, name: String, days: BTreeMap<i64, i64>) -> UserKey {
+        let totals = totals_of(&days, self.today);
+        let key = match self.users.get_key_value(user) {
+            Some((key, old)) => {
+                let key = key.clone();
+                for (set, score) in self.boards.iter_mut().zip(scores(&old.totals)) {
+                    set.remove(&(Reverse(score), key.clone()));
+                }
+                key
+            }
+            None => UserKey::from(user),
+        };
+        let board = UserBoard {
+            name: name.into_boxed_str(),
+            days: days.into_iter().collect(),
+            totals,
+        };
+        self.users.insert(key.clone(), board);
+        key
+    }
+
+    /// Rebuilds every board from the user map, sorted in bulk.
+    fn rebuild_boards(&mut self) {
+        for (index, set) in self.boards.iter_mut().enumerate() {
+            let mut entries: Vec<(Reverse<i64>, UserKey)> = self
+                .users
+                .iter()
+                .map(|(key, board)| (Reverse(scores(&board.totals)[index]), key.clone()))
+                .collect();
+            entries.sort_unstable();
+            *set = entries.into_iter().collect();
         }
-        self.users.insert(user, UserBoard { name, days, totals });
     }
 
     fn roll_to(&mut self, today: i64) {
@@ -82,23 +124,23 @@ impl State {
             return;
         }
         self.today = today;
-        let users = std::mem::take(&mut self.users);
-        self.boards = Default::default();
-        for (user, board) in users {
-            self.put(user, board.name, board.days);
+        for board in self.users.values_mut() {
+            let days: BTreeMap<i64, i64> = board.days.iter().copied().collect();
+            board.totals = totals_of(&days, today);
         }
+        self.rebuild_boards();
     }
 
     fn row(&self, user: &str, window: Window) -> Option<Row> {
         let board = self.users.get(user)?;
         let score = scores(&board.totals)[slot(window)];
         let better = self.boards[slot(window)]
-            .range(..(Reverse(score), String::new()))
+            .range(..(Reverse(score), UserKey::from("")))
             .count();
         Some(Row {
             rank: u32::try_from(better + 1).unwrap_or(u32::MAX),
             user_id: user.to_owned(),
-            user_name: board.name.clone(),
+            user_name: board.name.to_string(),
             score,
         })
     }
@@ -117,11 +159,11 @@ impl State {
             let name = self
                 .users
                 .get(user)
-                .map(|b| b.name.clone())
+                .map(|b| b.name.to_string())
                 .unwrap_or_default();
             rows.push(Row {
                 rank,
-                user_id: user.clone(),
+                user_id: user.to_string(),
                 user_name: name,
                 score: *score,
             });
@@ -194,6 +236,8 @@ async fn catch_up(state: &mut State, store: &Store, now: DateTime<Utc>) -> Resul
         };
     }
     state.roll_to(day_of(now.timestamp()));
+    // A first build places users on the boards once, in bulk, at the end.
+    let bulk = state.users.is_empty();
     loop {
         let start = state
             .continuation
@@ -210,18 +254,27 @@ async fn catch_up(state: &mut State, store: &Store, now: DateTime<Utc>) -> Resul
             if !is_score {
                 continue;
             }
-            match serde_json::from_value::<ScoreDoc>(body(doc)) {
+            // The document's own members (`userId`, `entries`, …) are read in place; its
+            // envelope members are not fields of `ScoreDoc` and are skipped.
+            match ScoreDoc::deserialize(doc) {
                 // A player renamed before any award has a document but no place on the board.
                 Ok(score) if score.entries.is_empty() => {}
                 Ok(score) => {
                     let days = score.days();
-                    state.put(score.user_id, score.user_name, days);
+                    if bulk {
+                        state.put_user(&score.user_id, score.user_name, days);
+                    } else {
+                        state.put(&score.user_id, score.user_name, days);
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "skipped an unreadable leaderboard document"),
             }
         }
         state.continuation = Some(page.continuation);
         if done {
+            if bulk {
+                state.rebuild_boards();
+            }
             return Ok(());
         }
     }
@@ -237,10 +290,10 @@ mod tests {
             today: 100,
             ..State::default()
         };
-        state.put("a".into(), "A".into(), BTreeMap::from([(100, 6)]));
-        state.put("b".into(), "B".into(), BTreeMap::from([(99, 4)]));
-        state.put("c".into(), "C".into(), BTreeMap::from([(50, 4)]));
-        state.put("d".into(), "D".into(), BTreeMap::from([(100, 2)]));
+        state.put("a", "A".into(), BTreeMap::from([(100, 6)]));
+        state.put("b", "B".into(), BTreeMap::from([(99, 4)]));
+        state.put("c", "C".into(), BTreeMap::from([(50, 4)]));
+        state.put("d", "D".into(), BTreeMap::from([(100, 2)]));
         let summary = |rows: Vec<Row>| -> Vec<(u32, String, i64)> {
             rows.into_iter()
                 .map(|r| (r.rank, r.user_id, r.score))
@@ -260,7 +313,7 @@ mod tests {
             ]
         );
         assert_eq!(state.row("d", Window::All).unwrap().rank, 4);
-        state.put("d".into(), "D2".into(), BTreeMap::from([(100, 9)]));
+        state.put("d", "D2".into(), BTreeMap::from([(100, 9)]));
         assert_eq!(state.row("d", Window::All).unwrap().rank, 1);
         assert_eq!(state.users.len(), 4);
         state.roll_to(106);

@@ -45,6 +45,24 @@ impl HttpResponseData {
         Value::Object(object)
     }
 
+    /// The value as the host reads it, moving the headers and body instead of copying them.
+    pub fn into_value(self) -> Value {
+        let mut object = Map::new();
+        object.insert("statusCode".into(), Value::from(self.status_code));
+        if !self.headers.is_empty() {
+            let headers = self
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect();
+            object.insert("headers".into(), Value::Object(headers));
+        }
+        if let Some(body) = self.body {
+            object.insert("body".into(), Value::String(body));
+        }
+        Value::Object(object)
+    }
+
     /// Reads an `http` output value the way the host does: an object or JSON text of one;
     /// `statusCode` a number or numeric string (default 200); header values stringified;
     /// non-string bodies rendered as JSON text.

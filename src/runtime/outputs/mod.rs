@@ -59,7 +59,7 @@ array_output!(CosmosDocumentsOut, "cosmosDB");
 impl OutputBinding for HttpResponseData {
     const BINDING_TYPE: &'static str = "http";
     fn into_output_value(self) -> Value {
-        self.to_value()
+        self.into_value()
     }
 }
 

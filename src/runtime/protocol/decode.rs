@@ -24,6 +24,15 @@ pub fn unwrap_json_string(value: &Value) -> Value {
     current
 }
 
+/// As [`unwrap_json_string`], borrowing `value` when it is not a string (the usual case), so
+/// reading an object or array costs no copy.
+pub fn unwrap_json_ref(value: &Value) -> std::borrow::Cow<'_, Value> {
+    match value {
+        Value::String(_) => std::borrow::Cow::Owned(unwrap_json_string(value)),
+        other => std::borrow::Cow::Borrowed(other),
+    }
+}
+
 /// As [`unwrap_json_string`], taking ownership so that non-string values are not copied.
 pub fn unwrap_json_string_owned(value: Value) -> Value {
     match value {

@@ -8,7 +8,9 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::Trigger;
-use crate::runtime::protocol::decode::{get_ci, string_from_value, unwrap_json_string};
+use crate::runtime::protocol::decode::{
+    get_ci, string_from_value, unwrap_json_ref, unwrap_json_string,
+};
 use crate::runtime::protocol::{InvocationRequest, ProtocolError, kind};
 
 /// The HTTP request as the host describes it in `Data.<req>`.
@@ -67,13 +69,13 @@ impl HttpRequestData {
         let query = string_map(get("Query"), &field("Query"))?;
         let params = string_map(get("Params"), &field("Params"))?;
         let headers = header_list(get("Headers"), &field("Headers"))?;
-        let identities = match get("Identities").map(unwrap_json_string) {
+        let identities = match get("Identities").map(unwrap_json_ref).as_deref() {
             None => Vec::new(),
-            Some(Value::Array(items)) => items,
+            Some(Value::Array(items)) => items.clone(),
             Some(other) => {
                 return Err(ProtocolError::malformed(
                     field("Identities"),
-                    format!("expected an array, got {}", kind(&other)),
+                    format!("expected an array, got {}", kind(other)),
                 ));
             }
         };
@@ -132,20 +134,27 @@ impl HttpRequestData {
             field: format!("Data.{binding}.{name}"),
             reason,
         };
-        let method = Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|error| malformed("Method", error.to_string()))?;
+        let method = match Method::from_bytes(self.method.as_bytes()) {
+            Ok(method) if self.method.bytes().all(|b| !b.is_ascii_lowercase()) => method,
+            _ => Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
+                .map_err(|error| malformed("Method", error.to_string()))?,
+        };
         let full: Uri = self
             .url
             .parse()
             .map_err(|error: axum::http::uri::InvalidUri| malformed("Url", error.to_string()))?;
-        let path_and_query = full
-            .path_and_query()
-            .map(|pq| pq.as_str().to_owned())
-            .unwrap_or_else(|| "/".to_owned());
-        let uri: Uri = path_and_query
-            .parse()
-            .map_err(|error: axum::http::uri::InvalidUri| malformed("Url", error.to_string()))?;
-        let mut builder = Request::builder().method(method).uri(uri);
+        let mut parts = axum::http::uri::Parts::default();
+        parts.path_and_query = Some(
+            full.path_and_query()
+                .cloned()
+                .unwrap_or_else(|| axum::http::uri::PathAndQuery::from_static("/")),
+        );
+        let uri = Uri::from_parts(parts).map_err(|error| malformed("Url", error.to_string()))?;
+        let mut request = Request::new(Body::from(self.body_bytes(binding)?));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(self.headers.len());
         for (name, values) in &self.headers {
             let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
                 return Err(malformed(
@@ -157,13 +166,10 @@ impl HttpRequestData {
                 let value = HeaderValue::from_str(value).map_err(|_| {
                     malformed("Headers", format!("invalid value for header `{name}`"))
                 })?;
-                builder = builder.header(header.clone(), value);
+                headers.append(header.clone(), value);
             }
         }
-        let body = self.body_bytes(binding)?;
-        builder
-            .body(Body::from(body))
-            .map_err(|error| malformed("(request)", error.to_string()))
+        Ok(request)
     }
 }
 
@@ -174,19 +180,19 @@ fn string_map(
     let Some(value) = value else {
         return Ok(BTreeMap::new());
     };
-    match unwrap_json_string(value) {
+    match unwrap_json_ref(value).as_ref() {
         Value::Object(map) => Ok(map
-            .into_iter()
+            .iter()
             .filter_map(|(key, value)| match value {
                 Value::Null => None,
-                Value::String(text) => Some((key, text)),
-                other => Some((key, other.to_string())),
+                Value::String(text) => Some((key.clone(), text.clone())),
+                other => Some((key.clone(), other.to_string())),
             })
             .collect()),
         Value::String(text) if text.trim().is_empty() => Ok(BTreeMap::new()),
         other => Err(ProtocolError::malformed(
             field,
-            format!("expected an object, got {}", kind(&other)),
+            format!("expected an object, got {}", kind(other)),
         )),
     }
 }
@@ -198,29 +204,31 @@ fn header_list(
     let Some(value) = value else {
         return Ok(Vec::new());
     };
-    let map: Map<String, Value> = match unwrap_json_string(value) {
+    let decoded = unwrap_json_ref(value);
+    let map: &Map<String, Value> = match decoded.as_ref() {
         Value::Object(map) => map,
         other => {
             return Err(ProtocolError::malformed(
                 field,
-                format!("expected an object, got {}", kind(&other)),
+                format!("expected an object, got {}", kind(other)),
             ));
         }
     };
-    map.into_iter()
+    Ok(map
+        .iter()
         .map(|(name, value)| {
             let values = match value {
                 Value::Array(items) => items
                     .iter()
                     .map(|item| string_from_value(item).unwrap_or_else(|| item.to_string()))
                     .collect(),
-                Value::String(text) => vec![text],
+                Value::String(text) => vec![text.clone()],
                 Value::Null => Vec::new(),
                 other => vec![other.to_string()],
             };
-            Ok((name, values))
+            (name.clone(), values)
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
