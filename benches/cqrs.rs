@@ -297,6 +297,7 @@ async fn lag(samples: usize) -> String {
             .post(format!(
                 "{base}/_devhost/containers/CosmicLeaderboards/items"
             ))
+            .header("x-ms-client-principal", devhost_admin())
             .json(&doc)
             .send()
             .await
@@ -388,4 +389,15 @@ pub fn main() {
     });
     markdown.push_str("\n![leaderboard vs users](bench/leaderboard-vs-users.svg)\n");
     support::publish("cqrs", &markdown);
+}
+
+/// An `x-ms-client-principal` with the admin role: the `/_devhost` tools need it.
+fn devhost_admin() -> String {
+    cosmospark::runtime::ClientPrincipal {
+        identity_provider: "github".into(),
+        user_id: "bench-admin".into(),
+        user_details: "admin".into(),
+        user_roles: vec!["authenticated".into(), "admin".into()],
+    }
+    .encode()
 }

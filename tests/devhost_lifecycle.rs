@@ -40,7 +40,7 @@ fn dev_command(root: &Path, data: &Path, port: u16) -> Command {
 
 #[tokio::test]
 async fn reset_is_refused_while_another_instance_holds_the_data_directory() {
-    let root = bare_app_root();
+    let root = app_root(&[], None);
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(root.path(), data.path()).await;
     dev.write("Commands", json!({"id": "kept", "Data": 1}))
@@ -73,7 +73,7 @@ async fn reset_is_refused_while_another_instance_holds_the_data_directory() {
 
 #[tokio::test]
 async fn sigterm_during_unlimited_retries_exits_promptly_and_releases_the_lock() {
-    let root = bare_app_root();
+    let root = app_root(&[], None);
     // The relay's output goes to a hub name the platform rejects: every invocation fails, and
     // the policy retries forever, an hour apart.
     write_function(

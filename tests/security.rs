@@ -135,7 +135,7 @@ fn allowed_status(function: &str, class: CallerClass) -> u16 {
         // The admin has no chat summary of its own.
         ("MarkChatRead" | "SendTyping", CallerClass::Admin) => 404,
         ("SendTyping", _) => 202,
-        ("CommandInsert", _) => 202,
+        ("CommandInsert" | "RebuildReadModel", _) => 202,
         ("GetToken", _) => 503,
         ("QueryGet", _) => 404,
         _ => 200,

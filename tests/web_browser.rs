@@ -11,6 +11,7 @@ async fn scenario(name: &str) {
     chromium();
     npm_install(&repo().join("tests/browser"), "axe-core", &[]);
     let artifacts = artifacts(name);
+    support::browser::start_within_one_round(std::time::Duration::from_secs(300));
     let dev = Dev::start_site(&artifacts).await;
     run_scenario(
         &format!("{name}.mjs"),

@@ -73,3 +73,17 @@ pub fn run_scenario(script: &str, base_url: &str, artifacts: &Path, logs: &[&Pro
         );
     }
 }
+
+/// Rounds are UTC hours and a scenario's tasks belong to the round it starts in: when fewer than
+/// `needed` remain before the top of the hour, waits for the next round so that the scenario
+/// never straddles two.
+pub fn start_within_one_round(needed: std::time::Duration) {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    let into_hour = u64::from(now.minute() * 60 + now.second());
+    let left = 3600 - into_hour;
+    if left < needed.as_secs() {
+        eprintln!("waiting {left} s for the next round to start");
+        std::thread::sleep(std::time::Duration::from_secs(left + 2));
+    }
+}

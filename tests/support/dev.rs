@@ -174,6 +174,7 @@ impl Dev {
         let response = self
             .http
             .get(self.url(&format!("/_devhost/idle?timeout_ms={timeout}")))
+            .header("x-ms-client-principal", admin_principal())
             .send()
             .await
             .expect("GET /_devhost/idle");
@@ -192,6 +193,7 @@ impl Dev {
             .http
             .post(self.url(&format!("/_devhost/containers/{container}/items")))
             .header("x-ms-client-principal", admin_principal())
+            .header("x-ms-client-principal", admin_principal())
             .json(&doc)
             .send()
             .await
@@ -207,6 +209,7 @@ impl Dev {
     pub async fn dead_letters(&self) -> Vec<Value> {
         self.http
             .get(self.url("/_devhost/deadletters"))
+            .header("x-ms-client-principal", admin_principal())
             .header("x-ms-client-principal", admin_principal())
             .send()
             .await

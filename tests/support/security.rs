@@ -389,11 +389,14 @@ pub fn query_for(function: &str) -> &'static str {
     }
 }
 
-/// The request for `function` acting on `me`'s data, without a caller.
+/// The request for `function` acting on `me`'s data, without a caller: its state-changing
+/// method where it has one (`RebuildReadModel` also answers `GET` with its job's status).
 pub fn call_for(function: &HttpFunction, world: &World) -> Call {
     let method = function
         .methods
-        .first()
+        .iter()
+        .find(|m| !matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS"))
+        .or_else(|| function.methods.first())
         .cloned()
         .unwrap_or_else(|| "GET".to_owned());
     let path = format!(
