@@ -1,9 +1,8 @@
 // Shared helpers for the browser scenarios: launching the Debian Chromium, screenshots,
 // failing on page errors, dialogs and CSP violations, axe-core accessibility checks, layout
-// checks and a TCP proxy that can freeze.
+// checks.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -176,58 +175,3 @@ export async function run(main) {
   }
 }
 
-/**
- * A TCP proxy to `target` that can freeze: connections stay open but nothing flows either
- * way, the way a dropped network or a hung server looks to a browser. `thaw()` lets data flow
- * again.
- */
-export async function freezableProxy(target) {
-  const { hostname, port } = new URL(target);
-  const pairs = new Set();
-  let frozen = false;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(port), hostname);
-    const pair = { client, upstream };
-    pairs.add(pair);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    if (frozen) {
-      client.pause();
-      upstream.pause();
-    }
-    const drop = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    for (const socket of [client, upstream]) {
-      socket.on('error', drop);
-      socket.on('close', drop);
-    }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    freeze() {
-      frozen = true;
-      for (const { client, upstream } of pairs) {
-        client.pause();
-        upstream.pause();
-      }
-    },
-    thaw() {
-      frozen = false;
-      for (const { client, upstream } of pairs) {
-        client.resume();
-        upstream.resume();
-      }
-    },
-    close() {
-      for (const { client, upstream } of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      server.close();
-    },
-  };
-}

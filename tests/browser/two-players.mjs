@@ -9,7 +9,6 @@ import {
   BASE,
   axeCheck,
   check,
-  freezableProxy,
   inWindow,
   launch,
   mapDrawnToItsBox,
@@ -66,13 +65,14 @@ async function sendInChat(page, text) {
 run(async () => {
   const problems = [];
   const browser = await launch();
-  // Alice reaches the server through a proxy that can freeze, to stop hearing from it.
-  const proxy = await freezableProxy(BASE);
+  // The server goes silent by being stopped (SIGSTOP): connections stay open, nothing flows.
+  const server = Number(process.env.DEV_PID);
+  if (!server) throw new Error('DEV_PID is not set');
   try {
     const alice = await watchedPage(await browser.newContext({ viewport: DESKTOP }), 'alice', problems);
     const mallory = await watchedPage(await browser.newContext({ viewport: PHONE }), 'mallory', problems);
 
-    await signInWithForm(alice, 'alice', proxy.url);
+    await signInWithForm(alice, 'alice');
     await alice.locator('#onboarding').waitFor({ state: 'visible' });
     await axeCheck(alice, 'onboarding (desktop)');
     await onboard(alice, 'alice', 52.52, 13.405);
@@ -249,12 +249,12 @@ run(async () => {
     // Honest live state: when the server stops answering, alice's indicator says so within
     // seconds (keep-alive pings), and comes back by itself.
     const frozeAt = Date.now();
-    proxy.freeze();
+    process.kill(server, 'SIGSTOP');
     await alice.locator('#live-status[data-state=offline]').waitFor({ timeout: 15000 });
     const offlineMs = Date.now() - frozeAt;
     await screenshot(alice, 'desktop-offline');
     const thawedAt = Date.now();
-    proxy.thaw();
+    process.kill(server, 'SIGCONT');
     await alice.locator('#live-status[data-state=online]').waitFor({ timeout: 30000 });
     record('liveIndicator', { offlineAfterServerStopsMs: offlineMs, onlineAfterServerReturnsMs: Date.now() - thawedAt });
     // What was sent meanwhile arrives after the reconnect.
@@ -342,7 +342,9 @@ run(async () => {
     }
   } finally {
     await browser.close();
-    proxy.close();
+    try {
+      process.kill(server, 'SIGCONT');
+    } catch {}
   }
   if (problems.length) throw new Error(`page problems:\n${problems.join('\n')}`);
 });

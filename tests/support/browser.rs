@@ -52,6 +52,10 @@ pub fn run_scenario(script: &str, base_url: &str, artifacts: &Path, logs: &[&Pro
         .env("BASE_URL", base_url)
         .env("ARTIFACTS_DIR", artifacts)
         .env("CHROMIUM", chromium())
+        .env(
+            "DEV_PID",
+            logs.first().map_or(String::new(), |p| p.id().to_string()),
+        )
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -52,6 +52,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// The process id (the browser scenarios stop and resume the server with it).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `command` with stdout and stderr appended to `log`.
     pub fn spawn(mut command: Command, log: PathBuf) -> Self {
         let out = File::create(&log).expect("create the process log");
