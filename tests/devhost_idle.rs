@@ -8,11 +8,8 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use cosmospark::devhost::backlog::{BacklogError, TriggerKind};
-use cosmospark::devhost::event_grid::Redelivery;
-use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::runtime::outputs::{EventGridEvents, EventHubEvents, Outputs};
 use cosmospark::runtime::triggers::{
     CosmosDocuments, EventGridEvent, EventGridSchemaEvent, EventHubBatch,
@@ -20,11 +17,9 @@ use cosmospark::runtime::triggers::{
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
 use cosmospark::store::PartitionKey;
 use serde_json::{Value, json};
+use support::platform::Running;
 use support::{HANG, bare_app_root, subscription, write_function, write_subscriptions};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 /// Open (true) or closed: `Feed` waits for it before handling a batch.
 static GATE: Mutex<Option<watch::Sender<bool>>> = Mutex::new(None);
@@ -93,15 +88,6 @@ fn app() -> FunctionApp {
         .unwrap()
 }
 
-struct Running {
-    platform: Platform,
-    router: axum::Router,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-    _root: tempfile::TempDir,
-    _data: tempfile::TempDir,
-}
-
 async fn start() -> Running {
     let root = bare_app_root();
     write_function(
@@ -134,54 +120,7 @@ async fn start() -> Running {
         &json!({"topic": "cosmospark", "subscriptions": [
             subscription("idle-sink", "Sink", &["Test.Relayed"], 3)]}),
     );
-    let data = tempfile::tempdir().unwrap();
-    let options = DevOptions {
-        root: root.path().to_owned(),
-        data_dir: data.path().to_owned(),
-        host: [127, 0, 0, 1].into(),
-        port: 0,
-        reset: false,
-        redelivery: Redelivery::default(),
-        hub_partitions: 4,
-        hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
-        shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
-    };
-    let platform = Platform::open(&options, app()).await.unwrap();
-    let router = platform.router().unwrap();
-    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-    platform.start_triggers(&tracker, &cancel).await.unwrap();
-    Running {
-        platform,
-        router,
-        cancel,
-        tracker,
-        _root: root,
-        _data: data,
-    }
-}
-
-impl Running {
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let request = Request::get(path)
-            .header("x-ms-client-principal", support::admin_principal())
-            .body(Body::empty())
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
+    Running::start(root, app(), Vec::new()).await
 }
 
 #[tokio::test]

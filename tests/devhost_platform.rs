@@ -13,18 +13,14 @@ use axum::body::Body;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::IntoResponse;
-use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::event_hubs::OutgoingEvent;
-use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::runtime::outputs::Outputs;
 use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
 use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
 use cosmospark::store::PartitionKey;
 use serde_json::{Map, Value, json};
+use support::platform::Running;
 use support::{bare_app_root, eventually, write_function};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 async fn echo(
     Path(id): Path<String>,
@@ -208,15 +204,6 @@ fn hub_trigger(hub: &str, group: &str) -> Value {
            "connection": "EventHubConnection"})
 }
 
-struct Running {
-    platform: Platform,
-    router: axum::Router,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-    _root: tempfile::TempDir,
-    _data: tempfile::TempDir,
-}
-
 async fn start() -> Running {
     start_with(Vec::new()).await
 }
@@ -294,57 +281,7 @@ async fn start_with(commands: Vec<Value>) -> Running {
         &json!({"bindings": [hub_trigger("picky", "$Default")],
                 "retry": {"strategy": "fixedDelay", "maxRetryCount": 1, "delayInterval": "00:00:00.01"}}),
     );
-    let data = tempfile::tempdir().unwrap();
-    let options = DevOptions {
-        root: root.path().to_owned(),
-        data_dir: data.path().to_owned(),
-        host: [127, 0, 0, 1].into(),
-        port: 0,
-        reset: false,
-        redelivery: Redelivery::default(),
-        hub_partitions: 4,
-        hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
-        shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
-    };
-    let platform = Platform::open(&options, app()).await.unwrap();
-    for doc in commands {
-        let id = doc["id"].as_str().unwrap().to_owned();
-        platform
-            .store
-            .upsert("Commands", &PartitionKey::from(id.as_str()), doc)
-            .await
-            .unwrap();
-    }
-    let router = platform.router().unwrap();
-    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-    platform.start_triggers(&tracker, &cancel).await.unwrap();
-    Running {
-        platform,
-        router,
-        cancel,
-        tracker,
-        _root: root,
-        _data: data,
-    }
-}
-
-impl Running {
-    async fn call(&self, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8(bytes.to_vec()).unwrap(),
-        )
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
+    Running::start(root, app(), commands).await
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ pub mod game;
 pub mod handler;
 pub mod infra;
 pub mod npm;
+pub mod platform;
 pub mod process;
 pub mod pubsub;
 pub mod security;
