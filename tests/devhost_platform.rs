@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::IntoResponse;
+use cosmospark::devhost::dead_letter::{DeadLetterKind, Failed};
 use cosmospark::devhost::event_hubs::OutgoingEvent;
 use cosmospark::runtime::outputs::Outputs;
 use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
@@ -651,14 +652,14 @@ async fn dead_letters_stay_listable_when_one_entry_is_corrupt() {
     let platform = &running.platform;
     let letter = platform
         .dead_letters
-        .write(
-            cosmospark::devhost::dead_letter::DeadLetterKind::EventHubs,
-            "flaky",
-            "Flaky",
-            "boom",
-            1,
-            json!([{"body": "x"}]),
-        )
+        .write(Failed {
+            kind: DeadLetterKind::EventHubs,
+            source: "flaky",
+            function: "Flaky",
+            reason: "boom",
+            attempts: 1,
+            payload: json!([{"body": "x"}]),
+        })
         .unwrap();
     let folder = platform.data_dir.join("deadletter/eventhubs/flaky");
     std::fs::write(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters, Failed};
 use super::envelope::{self, Envelope};
 use super::invoke::Invoker;
 use super::isolate::{Handled, run_isolated};
@@ -227,12 +227,14 @@ async fn handle(
         );
         dead_letters.write_once(
             &key,
-            DeadLetterKind::CosmosDb,
-            &trigger.container,
-            &trigger.function,
-            &failure.error,
-            failure.attempts,
-            Value::Array(vec![failure.item]),
+            Failed {
+                kind: DeadLetterKind::CosmosDb,
+                source: &trigger.container,
+                function: &trigger.function,
+                reason: &failure.error,
+                attempts: failure.attempts,
+                payload: Value::Array(vec![failure.item]),
+            },
         )?;
     }
     Ok(Handled::Done)

@@ -154,6 +154,18 @@ struct File {
     claimed: bool,
 }
 
+/// What a new dead letter records: the event and why it failed for good.
+#[derive(Debug)]
+pub struct Failed<'a> {
+    pub kind: DeadLetterKind,
+    /// The container, hub or subscription the event came from.
+    pub source: &'a str,
+    pub function: &'a str,
+    pub reason: &'a str,
+    pub attempts: u32,
+    pub payload: Value,
+}
+
 impl DeadLetters {
     pub fn new(data_dir: &Path) -> Self {
         Self {
@@ -169,49 +181,32 @@ impl DeadLetters {
     }
 
     /// Writes a new dead letter durably (temp file, fsync, rename) and returns it.
-    pub fn write(
-        &self,
-        kind: DeadLetterKind,
-        source: &str,
-        function: &str,
-        reason: &str,
-        attempts: u32,
-        payload: Value,
-    ) -> Result<DeadLetter, DeadLetterError> {
+    pub fn write(&self, failed: Failed<'_>) -> Result<DeadLetter, DeadLetterError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.write_as(&id, kind, source, function, reason, attempts, payload)
+        self.write_as(&id, failed)
     }
 
     /// As [`DeadLetters::write`], under an id derived from `key` (what identifies the event:
     /// its position in the feed or log): an event dead-lettered again after a crash replaced
     /// the checkpoint's move is one dead letter, not two.
-    #[allow(clippy::too_many_arguments)]
-    pub fn write_once(
-        &self,
-        key: &str,
-        kind: DeadLetterKind,
-        source: &str,
-        function: &str,
-        reason: &str,
-        attempts: u32,
-        payload: Value,
-    ) -> Result<DeadLetter, DeadLetterError> {
+    pub fn write_once(&self, key: &str, failed: Failed<'_>) -> Result<DeadLetter, DeadLetterError> {
         let id = uuid::Uuid::new_v5(&KEY_NAMESPACE, key.as_bytes())
             .simple()
             .to_string();
-        self.write_as(&id, kind, source, function, reason, attempts, payload)
+        self.write_as(&id, failed)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn write_as(
         &self,
         unique: &str,
-        kind: DeadLetterKind,
-        source: &str,
-        function: &str,
-        reason: &str,
-        attempts: u32,
-        payload: Value,
+        Failed {
+            kind,
+            source,
+            function,
+            reason,
+            attempts,
+            payload,
+        }: Failed<'_>,
     ) -> Result<DeadLetter, DeadLetterError> {
         let letter = DeadLetter {
             id: format!("{}-{unique}", kind.folder()),
@@ -712,14 +707,14 @@ mod tests {
 
     fn letter(letters: &DeadLetters) -> DeadLetter {
         letters
-            .write(
-                DeadLetterKind::EventGrid,
-                "evgs-usercreated",
-                "UserCreated",
-                "500",
-                3,
-                json!({"id": "e1"}),
-            )
+            .write(Failed {
+                kind: DeadLetterKind::EventGrid,
+                source: "evgs-usercreated",
+                function: "UserCreated",
+                reason: "500",
+                attempts: 3,
+                payload: json!({"id": "e1"}),
+            })
             .unwrap()
     }
 

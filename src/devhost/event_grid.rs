@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::containers::{EVENT_GRID_CONTAINER, LEGACY_EVENT_GRID_CONTAINER};
-use super::dead_letter::{DeadLetterKind, DeadLetters};
+use super::dead_letter::{DeadLetterKind, DeadLetters, Failed};
 use super::envelope;
 use super::invoke::Invoker;
 use super::notify::WriteSignal;
@@ -686,14 +686,14 @@ impl Dispatcher {
             .unwrap_or_default()
             .to_owned();
         let reason = format!("unreadable queued delivery: {error}");
-        if let Err(error) = self.dead_letters.write(
-            DeadLetterKind::EventGrid,
-            &self.subscription.name,
-            &self.subscription.function,
-            &reason,
-            0,
-            doc,
-        ) {
+        if let Err(error) = self.dead_letters.write(Failed {
+            kind: DeadLetterKind::EventGrid,
+            source: &self.subscription.name,
+            function: &self.subscription.function,
+            reason: &reason,
+            attempts: 0,
+            payload: doc,
+        }) {
             tracing::error!(%error, delivery = %id, "cannot dead-letter an unreadable delivery");
             return;
         }
@@ -790,12 +790,14 @@ impl Dispatcher {
             };
             return match self.dead_letters.write_once(
                 &delivery.id,
-                DeadLetterKind::EventGrid,
-                &self.subscription.name,
-                function,
-                &reason,
-                attempts,
-                delivery.event,
+                Failed {
+                    kind: DeadLetterKind::EventGrid,
+                    source: &self.subscription.name,
+                    function,
+                    reason: &reason,
+                    attempts,
+                    payload: delivery.event,
+                },
             ) {
                 Ok(_) => Outcome::Finished,
                 Err(error) => {

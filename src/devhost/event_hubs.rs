@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::containers::{CHECKPOINTS_CONTAINER, EVENT_HUBS_CONTAINER};
-use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters, Failed};
 use super::envelope::{self, HubEvent, HubPartition};
 use super::invoke::{InvokeError, Invoker};
 use super::isolate::{Handled, run_isolated};
@@ -499,18 +499,20 @@ impl PartitionProcessor {
                 );
                 self.dead_letters.write_once(
                     &key,
-                    DeadLetterKind::EventHubs,
-                    &self.trigger.hub,
-                    &self.trigger.function,
-                    &failure.error,
-                    failure.attempts,
-                    json!([{
-                        "body": event.body,
-                        "partitionKey": event.partition_key,
-                        "properties": event.properties,
-                        "sequenceNumber": event.sequence_number,
-                        "partition": self.partition,
-                    }]),
+                    Failed {
+                        kind: DeadLetterKind::EventHubs,
+                        source: &self.trigger.hub,
+                        function: &self.trigger.function,
+                        reason: &failure.error,
+                        attempts: failure.attempts,
+                        payload: json!([{
+                            "body": event.body,
+                            "partitionKey": event.partition_key,
+                            "properties": event.properties,
+                            "sequenceNumber": event.sequence_number,
+                            "partition": self.partition,
+                        }]),
+                    },
                 )?;
             }
         }

@@ -18,7 +18,7 @@ use super::backlog::Backlog;
 use super::containers::{Containers, ContainersError};
 use super::cosmos_trigger::{self, FeedTrigger, FeedTriggerError};
 use super::data_dir::DataDirLock;
-use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters};
+use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters, Failed};
 use super::envelope::Envelope;
 use super::event_grid::{self, Redelivery, Topic, TopicError};
 use super::event_hubs::{self, EventHubs, HubTrigger};
@@ -391,14 +391,14 @@ async fn invoke_timer(
         return Ok(());
     };
     if let Err(error) = &result
-        && let Err(dead) = dead_letters.write(
-            DeadLetterKind::Timer,
-            name,
-            name,
-            &error.to_string(),
+        && let Err(dead) = dead_letters.write(Failed {
+            kind: DeadLetterKind::Timer,
+            source: name,
+            function: name,
+            reason: &error.to_string(),
             attempts,
             payload,
-        )
+        })
     {
         tracing::error!(error = %dead, function = name, "cannot dead-letter a failed timer run");
     }

@@ -260,12 +260,7 @@ pub struct PubSub {
 impl PubSub {
     pub async fn next_json(&mut self) -> Value {
         loop {
-            let frame = tokio::time::timeout(HANG, self.ws.next())
-                .await
-                .expect("no frame arrived")
-                .expect("socket ended")
-                .expect("socket error");
-            if let Message::Text(text) = frame {
+            if let Message::Text(text) = super::pubsub::next_data_frame(&mut self.ws).await {
                 return serde_json::from_str(text.as_str()).unwrap();
             }
         }

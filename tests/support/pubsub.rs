@@ -97,20 +97,25 @@ pub async fn refusal_status(url: &str, subprotocol: Option<&str>) -> u16 {
     }
 }
 
+/// The next data frame (text or binary) on `ws`, skipping control frames; panics on a hang.
+pub async fn next_data_frame(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> Message {
+    loop {
+        let frame = tokio::time::timeout(HANG, ws.next())
+            .await
+            .expect("no frame arrived")
+            .expect("socket ended")
+            .expect("socket error");
+        match frame {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return other,
+        }
+    }
+}
+
 impl Client {
     /// The next data frame (text or binary), skipping control frames.
     pub async fn next_message(&mut self) -> Message {
-        loop {
-            let frame = tokio::time::timeout(HANG, self.ws.next())
-                .await
-                .expect("no frame arrived")
-                .expect("socket ended")
-                .expect("socket error");
-            match frame {
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => return other,
-            }
-        }
+        next_data_frame(&mut self.ws).await
     }
 
     pub async fn next_json(&mut self) -> Value {

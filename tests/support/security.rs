@@ -158,30 +158,9 @@ impl Serve {
             // The host hands text bodies over as strings (it decodes them itself).
             req["Body"] = Value::String(String::from_utf8_lossy(body).into_owned());
         }
-        let mut data = json!({ "req": req });
-        if call.function == "GetConnectionDetails" {
-            data["connection"] = json!({
-                "baseUrl": "wss://hub.example/client/hubs/CosmosPark",
-                "url": "wss://hub.example/client/hubs/CosmosPark?access_token=t",
-                "accessToken": "t"
-            });
-        }
-        let envelope = json!({"Data": data, "Metadata": {"sys": {"MethodName": call.function}}});
-        let request = Request::post(format!("/{}", call.function))
-            .header("content-type", "application/json")
-            .body(Body::from(envelope.to_string()))
-            .expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
-        let invocation = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let envelope =
+            json!({"Data": {"req": req}, "Metadata": {"sys": {"MethodName": call.function}}});
+        let (invocation, answer) = self.game.invoke(&call.function, envelope).await;
         assert_eq!(
             invocation, 200,
             "{} invocation failed: {answer}",
