@@ -498,20 +498,7 @@ async fn a_poison_document_is_dead_lettered_alone_and_the_rest_of_its_batch_is_p
     docs[3]["poison"] = json!(true);
     let running = start_with(docs.clone()).await;
     let platform = running.platform.clone();
-    let letter = eventually(|| async {
-        platform
-            .dead_letters
-            .list()
-            .unwrap()
-            .into_iter()
-            .find(|l| l.function == "IsolatedFeed")
-    })
-    .await;
-    assert_eq!(
-        letter.payload.as_array().map(Vec::len),
-        Some(1),
-        "{letter:?}"
-    );
+    let letter = lone_dead_letter(&platform, "IsolatedFeed").await;
     assert_eq!(letter.payload[0]["id"], "iso-4");
     assert_eq!(letter.attempts, 3, "the policy's retries, alone");
     assert!(
@@ -572,20 +559,7 @@ async fn a_poison_hub_event_is_dead_lettered_alone_and_one_of_two_concurrent_rep
     hubs.send("picky", bodies.iter().map(|b| event(b)).collect())
         .await
         .unwrap();
-    let letter = eventually(|| async {
-        platform
-            .dead_letters
-            .list()
-            .unwrap()
-            .into_iter()
-            .find(|l| l.function == "Picky")
-    })
-    .await;
-    assert_eq!(
-        letter.payload.as_array().map(Vec::len),
-        Some(1),
-        "{letter:?}"
-    );
+    let letter = lone_dead_letter(&platform, "Picky").await;
     assert_eq!(letter.payload[0]["body"], "poison");
     assert_eq!(letter.attempts, 2);
     let processed: Vec<String> = PICKY_SEEN
@@ -774,4 +748,26 @@ async fn cosmos_db_input_reads_the_document_named_by_the_route() {
         .unwrap();
     assert_eq!(running.call(missing).await.0, StatusCode::NOT_FOUND);
     running.stop().await;
+}
+
+/// The dead letter of `function` once it appears; it holds one event, alone.
+async fn lone_dead_letter(
+    platform: &cosmospark::devhost::server::Platform,
+    function: &str,
+) -> cosmospark::devhost::dead_letter::DeadLetter {
+    let letter = eventually(|| async {
+        platform
+            .dead_letters
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.function == function)
+    })
+    .await;
+    assert_eq!(
+        letter.payload.as_array().map(Vec::len),
+        Some(1),
+        "{letter:?}"
+    );
+    letter
 }

@@ -73,13 +73,7 @@ const EVENT_HUBS_RENAMED: [Renamed; 2] = [
 
 impl HostJson {
     pub fn parse(file: &Path, text: &str) -> Result<Self, Vec<ManifestError>> {
-        let value: Value = serde_json::from_str(text).map_err(|error| {
-            vec![ManifestError::new(
-                file,
-                "",
-                format!("not valid JSON: {error}"),
-            )]
-        })?;
+        let value = super::parse_json(file, text)?;
         Self::from_value(&value).map_err(|error| vec![error.in_file(file)])
     }
 

@@ -150,13 +150,7 @@ impl FunctionJson {
         text: &str,
         warnings: &mut Vec<ManifestError>,
     ) -> Result<Self, Vec<ManifestError>> {
-        let value: Value = serde_json::from_str(text).map_err(|error| {
-            vec![ManifestError::new(
-                file,
-                "",
-                format!("not valid JSON: {error}"),
-            )]
-        })?;
+        let value = parse_json(file, text)?;
         let Value::Object(object) = &value else {
             return Err(vec![ManifestError::new(file, "", "expected a JSON object")]);
         };
@@ -344,4 +338,15 @@ impl Manifest {
             .iter()
             .find(|function| function.name.eq_ignore_ascii_case(name))
     }
+}
+
+/// Reads `text` as JSON; the error names `file`.
+pub(crate) fn parse_json(file: &Path, text: &str) -> Result<Value, Vec<ManifestError>> {
+    serde_json::from_str(text).map_err(|error| {
+        vec![ManifestError::new(
+            file,
+            "",
+            format!("not valid JSON: {error}"),
+        )]
+    })
 }
