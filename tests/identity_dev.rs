@@ -1,57 +1,31 @@
 //! Identity as Static Web Apps delivers it, through `cosmospark dev`'s SWA emulation: a request
 //! carrying only `x-ms-client-principal` is a signed-in caller on every HTTP route of the app,
-//! and App Service's `x-ms-client-principal-id` header alone identifies nobody.
+//! and App Service's `x-ms-client-principal-id` header alone identifies nobody; live updates
+//! negotiate and connect on whichever local name the browser used.
 
 mod support;
 
-use cosmospark::runtime::ClientPrincipal;
 use serde_json::Value;
-use support::{Dev, app_root, repo};
-
-fn principal(user: &str, roles: &[&str]) -> String {
-    ClientPrincipal {
-        identity_provider: "github".into(),
-        user_id: user.into(),
-        user_details: user.into(),
-        user_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-    }
-    .encode()
-}
+use support::security::{World, fill, http_functions};
+use support::{Dev, app_root, principal};
 
 /// Every HTTP function's (name, method, path with its parameters filled in).
 fn http_routes() -> Vec<(String, String, String)> {
-    let prefix = "api";
-    let mut routes = Vec::new();
-    for entry in std::fs::read_dir(repo().join("functions")).unwrap() {
-        let entry = entry.unwrap();
-        let text = std::fs::read_to_string(entry.path().join("function.json")).unwrap();
-        let json: Value = serde_json::from_str(&text).unwrap();
-        let Some(trigger) = json["bindings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["type"] == "httpTrigger")
-        else {
-            continue;
-        };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let route = trigger["route"].as_str().unwrap_or(&name).to_owned();
-        let path: Vec<&str> = route
-            .split('/')
-            .map(|segment| {
-                if segment.starts_with('{') {
-                    "1"
-                } else {
-                    segment
-                }
-            })
-            .collect();
-        let method = trigger["methods"][0]
-            .as_str()
-            .unwrap_or("get")
-            .to_ascii_uppercase();
-        routes.push((name, method, format!("/{prefix}/{}", path.join("/"))));
-    }
+    let world = World {
+        chat: "1".to_owned(),
+        task: "1".to_owned(),
+    };
+    let routes: Vec<_> = http_functions()
+        .into_iter()
+        .map(|f| {
+            let method = f
+                .methods
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "GET".to_owned());
+            (f.name, method, fill(&f.route, &world))
+        })
+        .collect();
     assert!(routes.len() > 20, "the app's HTTP functions: {routes:?}");
     routes
 }
@@ -110,4 +84,33 @@ async fn the_principal_header_alone_signs_in_on_every_route() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn live_updates_connect_on_the_local_name_the_browser_used() {
+    let root = app_root(&[], None);
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(root.path(), data.path()).await;
+    let ann = principal("ann", &["anonymous", "authenticated"]);
+    for name in ["localhost", "127.0.0.1"] {
+        let origin = format!("http://{name}:{}", dev.port);
+        let response = dev
+            .http
+            .get(format!("{origin}/api/pubsub/connection"))
+            .header("x-ms-client-principal", &ann)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let answer: Value = response.json().await.unwrap();
+        let url = answer["url"].as_str().unwrap();
+        let hub = format!("ws://{name}:{}/client/hubs/", dev.port);
+        assert!(url.starts_with(&hub), "{name}: {url}");
+        let (mut client, _) = support::pubsub::connect(url, Some(support::pubsub::JSON))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the socket did not open: {e}"));
+        let connected = client.next_json().await;
+        assert_eq!(connected["event"], "connected", "{name}: {connected}");
+        assert_eq!(connected["userId"], "ann", "{name}: {connected}");
+    }
 }

@@ -11,8 +11,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use cosmospark::app::domain::auth::{Access, CallerClass, Route};
 use serde_json::{Value, json};
 use support::security::{
@@ -35,9 +33,7 @@ impl Front for Serve {
     }
 
     async fn settle(&self) {
-        for _ in 0..3 {
-            self.game.pump().await;
-        }
+        self.game.pump().await;
     }
 
     const UNAUTHORIZED: u16 = 401;
@@ -49,17 +45,7 @@ impl Front for Dev {
     }
 
     async fn settle(&self) {
-        let me = principal("me", &["anonymous", "authenticated"]);
-        for _ in 0..500 {
-            let summaries = self
-                .send(&Call::new("GetAllChatsByUserId", "GET", "/api/chats/user/me").by(Some(&me)))
-                .await;
-            if summaries.body.as_array().is_some_and(|a| !a.is_empty()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the dev platform never projected the chat summary");
+        self.running.idle().await;
     }
 
     const UNAUTHORIZED: u16 = 302;

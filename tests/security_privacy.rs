@@ -49,6 +49,7 @@ fn leaks(value: &Value, path: &str, found: &mut Vec<String>) {
 }
 
 async fn sign_up(serve: &Serve, id: &str, latitude: f64, longitude: f64) {
+    serve.game.listen(Some(id)).await;
     let body = json!({"name": id, "position": {"latitude": latitude, "longitude": longitude}});
     let answer = serve
         .send(
@@ -66,13 +67,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
     sign_up(&serve, "me", EXACT.0, EXACT.1).await;
     sign_up(&serve, "you", 48.856613, 2.352222).await;
     sign_up(&serve, "third", 35.689487, 139.691711).await;
-    let mut pushes = Vec::new();
-    let mut drain = async |serve: &Serve| {
-        for _ in 0..3 {
-            pushes.extend(serve.game.pump().await.1);
-        }
-    };
-    drain(&serve).await;
+    let mut pushes = serve.game.pump().await;
     let (start, end) = window();
     // `you` gets this round's tasks (the owner `me` is one of only two candidates) and talks to `me`.
     let tasks_path = format!("/api/tasks/users/you/timestamp/{start}/{end}");
@@ -94,7 +89,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
         )
         .await;
     assert_eq!(sent.status, 200, "{sent:?}");
-    drain(&serve).await;
+    pushes.extend(serve.game.pump().await);
     let chat = sent.body["chat"]["id"].as_str().expect("chat").to_owned();
 
     let mut found = Vec::new();

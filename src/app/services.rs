@@ -37,8 +37,6 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error("infra/cosmos-containers.json: {0}")]
     Containers(String),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(String),
     #[error("cannot create the Entra ID credential: {0}")]
     Credential(String),
 }

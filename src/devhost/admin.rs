@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::backlog::BacklogError;
+use super::backlog::{BacklogError, TriggerBacklog, TriggerKind};
 use super::dead_letter::DeadLetterError;
 use super::replay::{ReplayError, Replayed, replay};
 use super::server::Platform;
@@ -293,14 +293,14 @@ async fn wait_idle(
 }
 
 /// `GET /_devhost/retention`: what the local Event Hubs keep and how big the data is: per hub
-/// partition the
-/// retained range and each consumer group's checkpoint, the pending Event Grid deliveries and
-/// the store's size on disk. Used by the soak (`benches/soak.rs`).
+/// partition the retained range and each consumer group's checkpoint, the work still queued
+/// (Event Hubs events not yet checkpointed and Event Grid deliveries, summed from the
+/// [`backlog`](super::backlog) snapshot) and the store's size on disk. Used by the soak
+/// (`benches/soak.rs`).
 async fn retention(State(platform): State<Platform>) -> Response {
     let result = async {
         let hubs = &platform.invoker.sinks().hubs;
         let mut partitions = Vec::new();
-        let mut unprocessed = 0i64;
         for (hub, groups) in super::hub_retention::hubs_of(&platform.manifest) {
             for partition in 0..hubs.partitions() {
                 let first = hubs.first_retained(&hub, partition).await?;
@@ -308,24 +308,26 @@ async fn retention(State(platform): State<Platform>) -> Response {
                 let mut consumers = serde_json::Map::new();
                 for group in &groups {
                     let checkpoint = hubs.checkpoint(&hub, group, partition).await?;
-                    unprocessed += next - 1 - checkpoint;
                     consumers.insert(group.clone(), json!(checkpoint));
                 }
                 partitions.push(json!({"hub": hub, "partition": partition, "first": first,
                     "next": next, "retained": next - first, "checkpoints": consumers}));
             }
         }
-        let deliveries = platform
-            .store
-            .count(
-                super::containers::EVENT_GRID_CONTAINER,
-                None,
-                &crate::store::Query::new(),
-            )
-            .await?;
-        Ok::<_, super::event_hubs::HubError>(json!({
-            "eventHubs": {"unprocessed": unprocessed, "partitions": partitions},
-            "eventGridPending": deliveries,
+        let pending = |kind: TriggerKind, triggers: &[TriggerBacklog]| -> u64 {
+            triggers
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| t.pending)
+                .sum()
+        };
+        let triggers = platform.backlog().triggers().await?;
+        Ok::<_, BacklogError>(json!({
+            "eventHubs": {
+                "unprocessed": pending(TriggerKind::EventHubs, &triggers),
+                "partitions": partitions,
+            },
+            "eventGridPending": pending(TriggerKind::EventGrid, &triggers),
             "storeBytes": dir_size(&platform.data_dir.join("store")),
         }))
     }

@@ -62,15 +62,7 @@ impl FeedTrigger {
         binding: &str,
         options: &CosmosDbTriggerOptions,
     ) -> Result<Self, FeedTriggerError> {
-        let fail = |field, message: &str| FeedTriggerError::Binding {
-            function: function.to_owned(),
-            field,
-            message: message.to_owned(),
-        };
-        let container = options
-            .container_name
-            .clone()
-            .ok_or_else(|| fail("containerName", "missing"))?;
+        let container = options.container_name.clone();
         // The manifest refuses startFromTime together with startFromBeginning.
         let start = match (options.start_from_time, options.start_from_beginning) {
             (Some(time), _) => ChangeFeedStart::Time(time),

@@ -145,8 +145,12 @@ pub fn router(manifest: &Manifest, invoker: Invoker, pubsub: Hub) -> Router {
             prefix,
             routes,
             invoker,
-            pubsub,
+            pubsub: pubsub.clone(),
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            pubsub,
+            super::webpubsub::same_host::same_host,
+        ))
 }
 
 fn plain(status: StatusCode, text: &str) -> Response {

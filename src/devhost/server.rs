@@ -415,10 +415,9 @@ fn describe(function: &crate::runtime::manifest::FunctionJson, prefix: &str) -> 
             };
             format!("{methods} /{prefix}/{route}")
         }
-        Some(BindingKind::CosmosDbTrigger(options)) => format!(
-            "change feed of {}",
-            options.container_name.as_deref().unwrap_or("?")
-        ),
+        Some(BindingKind::CosmosDbTrigger(options)) => {
+            format!("change feed of {}", options.container_name)
+        }
         Some(BindingKind::EventGridTrigger) => "Event Grid subscriber".to_owned(),
         Some(BindingKind::EventHubTrigger(options)) => format!(
             "Event Hubs {}",

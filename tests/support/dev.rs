@@ -87,13 +87,7 @@ pub fn subscription(name: &str, function: &str, types: &[&str], attempts: u32) -
 
 /// An `x-ms-client-principal` with the admin role: the `/_devhost` tools need it.
 pub fn admin_principal() -> String {
-    cosmospark::runtime::ClientPrincipal {
-        identity_provider: "github".into(),
-        user_id: "devhost-admin".into(),
-        user_details: "admin".into(),
-        user_roles: vec!["anonymous".into(), "authenticated".into(), "admin".into()],
-    }
-    .encode()
+    super::principal("devhost-admin", &["anonymous", "authenticated", "admin"])
 }
 
 /// `cosmospark dev` running as a child process on an ephemeral port.
@@ -193,7 +187,6 @@ impl Dev {
             .http
             .post(self.url(&format!("/_devhost/containers/{container}/items")))
             .header("x-ms-client-principal", admin_principal())
-            .header("x-ms-client-principal", admin_principal())
             .json(&doc)
             .send()
             .await
@@ -209,7 +202,6 @@ impl Dev {
     pub async fn dead_letters(&self) -> Vec<Value> {
         self.http
             .get(self.url("/_devhost/deadletters"))
-            .header("x-ms-client-principal", admin_principal())
             .header("x-ms-client-principal", admin_principal())
             .send()
             .await

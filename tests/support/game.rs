@@ -1,32 +1,34 @@
-//! Helpers for in-process game tests: the app over a temporary embedded store, driven only
-//! through `FunctionApp::router()` with the envelopes the local platform builds
-//! (`cosmospark::devhost::envelope`); a principal builder; and a step-wise event pump (change
-//! feed → relay functions → Event Grid subscribers) that records every Web PubSub action.
-//! The pump reads the relays and subscribers the way the platform does (`FeedTrigger` from
-//! `functions/*/function.json`, `Topic::load` from `infra/eventgrid-subscriptions.json`), so it
-//! cannot drift from the app's manifest.
+//! Helpers for in-process game tests: the app on the local platform in this process
+//! ([`Running`]: change-feed, Event Grid and Event Hubs triggers live) over a temporary data
+//! directory, with the app's clock pinned; HTTP functions called with the envelopes the
+//! platform builds (`cosmospark::devhost::envelope`); a principal builder; and the realtime
+//! pushes as Web PubSub clients of the platform's hub receive them. Tests let the event
+//! pipeline run by itself and wait on the platform's idle signal ([`Game::pump`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use cosmospark::app::services::{Settings, ensure_containers};
+use cosmospark::app::services::Settings;
 use cosmospark::app::{AppServices, function_app};
-use cosmospark::devhost::cosmos_trigger::FeedTrigger;
 use cosmospark::devhost::envelope::{self, Envelope, HttpParts};
-use cosmospark::devhost::event_grid::{Subscription, Topic};
-use cosmospark::devhost::webpubsub::{AccessKey, Hub, HubConfig};
-use cosmospark::runtime::Direction;
-use cosmospark::runtime::manifest::{BindingKind, Manifest};
+use cosmospark::devhost::invoke::InvokeError;
+use cosmospark::devhost::webpubsub::{AccessKey, ClientGrant, Hub, HubConfig};
+use cosmospark::runtime::manifest::{BindingKind, FunctionJson};
 use cosmospark::runtime::outputs::HttpResponseData;
-use cosmospark::runtime::{ClientPrincipal, InvocationResponse};
-use cosmospark::store::embedded::EmbeddedStore;
+use cosmospark::runtime::{Direction, InvocationResponse};
 use cosmospark::store::{ChangeFeedRequest, ChangeFeedStart, Store};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tower::ServiceExt;
+
+use super::platform::Running;
+use super::pubsub::{self, Client};
+
+/// The app's Web PubSub hub (`hub` of its `webPubSub` bindings).
+const HUB: &str = "CosmosPark";
 
 /// Who calls a route.
 #[derive(Debug, Clone)]
@@ -45,21 +47,15 @@ impl Who {
 
     /// The `x-ms-client-principal` header value, as Static Web Apps sends it.
     pub fn header(&self) -> Option<String> {
-        let (id, roles) = match self {
-            Who::Anonymous => return None,
-            Who::Malformed => return Some("not base64 at all!".to_owned()),
-            Who::User(id) => (id, vec!["anonymous", "authenticated"]),
-            Who::Admin(id) => (id, vec!["anonymous", "authenticated", "admin"]),
-        };
-        Some(
-            ClientPrincipal {
-                identity_provider: "github".into(),
-                user_id: id.clone(),
-                user_details: format!("{id}-gh"),
-                user_roles: roles.into_iter().map(str::to_owned).collect(),
-            }
-            .encode(),
-        )
+        match self {
+            Who::Anonymous => None,
+            Who::Malformed => Some("not base64 at all!".to_owned()),
+            Who::User(id) => Some(super::principal(id, &["anonymous", "authenticated"])),
+            Who::Admin(id) => Some(super::principal(
+                id,
+                &["anonymous", "authenticated", "admin"],
+            )),
+        }
     }
 }
 
@@ -82,7 +78,8 @@ impl Reply {
     }
 }
 
-/// A Web PubSub action a function asked for.
+/// A Web PubSub action, as its receivers saw it: `sendToAll` (reached the listener without a
+/// user) or `sendToUser` (reached only `user_id`'s listener).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Push {
     pub action: String,
@@ -90,23 +87,21 @@ pub struct Push {
     pub data: Value,
 }
 
-/// A change-feed relay to Event Grid, as declared in its function.json.
-#[derive(Debug, Clone)]
-pub struct Relay {
-    pub trigger: FeedTrigger,
-    /// The name of its `eventGrid` output binding.
-    pub output: String,
+/// A Web PubSub client of the platform's hub: for `user`, or without a user (sees broadcasts).
+struct Listener {
+    user: Option<String>,
+    client: Client,
 }
 
 pub struct Game {
+    pub running: Running,
+    /// The app's own router (`POST /{function}` envelopes, as the host sends them).
     pub router: Router,
     pub services: AppServices,
     pub store: Store,
-    continuations: Mutex<HashMap<String, String>>,
-    relays: Vec<Relay>,
-    subscriptions: Vec<Subscription>,
-    manifest: Manifest,
-    _dir: tempfile::TempDir,
+    /// The platform served on loopback, for the Web PubSub listeners.
+    base_url: String,
+    listeners: Mutex<Vec<Listener>>,
 }
 
 impl Game {
@@ -116,50 +111,83 @@ impl Game {
 
     /// A game whose services read `settings` (e.g. an Azure Maps endpoint).
     pub async fn with_settings(settings: Settings) -> Arc<Self> {
-        cosmospark::runtime::init_tracing();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store: Store = Arc::new(EmbeddedStore::open(dir.path()).await.expect("store"));
-        ensure_containers(&store).await.expect("containers");
-        let services = AppServices::with_store(store.clone(), settings)
-            .expect("services")
-            .with_clock(Arc::new(fixed_now));
-        let router = function_app(services.clone()).expect("registry").router();
-        let manifest = Manifest::load(&super::repo()).expect("the app's manifest");
-        let relays = manifest
-            .functions
-            .iter()
-            .filter(|f| !f.disabled)
-            .filter_map(|function| {
-                let trigger = FeedTrigger::of(function).expect("a valid cosmosDBTrigger")?;
-                let output = function.bindings.iter().find(|b| {
-                    matches!(b.direction, Direction::Out)
-                        && matches!(b.kind, BindingKind::EventGrid { .. })
-                })?;
-                Some(Relay {
-                    trigger,
-                    output: output.name.clone(),
-                })
-            })
-            .collect();
-        let topic = Topic::load(&super::repo(), &manifest, store.clone()).expect("subscriptions");
-        Arc::new(Self {
+        let mut built = None;
+        let running = Running::start_with(&super::repo(), |store, _key| {
+            let services = AppServices::with_store(store, settings)
+                .map_err(|e| e.to_string())?
+                .with_clock(Arc::new(fixed_now));
+            let app = function_app(services.clone()).map_err(|e| e.to_string())?;
+            built = Some((services, app.router()));
+            Ok(app)
+        })
+        .await;
+        let (services, router) = built.expect("the platform built the app");
+        let base_url = format!("http://{}", running.serve().await);
+        let game = Self {
+            store: running.platform.store.clone(),
+            running,
             router,
             services,
-            store,
-            continuations: Mutex::new(HashMap::new()),
-            relays,
-            subscriptions: topic.subscriptions().to_vec(),
-            manifest,
-            _dir: dir,
-        })
+            base_url,
+            listeners: Mutex::new(Vec::new()),
+        };
+        game.listen(None).await;
+        Arc::new(game)
     }
 
-    /// The change-feed relays to Event Grid, from the function.json files.
-    pub fn relays(&self) -> &[Relay] {
-        &self.relays
+    /// Connects a Web PubSub client for `user` (`None`: no user, so only broadcasts reach it),
+    /// so [`Game::pump`] reports what is pushed to it from now on.
+    pub async fn listen(&self, user: Option<&str>) {
+        if self
+            .listeners
+            .lock()
+            .await
+            .iter()
+            .any(|l| l.user.as_deref() == user)
+        {
+            return;
+        }
+        let grant = ClientGrant {
+            user_id: user.map(str::to_owned),
+            ..ClientGrant::default()
+        };
+        let url = self
+            .running
+            .platform
+            .pubsub
+            .client_connection(&self.base_url, HUB, &grant, Duration::from_secs(3600))
+            .expect("a client URL")
+            .url;
+        let (mut client, _) = pubsub::connect(&url, Some(pubsub::JSON))
+            .await
+            .expect("connect to the hub");
+        let connected = client.next_json().await;
+        assert_eq!(connected["event"], "connected", "{connected}");
+        self.listeners.lock().await.push(Listener {
+            user: user.map(str::to_owned),
+            client,
+        });
     }
 
-    /// POSTs an envelope to `/{function}`; returns the invocation status and JSON answer.
+    /// The function's declaration in `functions/`.
+    fn function(&self, function: &str) -> &FunctionJson {
+        self.running
+            .platform
+            .manifest
+            .function(function)
+            .unwrap_or_else(|| panic!("`{function}` has no function.json"))
+    }
+
+    /// The name of `function`'s trigger binding.
+    fn trigger_binding(&self, function: &str) -> String {
+        self.function(function)
+            .trigger()
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| panic!("`{function}` has no trigger"))
+    }
+
+    /// POSTs a raw envelope to the app's `/{function}`, as the host does; returns the
+    /// invocation status and JSON answer. Its outputs are only returned, not written.
     pub async fn invoke(&self, function: &str, envelope: impl Into<Value>) -> (u16, Value) {
         let envelope: Value = envelope.into();
         let request = Request::post(format!("/{function}"))
@@ -178,6 +206,26 @@ impl Game {
             .expect("body");
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, value)
+    }
+
+    /// Runs `envelope` through the platform's invoker: its outputs are written (documents,
+    /// events, pushes) as for any invocation of the platform.
+    async fn run(
+        &self,
+        function: &str,
+        envelope: Envelope,
+    ) -> (u16, Option<InvocationResponse>, String) {
+        match self
+            .running
+            .platform
+            .invoker
+            .invoke(function, envelope, None)
+            .await
+        {
+            Ok(response) => (200, Some(response), String::new()),
+            Err(InvokeError::Status { status, body }) => (status, None, body),
+            Err(error) => (500, None, error.to_string()),
+        }
     }
 
     /// Calls an HTTP function through its envelope, as the host does.
@@ -226,19 +274,13 @@ impl Game {
             params: Vec::new(),
             body: body.map(|b| b.as_bytes().to_vec()).unwrap_or_default(),
         };
-        let binding = self
-            .manifest
-            .function(function)
-            .and_then(|f| f.trigger())
-            .map_or_else(|| "req".to_owned(), |t| t.name.clone());
-        let mut envelope = envelope::http(function, &binding, &parts);
+        let mut envelope = envelope::http(function, &self.trigger_binding(function), &parts);
         if let Value::Object(extra) = extra_data {
             for (name, value) in extra {
                 envelope = envelope.with_data(&name, value);
             }
         }
-        let (invocation_status, answer) = self.invoke(function, envelope.to_json()).await;
-        let response = InvocationResponse::from_slice(answer.to_string().as_bytes()).ok();
+        let (invocation_status, response, error) = self.run(function, envelope).await;
         let outputs = response
             .as_ref()
             .map(|r| Value::Object(r.outputs.clone()))
@@ -247,111 +289,155 @@ impl Game {
             .as_ref()
             .and_then(|r| r.outputs.get("res"))
             .and_then(|res| HttpResponseData::from_value("Outputs.res", res).ok());
-        let text = http
-            .as_ref()
-            .and_then(|h| h.body.clone())
-            .unwrap_or_default();
+        let text = http.as_ref().and_then(|h| h.body.clone()).unwrap_or(error);
         Reply {
             invocation_status,
             status: http.as_ref().map_or(0, |h| h.status_code),
             headers: http.as_ref().map_or(Value::Null, |h| json!(h.headers)),
             body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
             outputs,
-            logs: answer["Logs"].clone(),
+            logs: response.map_or(Value::Null, |r| json!(r.logs)),
         }
     }
 
-    /// Sends one Event Grid event to `function`; returns its Web PubSub actions.
+    /// Sends one Event Grid event to `function` through the platform's invoker (a delivery of
+    /// our own, e.g. a duplicate); returns the Web PubSub actions it asked for.
     pub async fn deliver(&self, function: &str, event: &Value) -> Vec<Push> {
         let binding = self.trigger_binding(function);
         let envelope = envelope::event_grid(function, &binding, event);
-        let (status, answer) = self.invoke(function, envelope.to_json()).await;
-        assert_eq!(status, 200, "{function} failed: {answer}");
-        pushes(&answer["Outputs"]["actions"])
+        let (status, response, error) = self.run(function, envelope).await;
+        assert_eq!(status, 200, "{function} failed: {error}");
+        let outputs = response.map(|r| r.outputs).unwrap_or_default();
+        pushes(outputs.get("actions").unwrap_or(&Value::Null))
     }
 
-    /// The name of `function`'s trigger binding.
-    fn trigger_binding(&self, function: &str) -> String {
-        self.manifest
-            .function(function)
-            .and_then(|f| f.trigger())
-            .map(|t| t.name.clone())
-            .unwrap_or_else(|| panic!("`{function}` has no function.json with a trigger"))
+    /// Publishes `events` to the platform's Event Grid topic: its dispatcher delivers them to
+    /// every subscriber, as it does the relays' events.
+    pub async fn publish(&self, events: Vec<Value>) {
+        self.running
+            .platform
+            .invoker
+            .sinks()
+            .topic
+            .publish(events, None)
+            .await
+            .expect("publish to the topic");
     }
 
-    /// Every subscriber of `event_type`, by the subscriptions file (as the topic matches it).
-    pub fn subscribers(&self, event_type: &str) -> Vec<String> {
-        self.subscriptions
+    /// The change-feed relays to Event Grid (a `cosmosDBTrigger` and an `eventGrid` output),
+    /// from the function.json files.
+    pub fn relays(&self) -> Vec<String> {
+        self.running
+            .platform
+            .manifest
+            .functions
             .iter()
-            .filter(|s| {
-                s.event_types
-                    .iter()
-                    .any(|t| t.eq_ignore_ascii_case(event_type))
+            .filter(|f| !f.disabled)
+            .filter(|f| {
+                f.trigger()
+                    .is_some_and(|t| matches!(t.kind, BindingKind::CosmosDbTrigger(_)))
+                    && f.bindings.iter().any(|b| {
+                        matches!(b.direction, Direction::Out)
+                            && matches!(b.kind, BindingKind::EventGrid { .. })
+                    })
             })
-            .map(|s| s.function.clone())
+            .map(|f| f.name.clone())
             .collect()
     }
 
-    /// Reads new changes of `container` and runs them through the relay `function`; returns
-    /// the events it published.
-    pub async fn relay(&self, function: &str, container: &str) -> Vec<Value> {
-        let relay = self
-            .relays
-            .iter()
-            .find(|r| r.trigger.function == function && r.trigger.container == container)
-            .unwrap_or_else(|| panic!("no relay `{function}` on `{container}` in the manifest"));
-        let mut continuations = self.continuations.lock().await;
-        let start = match continuations.get(container) {
-            Some(c) => ChangeFeedStart::Continuation(c.clone()),
-            None => relay.trigger.start.clone(),
+    /// The events the relay `function` makes of every document now in its container (the
+    /// relay invoked directly, as a pure function of the change feed; the platform runs the
+    /// same relay by itself): what tests replay or duplicate.
+    pub async fn relay(&self, function: &str) -> Vec<Value> {
+        let declaration = self.function(function);
+        let trigger = declaration.trigger().expect("a trigger");
+        let BindingKind::CosmosDbTrigger(options) = &trigger.kind else {
+            panic!("`{function}` is not a change-feed relay");
         };
+        let output = declaration
+            .bindings
+            .iter()
+            .find(|b| {
+                matches!(b.direction, Direction::Out)
+                    && matches!(b.kind, BindingKind::EventGrid { .. })
+            })
+            .unwrap_or_else(|| panic!("`{function}` has no eventGrid output"))
+            .name
+            .clone();
         let page = self
             .store
-            .read_change_feed(container, &ChangeFeedRequest::new(start).max_items(1000))
+            .read_change_feed(
+                &options.container_name,
+                &ChangeFeedRequest::new(ChangeFeedStart::Beginning).max_items(1000),
+            )
             .await
             .expect("change feed");
-        continuations.insert(container.to_owned(), page.continuation.clone());
-        drop(continuations);
         if page.items.is_empty() {
             return Vec::new();
         }
-        let envelope = Envelope::new(function).with_data(
-            &relay.trigger.binding,
-            envelope::cosmos_documents(&page.items),
-        );
+        let envelope = Envelope::new(function)
+            .with_data(&trigger.name, envelope::cosmos_documents(&page.items));
         let (status, answer) = self.invoke(function, envelope.to_json()).await;
         assert_eq!(status, 200, "{function} failed: {answer}");
-        answer["Outputs"][relay.output.as_str()]
+        answer["Outputs"][output.as_str()]
             .as_array()
             .cloned()
             .unwrap_or_default()
     }
 
-    /// Runs the event pipeline until nothing changes; returns every event relayed and every
-    /// push made, in order.
-    pub async fn pump(&self) -> (Vec<Value>, Vec<Push>) {
-        let mut all_events = Vec::new();
-        let mut all_pushes = Vec::new();
-        for _ in 0..20 {
-            let mut events = Vec::new();
-            for relay in &self.relays {
-                events.extend(
-                    self.relay(&relay.trigger.function, &relay.trigger.container)
-                        .await,
-                );
+    /// Waits until the platform is idle (every change relayed, every event delivered, no
+    /// invocation running; `GET /_devhost/idle`), checks that nothing was dead-lettered, and
+    /// returns what the listeners received since the last call, in order.
+    pub async fn pump(&self) -> Vec<Push> {
+        self.running.idle().await;
+        let dead = self
+            .running
+            .platform
+            .dead_letters
+            .entries()
+            .await
+            .expect("dead letters");
+        assert!(dead.is_empty(), "the pipeline dead-lettered: {dead:?}");
+        let mut listeners = self.listeners.lock().await;
+        let mut broadcast = Vec::new();
+        let mut received = Vec::new();
+        for listener in listeners.iter_mut() {
+            // The hub answers a ping after everything it sent before, so this is all so far.
+            let data: Vec<Value> = listener
+                .client
+                .drain_data()
+                .await
+                .into_iter()
+                .map(decoded)
+                .collect();
+            match &listener.user {
+                None => broadcast.extend(data),
+                Some(user) => received.push((user.clone(), data)),
             }
-            if events.is_empty() {
-                return (all_events, all_pushes);
-            }
-            for event in &events {
-                let event_type = event["eventType"].as_str().unwrap_or_default().to_owned();
-                for subscriber in self.subscribers(&event_type) {
-                    all_pushes.extend(self.deliver(&subscriber, event).await);
-                }
-            }
-            all_events.extend(events);
         }
-        panic!("the event pipeline did not settle");
+        let mut all: Vec<Push> = broadcast
+            .iter()
+            .map(|data| Push {
+                action: "sendToAll".to_owned(),
+                user_id: None,
+                data: data.clone(),
+            })
+            .collect();
+        for (user, data) in received {
+            let mut shared = broadcast.clone();
+            for data in data {
+                if let Some(i) = shared.iter().position(|b| *b == data) {
+                    shared.remove(i);
+                    continue;
+                }
+                all.push(Push {
+                    action: "sendToUser".to_owned(),
+                    user_id: Some(user.clone()),
+                    data,
+                });
+            }
+        }
+        all
     }
 
     /// Every document of a container (system properties included).
@@ -360,6 +446,14 @@ impl Game {
             .query(container, None, &cosmospark::store::Query::new())
             .await
             .expect("query")
+    }
+}
+
+/// A message's `data`: JSON text decoded.
+fn decoded(data: Value) -> Value {
+    match data {
+        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        other => other,
     }
 }
 
@@ -387,8 +481,9 @@ pub fn profile(name: &str, latitude: f64, longitude: f64) -> String {
     json!({"name": name, "position": {"latitude": latitude, "longitude": longitude}}).to_string()
 }
 
-/// Creates a user through `CreateUser`.
+/// Creates a user through `CreateUser`, with a Web PubSub listener for them first.
 pub async fn sign_up(game: &Game, id: &str, name: &str, latitude: f64, longitude: f64) {
+    game.listen(Some(id)).await;
     let reply = game
         .http(
             "CreateUser",

@@ -36,6 +36,17 @@ pub use handler::{Handler, fixture, fixture_names, fixtures_dir, invoke, read_fi
 pub use npm::npm_install;
 pub use process::{Process, binary, cosmospark, log_file, spawn_dev, spawn_serve};
 
+/// An encoded `x-ms-client-principal` for `id` with `roles`, as Static Web Apps sends it.
+pub fn principal(id: &str, roles: &[&str]) -> String {
+    cosmospark::runtime::ClientPrincipal {
+        identity_provider: "github".into(),
+        user_id: id.to_owned(),
+        user_details: format!("{id}-gh"),
+        user_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+    .encode()
+}
+
 /// Guards against a hung test only; never a performance assertion.
 pub const HANG: Duration = Duration::from_secs(30);
 

@@ -1,14 +1,16 @@
 //! The local platform in the test's own process: opened over a temporary data directory with
 //! its triggers running, and its router called without a socket.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::server::{DevOptions, Platform};
+use cosmospark::devhost::webpubsub::AccessKey;
 use cosmospark::runtime::FunctionApp;
-use cosmospark::store::PartitionKey;
+use cosmospark::store::{PartitionKey, Store};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,22 +31,44 @@ pub fn options(root: &Path, data: &Path) -> DevOptions {
     }
 }
 
-/// A platform running `app` over `root`, with its triggers started.
+/// A platform running an app over an app root, with its triggers started.
 pub struct Running {
     pub platform: Platform,
     pub router: axum::Router,
     cancel: CancellationToken,
     tracker: TaskTracker,
-    _root: tempfile::TempDir,
+    _root: Option<tempfile::TempDir>,
     _data: tempfile::TempDir,
 }
 
 impl Running {
-    /// Opens the platform, writes `commands` to the `Commands` container (so a trigger that
-    /// starts from the beginning sees them all in its first batch), then starts the triggers.
+    /// Opens the platform over `root` running `app`, writes `commands` to the `Commands`
+    /// container (so a trigger that starts from the beginning sees them all in its first
+    /// batch), then starts the triggers.
     pub async fn start(root: tempfile::TempDir, app: FunctionApp, commands: Vec<Value>) -> Self {
+        let path = root.path().to_owned();
+        Self::open(&path, Some(root), move |_, _| Ok(app), commands).await
+    }
+
+    /// Opens the platform over `root` (kept by the caller) with the app `make_app` builds over
+    /// the platform's store and Web PubSub key, as `cosmospark dev` builds it; starts the
+    /// triggers.
+    pub async fn start_with(
+        root: &Path,
+        make_app: impl FnOnce(Store, &AccessKey) -> Result<FunctionApp, String>,
+    ) -> Self {
+        Self::open(root, None, make_app, Vec::new()).await
+    }
+
+    async fn open(
+        root: &Path,
+        keep: Option<tempfile::TempDir>,
+        make_app: impl FnOnce(Store, &AccessKey) -> Result<FunctionApp, String>,
+        commands: Vec<Value>,
+    ) -> Self {
+        cosmospark::runtime::init_tracing();
         let data = tempfile::tempdir().unwrap();
-        let platform = Platform::open(&options(root.path(), data.path()), app)
+        let platform = Platform::open_with(&options(root, data.path()), make_app)
             .await
             .unwrap();
         for doc in commands {
@@ -63,9 +87,32 @@ impl Running {
             router,
             cancel,
             tracker,
-            _root: root,
+            _root: keep,
             _data: data,
         }
+    }
+
+    /// Serves the platform's router on an ephemeral loopback port (for WebSocket clients of
+    /// its Web PubSub hub); returns the bound address.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+
+    /// Waits until the platform is idle (`GET /_devhost/idle`): nothing pending for any trigger
+    /// and no invocation running. Fails the test if it never is.
+    pub async fn idle(&self) -> Value {
+        let (status, snapshot) = self
+            .get(&format!(
+                "/_devhost/idle?timeout_ms={}",
+                super::HANG.as_millis()
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "never idle: {snapshot}");
+        snapshot
     }
 
     /// Sends `request` through the platform's router.

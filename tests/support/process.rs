@@ -163,17 +163,39 @@ impl Process {
 
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.sigterm();
+        self.child.wait().expect("wait for the child")
+    }
+
+    /// Sends SIGTERM to the child.
+    pub fn sigterm(&mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
-        self.child.wait().expect("wait for the child")
     }
 
     /// Waits for the child to exit by itself and returns its status.
     pub fn wait(&mut self) -> ExitStatus {
         self.child.wait().expect("wait for the child")
+    }
+
+    /// Waits up to `limit` for the child to exit; `None` if it still runs (a hang guard).
+    pub fn wait_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return Some(status);
+            }
+            sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The whole log so far.
+    pub fn output(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

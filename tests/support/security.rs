@@ -4,7 +4,7 @@
 //! paths generated from the function manifest, and per-route fixtures.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,47 +12,19 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request};
 use cosmospark::app::services::Settings;
 use cosmospark::app::{AppServices, function_app};
-use cosmospark::devhost::event_grid::Redelivery;
-use cosmospark::devhost::server::{DevOptions, Platform};
-use cosmospark::runtime::ClientPrincipal;
 use cosmospark::runtime::manifest::{BindingKind, Manifest};
 use cosmospark::store::Store;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 use super::game::Game;
+use super::platform::Running;
 
 pub const HOST: &str = "localhost:7071";
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use super::game::{current_window as window, fixed_now};
+pub use super::repo;
 
-/// The pinned clock of both apps: mid-round.
-pub fn fixed_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-11-24T12:30:00Z")
-        .expect("timestamp")
-        .with_timezone(&chrono::Utc)
-}
-
-pub fn window() -> (i64, i64) {
-    let now = fixed_now().timestamp();
-    let start = now - now.rem_euclid(3600);
-    (start, start + 3600)
-}
-
-/// An encoded `x-ms-client-principal` for `id` with `roles`.
-pub fn principal(id: &str, roles: &[&str]) -> String {
-    ClientPrincipal {
-        identity_provider: "github".into(),
-        user_id: id.to_owned(),
-        user_details: format!("{id}-gh"),
-        user_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-    }
-    .encode()
-}
+pub use super::principal;
 
 /// An answer: status, headers, body (JSON when it parses, else a string).
 #[derive(Debug, Clone)]
@@ -179,54 +151,24 @@ impl Serve {
 /// `cosmospark dev` in-process: the platform's router (Web PubSub, `/_devhost`, Static Web Apps
 /// in front of the functions) with its triggers running.
 pub struct Dev {
-    pub platform: Platform,
-    pub router: Router,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-    _data: tempfile::TempDir,
+    pub running: Running,
 }
 
 impl Dev {
     pub async fn start() -> Self {
-        cosmospark::runtime::init_tracing();
-        let data = tempfile::tempdir().expect("temp dir");
-        let options = DevOptions {
-            root: repo(),
-            data_dir: data.path().to_owned(),
-            host: [127, 0, 0, 1].into(),
-            port: 0,
-            reset: false,
-            redelivery: Redelivery::default(),
-            hub_partitions: 2,
-            hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
-            shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
-        };
         let (settings, _hub) = super::game::loopback_hub().await;
-        let platform = Platform::open_with(&options, |store, _key| {
+        let running = Running::start_with(&repo(), |store, _key| {
             let services = AppServices::with_store(store, settings)
                 .map_err(|e| e.to_string())?
                 .with_clock(Arc::new(fixed_now));
             function_app(services).map_err(|e| e.to_string())
         })
-        .await
-        .expect("platform");
-        let router = platform.router().expect("router");
-        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-        platform
-            .start_triggers(&tracker, &cancel)
-            .await
-            .expect("triggers");
-        Self {
-            platform,
-            router,
-            cancel,
-            tracker,
-            _data: data,
-        }
+        .await;
+        Self { running }
     }
 
     pub fn data_dir(&self) -> &Path {
-        &self.platform.data_dir
+        &self.running.platform.data_dir
     }
 
     pub async fn send(&self, call: &Call) -> Answer {
@@ -241,29 +183,19 @@ impl Dev {
             .clone()
             .map(Body::from)
             .unwrap_or_else(Body::empty);
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status().as_u16();
-        let headers = headers_json(response.headers());
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let (status, headers, text) = self
+            .running
+            .call(request.body(body).expect("request"))
+            .await;
         Answer {
-            status,
-            headers,
+            status: status.as_u16(),
+            headers: headers_json(&headers),
             body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
         }
     }
 
     pub async fn stop(self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
+        self.running.stop().await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`{"actionName":"sendToAll","data":"…","dataType":"json"}`, one object or an array).
 //! Property names match case-insensitively, as the Azure extension's JSON reader does.
 
+use crate::runtime::protocol::kind;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value};
@@ -147,7 +148,7 @@ impl WebPubSubAction {
     pub fn parse(value: &Value) -> Result<Self, ActionError> {
         let obj = match value {
             Value::Object(obj) => obj,
-            other => return Err(ActionError::NotAnObject(kind_of(other))),
+            other => return Err(ActionError::NotAnObject(kind(other))),
         };
         let fields = Fields(obj);
         let name = match fields.get("actionName") {
@@ -245,17 +246,6 @@ impl WebPubSubAction {
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 struct Fields<'a>(&'a Map<String, Value>);
 
 impl Fields<'_> {
@@ -292,7 +282,7 @@ impl Reader<'_> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => {
-                Err(self.invalid(field, format!("must be a string, found {}", kind_of(other))))
+                Err(self.invalid(field, format!("must be a string, found {}", kind(other))))
             }
         }
     }
@@ -317,13 +307,13 @@ impl Reader<'_> {
                     Value::String(s) => Ok(s.clone()),
                     other => Err(self.invalid(
                         field,
-                        format!("items must be strings, found {}", kind_of(other)),
+                        format!("items must be strings, found {}", kind(other)),
                     )),
                 })
                 .collect(),
             Some(other) => Err(self.invalid(
                 field,
-                format!("must be an array of strings, found {}", kind_of(other)),
+                format!("must be an array of strings, found {}", kind(other)),
             )),
         }
     }
@@ -394,7 +384,7 @@ impl Reader<'_> {
                     "binary data must be {\"type\":\"Buffer\",\"data\":[…]}",
                 )),
             },
-            other => Err(self.invalid("data", format!("binary data cannot be {}", kind_of(other)))),
+            other => Err(self.invalid("data", format!("binary data cannot be {}", kind(other)))),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`router`]: `GET /client/hubs/{hub}`, the WebSocket endpoint speaking
 //!   `json.webpubsub.azure.v1`, `json.reliable.webpubsub.azure.v1`, or plain WebSocket, and
 //!   the REST call `POST /api/hubs/{hub}/:generateToken` ([`rest`]).
+//! - [`same_host`]: negotiation answers re-addressed to the local name the browser used.
 //! - [`token`]: client access JWTs, the signing key and Azure connection strings.
 //! - [`action`] and [`protocol`]: the JSON shapes of output actions and of client frames.
 
@@ -15,6 +16,7 @@ pub mod hub;
 pub mod protocol;
 pub mod rest;
 pub mod router;
+pub mod same_host;
 mod session;
 mod state;
 pub mod token;

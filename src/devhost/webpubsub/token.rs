@@ -255,19 +255,7 @@ pub fn verify(
     token: &str,
     check_expiry: bool,
 ) -> Result<ClientIdentity, TokenError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.validate_aud = false;
-    validation.validate_exp = check_expiry;
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp"]);
-    let data =
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.bytes()), &validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Malformed(e.to_string()),
-            })?;
-    let claims = data.claims;
+    let claims = decode(key, token, check_expiry)?;
     if !same_audience(&claims.aud, audience) {
         return Err(TokenError::WrongAudience {
             expected: audience.to_string(),
@@ -279,6 +267,41 @@ pub fn verify(
         roles: claims.role,
         groups: claims.groups,
     })
+}
+
+/// Re-addresses a client token this hub signed for `from` (an audience, as [`verify`] checks
+/// it) to audience `to`, keeping every other claim (identity, issue time, expiry).
+pub fn readdress(key: &AccessKey, token: &str, from: &str, to: &str) -> Result<String, TokenError> {
+    let mut claims = decode(key, token, true)?;
+    if !same_audience(&claims.aud, from) {
+        return Err(TokenError::WrongAudience {
+            expected: from.to_string(),
+            found: claims.aud,
+        });
+    }
+    claims.aud = to.to_string();
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key.bytes()),
+    )
+    .map_err(|e| TokenError::Signing(e.to_string()))
+}
+
+/// The claims of a token signed with `key` (its expiry checked when `check_expiry`).
+fn decode(key: &AccessKey, token: &str, check_expiry: bool) -> Result<Claims, TokenError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    validation.validate_exp = check_expiry;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp"]);
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.bytes()), &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Malformed(e.to_string()),
+        })
 }
 
 fn same_audience(found: &str, expected: &str) -> bool {

@@ -19,8 +19,7 @@ use crate::runtime::function::Direction;
 pub struct CosmosDbTriggerOptions {
     pub connection: Option<String>,
     pub database_name: Option<String>,
-    /// Always set once parsed.
-    pub container_name: Option<String>,
+    pub container_name: String,
     pub lease_connection: Option<String>,
     pub lease_database_name: Option<String>,
     pub lease_container_name: Option<String>,
@@ -479,7 +478,7 @@ impl Binding {
                 let mut options = CosmosDbTriggerOptions {
                     connection: props.string("connection")?,
                     database_name: Some(props.required_string("databaseName")?),
-                    container_name: Some(props.required_string("containerName")?),
+                    container_name: props.required_string("containerName")?,
                     lease_connection: props.string("leaseConnection")?,
                     lease_database_name: props.string("leaseDatabaseName")?,
                     lease_container_name: props.string("leaseContainerName")?,
@@ -522,7 +521,7 @@ impl Binding {
                 // the same as the collection storing the leases." (leases default to `leases`
                 // in the same database through the same connection).
                 let lease_container = options.lease_container_name.as_deref().unwrap_or("leases");
-                if options.container_name.as_deref() == Some(lease_container)
+                if options.container_name == lease_container
                     && options
                         .lease_database_name
                         .as_ref()

@@ -79,18 +79,20 @@ fn named_settings(kind: &BindingKind) -> Vec<String> {
     let mut direct = Vec::new();
     match kind {
         BindingKind::HttpTrigger { route, .. } => texts.push(route.text()),
-        BindingKind::CosmosDbTrigger(o) => texts.extend(
-            [
-                &o.database_name,
-                &o.container_name,
-                &o.lease_database_name,
-                &o.lease_container_name,
-                &o.lease_container_prefix,
-                &o.preferred_locations,
-            ]
-            .into_iter()
-            .filter_map(|t| t.as_deref()),
-        ),
+        BindingKind::CosmosDbTrigger(o) => {
+            texts.push(&o.container_name);
+            texts.extend(
+                [
+                    &o.database_name,
+                    &o.lease_database_name,
+                    &o.lease_container_name,
+                    &o.lease_container_prefix,
+                    &o.preferred_locations,
+                ]
+                .into_iter()
+                .filter_map(|t| t.as_deref()),
+            );
+        }
         BindingKind::CosmosDb {
             database_name,
             container_name,
