@@ -30,15 +30,7 @@ async fn auth_matrix_every_route() {
     let chat_id = sent.body["chat"]["id"].as_str().unwrap().to_owned();
     let (start, end) = current_window();
     // Assign my tasks so CompleteTask has a task to name.
-    let tasks = game
-        .http(
-            "GetAllTasksByUserId",
-            "GET",
-            &format!("/api/tasks/users/me/timestamp/{start}/{end}"),
-            &Who::user("me"),
-            None,
-        )
-        .await;
+    let tasks = support::game::tasks(&game, "me").await;
     assert_eq!(tasks.status, 200, "{tasks:?}");
     let task_id = tasks.body[0]["id"].as_str().expect("a task").to_owned();
     let task_body = json!({

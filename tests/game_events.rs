@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use support::game::{Game, Push, Who, current_window, pushes, say, sign_up};
+use support::game::{Game, Push, Who, current_window, pushes, say, sign_up, tasks};
 
 fn of_type<'a>(pushes: &'a [Push], kind: &str) -> Vec<&'a Push> {
     pushes.iter().filter(|p| p.data["type"] == kind).collect()
@@ -41,16 +41,7 @@ async fn snapshot(game: &Game) -> Vec<Value> {
 }
 
 async fn my_tasks(game: &Game, user: &str) -> Vec<Value> {
-    let (start, end) = current_window();
-    let reply = game
-        .http(
-            "GetAllTasksByUserId",
-            "GET",
-            &format!("/api/tasks/users/{user}/timestamp/{start}/{end}"),
-            &Who::user(user),
-            None,
-        )
-        .await;
+    let reply = tasks(game, user).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     reply.body.as_array().cloned().unwrap_or_default()
 }

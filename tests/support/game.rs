@@ -496,6 +496,19 @@ pub async fn sign_up(game: &Game, id: &str, name: &str, latitude: f64, longitude
     assert_eq!(reply.status, 200, "sign up {id}: {:?}", reply.body);
 }
 
+/// `user`'s tasks of the pinned round through `GetAllTasksByUserId` (assigned on first read).
+pub async fn tasks(game: &Game, user: &str) -> Reply {
+    let (start, end) = current_window();
+    game.http(
+        "GetAllTasksByUserId",
+        "GET",
+        &format!("/api/tasks/users/{user}/timestamp/{start}/{end}"),
+        &Who::user(user),
+        None,
+    )
+    .await
+}
+
 /// Sends a chat message through `CreateChat`.
 pub async fn say(game: &Game, from: &str, to: &str, text: &str) -> Reply {
     let body = json!({"toUserId": to, "content": text}).to_string();
