@@ -26,7 +26,7 @@ async fn auth_matrix_every_route() {
     sign_up(&game, "you", "You", 48.85, 2.35).await;
     let sent = say(&game, "me", "you", "hello").await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
-    game.pump().await;
+    game.settle().await;
     let chat_id = sent.body["chat"]["id"].as_str().unwrap().to_owned();
     let (start, end) = current_window();
     // Assign my tasks so CompleteTask has a task to name.

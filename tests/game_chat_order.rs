@@ -109,7 +109,7 @@ async fn same_second_messages_keep_the_order_they_were_sent_in() {
     }
 
     // The summaries follow the same order, however the events were delivered.
-    game.pump().await;
+    game.settle().await;
     let bob = summary_of(&game, "bob").await;
     assert_eq!(bob["lastMessage"], "21");
     assert_eq!(bob["lastMessageSeq"], 21);
@@ -129,7 +129,7 @@ async fn same_second_messages_keep_the_order_they_were_sent_in() {
     assert_eq!(read.status, 200, "{:?}", read.body);
     assert_eq!(read.body["unreadCount"], 0);
     say(&game, "ann", "bob", "22").await;
-    game.pump().await;
+    game.settle().await;
     let bob = summary_of(&game, "bob").await;
     assert_eq!(
         (bob["lastMessage"].as_str(), bob["unreadCount"].as_u64()),

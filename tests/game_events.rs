@@ -52,7 +52,7 @@ async fn greeting_completes_the_task_scores_once_and_pushes_to_the_right_users()
     // Bengaluru and Paris: ~7,800 km apart → 6 points.
     sign_up(&game, "ann", "Ann", 12.97, 77.59).await;
     sign_up(&game, "bob", "Bob", 48.85, 2.35).await;
-    let joined = game.pump().await;
+    let joined = game.settle().await;
     let joins = of_type(&joined, "UserCreatedEvent");
     assert_eq!(joins.len(), 2);
     assert!(joins.iter().all(|p| p.action == "sendToAll"));
@@ -68,7 +68,7 @@ async fn greeting_completes_the_task_scores_once_and_pushes_to_the_right_users()
         200
     );
     // Message sent → task completed → score awarded, each pushed by its subscriber.
-    let pushed = game.pump().await;
+    let pushed = game.settle().await;
 
     let sent = of_type(&pushed, "MessageSentEvent");
     assert_eq!(sent.len(), 4, "two messages, each to both members");
@@ -138,7 +138,7 @@ async fn greeting_completes_the_task_scores_once_and_pushes_to_the_right_users()
         )
         .await;
     assert_eq!(read.body["unreadCount"], 0);
-    let after_read = game.pump().await;
+    let after_read = game.settle().await;
     let bar = of_type(&after_read, "ChatsBarUpdatedEvent");
     assert_eq!(bar.len(), 1);
     assert_eq!(bar[0].user_id.as_deref(), Some("bob"));
@@ -150,14 +150,14 @@ async fn replaying_every_event_twice_and_out_of_order_changes_nothing() {
     sign_up(&game, "ann", "Ann", 12.97, 77.59).await;
     sign_up(&game, "bob", "Bob", 13.0, 77.6).await;
     sign_up(&game, "cy", "Cy", -33.86, 151.2).await;
-    game.pump().await;
+    game.settle().await;
     my_tasks(&game, "ann").await;
     my_tasks(&game, "bob").await;
     say(&game, "ann", "bob", "Hi-CosmosPark").await;
     say(&game, "bob", "ann", "hi yourself").await;
     say(&game, "ann", "cy", "Hi-CosmosPark").await;
     say(&game, "bob", "ann", "Hi-CosmosPark").await;
-    game.pump().await;
+    game.settle().await;
     let before = snapshot(&game).await;
     let awarded = task_entries(&game).await.len();
     assert!(awarded >= 2, "ann's and bob's greetings completed tasks");
@@ -176,10 +176,10 @@ async fn replaying_every_event_twice_and_out_of_order_changes_nothing() {
         assert!(events.iter().any(|e| e["eventType"] == kind), "{kind}");
     }
     game.publish(events.clone()).await;
-    game.pump().await;
+    game.settle().await;
     events.reverse();
     game.publish(events).await;
-    game.pump().await;
+    game.settle().await;
     // Nothing was rewritten (system properties included), so nothing new was relayed either.
     assert_eq!(snapshot(&game).await, before);
     assert_eq!(task_entries(&game).await.len(), awarded);
@@ -190,7 +190,7 @@ async fn awarding_happens_exactly_once_under_concurrent_duplicates() {
     let game = Game::new().await;
     sign_up(&game, "ann", "Ann", 12.97, 77.59).await;
     sign_up(&game, "bob", "Bob", 12.98, 77.6).await;
-    game.pump().await;
+    game.settle().await;
     let task_id = my_tasks(&game, "ann").await[0]["id"]
         .as_str()
         .unwrap()
@@ -222,7 +222,7 @@ async fn awarding_happens_exactly_once_under_concurrent_duplicates() {
     let entries = task_entries(&game).await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["score"], 2, "neighbours: under 500 km");
-    let pushed = game.pump().await;
+    let pushed = game.settle().await;
     assert_eq!(of_type(&pushed, "TaskCompletedEvent").len(), 1);
     assert_eq!(task_entries(&game).await.len(), 1);
 }
@@ -320,7 +320,7 @@ async fn typing_goes_to_the_other_member_and_rounds_start_for_everyone() {
     sign_up(&game, "ann", "Ann", 12.97, 77.59).await;
     sign_up(&game, "bob", "Bob", 48.85, 2.35).await;
     let sent = say(&game, "ann", "bob", "hello").await;
-    game.pump().await;
+    game.settle().await;
     let chat = sent.body["chat"]["id"].as_str().unwrap();
     let reply = game
         .http(

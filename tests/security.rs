@@ -21,7 +21,7 @@ use support::security::{
 /// Either app.
 trait Front {
     async fn send(&self, call: &Call) -> Answer;
-    /// Lets the event pipeline catch up (serve: the harness pump; dev: the platform's triggers).
+    /// Lets the event pipeline catch up (both: until the platform is idle).
     async fn settle(&self);
     /// What an unauthenticated API call answers: 401, or the sign-in redirect SWA sends.
     const UNAUTHORIZED: u16;
@@ -33,7 +33,7 @@ impl Front for Serve {
     }
 
     async fn settle(&self) {
-        self.game.pump().await;
+        self.game.settle().await;
     }
 
     const UNAUTHORIZED: u16 = 401;

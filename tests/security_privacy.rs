@@ -67,7 +67,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
     sign_up(&serve, "me", EXACT.0, EXACT.1).await;
     sign_up(&serve, "you", 48.856613, 2.352222).await;
     sign_up(&serve, "third", 35.689487, 139.691711).await;
-    let mut pushes = serve.game.pump().await;
+    let mut pushes = serve.game.settle().await;
     let (start, end) = window();
     // `you` gets this round's tasks (the owner `me` is one of only two candidates) and talks to `me`.
     let tasks_path = format!("/api/tasks/users/you/timestamp/{start}/{end}");
@@ -89,7 +89,7 @@ async fn no_route_and_no_push_shows_another_player_s_exact_position() {
         )
         .await;
     assert_eq!(sent.status, 200, "{sent:?}");
-    pushes.extend(serve.game.pump().await);
+    pushes.extend(serve.game.settle().await);
     let chat = sent.body["chat"]["id"].as_str().expect("chat").to_owned();
 
     let mut found = Vec::new();

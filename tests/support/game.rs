@@ -3,7 +3,7 @@
 //! directory, with the app's clock pinned; HTTP functions called with the envelopes the
 //! platform builds (`cosmospark::devhost::envelope`); a principal builder; and the realtime
 //! pushes as Web PubSub clients of the platform's hub receive them. Tests let the event
-//! pipeline run by itself and wait on the platform's idle signal ([`Game::pump`]).
+//! pipeline run by itself and wait on the platform's idle signal ([`Game::settle`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,7 +136,7 @@ impl Game {
     }
 
     /// Connects a Web PubSub client for `user` (`None`: no user, so only broadcasts reach it),
-    /// so [`Game::pump`] reports what is pushed to it from now on.
+    /// so [`Game::settle`] reports what is pushed to it from now on.
     pub async fn listen(&self, user: Option<&str>) {
         if self
             .listeners
@@ -388,7 +388,7 @@ impl Game {
     /// Waits until the platform is idle (every change relayed, every event delivered, no
     /// invocation running; `GET /_devhost/idle`), checks that nothing was dead-lettered, and
     /// returns what the listeners received since the last call, in order.
-    pub async fn pump(&self) -> Vec<Push> {
+    pub async fn settle(&self) -> Vec<Push> {
         self.running.idle().await;
         let dead = self
             .running

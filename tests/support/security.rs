@@ -87,8 +87,8 @@ impl Call {
     }
 }
 
-/// The app as the Functions host drives `serve`: one envelope per request (the game harness's
-/// event pump stands in for the host's triggers).
+/// The app as the Functions host drives `serve`: one envelope per request; the event pipeline
+/// runs on the local platform of the game harness ([`Game`]).
 pub struct Serve {
     pub game: Arc<Game>,
     pub router: Router,
