@@ -238,17 +238,19 @@ pub fn chat_page(
     (page, next)
 }
 
+/// A reference from literal values, for the documents' tests.
+#[cfg(test)]
+pub(crate) fn user(id: &str, name: &str) -> UserRef {
+    UserRef {
+        id: UserId::parse(id).expect("a test user id"),
+        name: DisplayName::parse(name).expect("a test display name"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn user(id: &str, name: &str) -> UserRef {
-        UserRef {
-            id: UserId::parse(id).unwrap(),
-            name: DisplayName::parse(name).unwrap(),
-        }
-    }
 
     #[test]
     fn builds_the_original_shape() {

@@ -142,16 +142,9 @@ impl UserChatSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::domain::documents::UserRef;
+    use crate::app::domain::documents::chat::user;
     use crate::app::domain::values::MessageContent;
     use proptest::prelude::*;
-
-    fn user(id: &str, name: &str) -> UserRef {
-        UserRef {
-            id: UserId::parse(id).unwrap(),
-            name: DisplayName::parse(name).unwrap(),
-        }
-    }
 
     fn msg(id: u32, from_alice: bool, at: i64) -> ChatMessage {
         let (a, b) = (user("alice", "Alice"), user("bob", "Bob"));
