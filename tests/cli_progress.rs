@@ -80,7 +80,10 @@ fn package_prints_progress_then_a_summary() {
         "--root",
         root.to_str().expect("utf-8 path"),
     ]);
-    let files = std::fs::read_dir(repo().join("functions")).expect("functions").count() + 2;
+    let files = std::fs::read_dir(repo().join("functions"))
+        .expect("functions")
+        .count()
+        + 2;
     assert_eq!(
         lines_starting(&stderr, "package: ").last().copied(),
         Some(format!("package: done ({files} steps)").as_str()),

@@ -1,14 +1,20 @@
 //! No secret reaches a log line: a full scenario through `cosmospark dev` (sign-in, a profile,
-//! a chat, a command, a Web PubSub negotiation and connection, a Maps lookup with a
-//! server-side key, admin calls) with debug logs captured, in the default format and with
+//! a chat, a command, a Web PubSub negotiation and connection, Maps lookups with a
+//! server-side key against a stand-in, one of them failing, admin calls) with debug logs captured, in the default format and with
 //! `COSMOSPARK_LOG_FORMAT=json`, then every secret the run used is looked for in the log: the
 //! data directory's keys (session cookie key, hub access key) in every usual encoding, the
-//! session cookies, the Web PubSub client tokens and their signatures, the Maps key, and the
+//! session cookies, the Web PubSub client token, its signature and the reconnection token, the Maps key, and the
 //! client principal header values.
 
 mod support;
 
+use std::collections::HashMap;
 use std::path::Path;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::routing::get;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -20,8 +26,40 @@ use support::{Dev, admin_principal, app_root, log_file};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// A Maps key the run sends to a closed local port (the lookup fails with 502).
+/// The server-side Maps key the run sends to the stand-in.
 const MAPS_KEY: &str = "maps-key-7f3c9a1e5b2d4f60a8c1e9b7d3f5a2c4";
+
+/// An Azure Maps stand-in for `search/address/reverse/json`: one address when the key is
+/// right, a 500 with an error body for latitude 48.85 (so a failed lookup is logged too).
+async fn maps_stand_in() -> String {
+    async fn reverse(
+        headers: HeaderMap,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> (AxumStatus, String) {
+        let key = headers
+            .get("subscription-key")
+            .and_then(|v| v.to_str().ok());
+        let query = q.get("query").cloned().unwrap_or_default();
+        if key != Some(MAPS_KEY) {
+            return (AxumStatus::UNAUTHORIZED, "{}".to_owned());
+        }
+        if query.starts_with("48.85") {
+            let body = json!({"error": {"code": "InternalError", "message": "upstream broke"}});
+            return (AxumStatus::INTERNAL_SERVER_ERROR, body.to_string());
+        }
+        let body = json!({"summary": {"numResults": 1}, "addresses": [{"address": {
+            "countryCode": "IN", "country": "India", "countryCodeISO3": "IND",
+            "municipality": "Bengaluru", "freeformAddress": "Bengaluru"}, "position": query}]});
+        (AxumStatus::OK, body.to_string())
+    }
+    let app = Router::new().route("/search/address/reverse/json", get(reverse));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
 
 /// Everything secret the run used, as the strings a leak would show.
 #[derive(Default)]
@@ -148,7 +186,7 @@ async fn scenario(dev: &Dev) -> Secrets {
     secrets.add("bob's forwarded principal", &bob_principal);
     secrets.add("the admin principal header", &admin_principal());
 
-    for (client, name, lat, lon) in [(&ann, "ann", 12.97, 77.59), (&bob, "bob", 48.85, 2.35)] {
+    for (client, name, lat, lon) in [(&ann, "ann", 12.97, 77.59), (&bob, "bob", 35.68, 139.69)] {
         let body = json!({"name": name, "position": {"latitude": lat, "longitude": lon}});
         let response = client.post(dev.url("/api/user")).json(&body).send().await;
         expect(response.expect("sign up"), StatusCode::OK, "sign up").await;
@@ -178,13 +216,20 @@ async fn scenario(dev: &Dev) -> Secrets {
     let mut request = url.into_client_request().expect("a websocket request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("json.webpubsub.azure.v1"),
+        HeaderValue::from_static("json.reliable.webpubsub.azure.v1"),
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect to the hub");
     let connected = socket.next().await.expect("a frame").expect("a message");
-    assert!(connected.to_string().contains("connected"), "{connected}");
+    let connected: Value = serde_json::from_str(connected.to_text().expect("text")).expect("JSON");
+    assert_eq!(connected["event"], "connected", "{connected}");
+    secrets.add(
+        "the reconnection token",
+        connected["reconnectionToken"]
+            .as_str()
+            .expect("the reliable protocol's reconnection token"),
+    );
 
     let lookup = ann
         .get(dev.url("/api/azMap/addressLookup/48.85/2.35"))
@@ -214,10 +259,11 @@ async fn run(format: Option<&str>) {
     let root = app_root(&[], None);
     let data = tempfile::tempdir().expect("data dir");
     let log = log_file("secrets");
+    let maps = maps_stand_in().await;
     let mut env = vec![
         ("RUST_LOG", "debug"),
         ("AzureMaps__Key", MAPS_KEY),
-        ("AzureMaps__Endpoint", "https://127.0.0.1:1"),
+        ("AzureMaps__Endpoint", maps.as_str()),
     ];
     if let Some(format) = format {
         env.push(("COSMOSPARK_LOG_FORMAT", format));
