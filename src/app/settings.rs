@@ -180,7 +180,7 @@ pub const APP_SETTINGS: &[SettingSpec] = &[
         Format::Text,
         "a Maps account key for server-side lookups (never the browser)",
     ),
-    // `GET /api/health` thresholds (docs/operations.md).
+    // `GET /api/health` thresholds (README, "Health").
     setting(
         HEALTH_STORE_TIMEOUT_MS,
         Listed::Optional,

@@ -103,7 +103,18 @@ pub async fn check(services: &AppServices) -> Report {
     // Wall-clock time, not the app's clock: `_ts` is the store's wall-clock write time.
     let now = Utc::now();
     let started = Instant::now();
+    // Opening the store (first use: connect, create containers) runs in its own task, so a
+    // slow cold start finishes for the next check instead of being cancelled by this timeout.
+    let opening = {
+        let services = services.clone();
+        tokio::spawn(async move { services.store().await.map(|_| ()) })
+    };
     let probe = tokio::time::timeout(limits.store_timeout, async {
+        match opening.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(error.to_string()),
+            Err(join) => return Err(join.to_string()),
+        }
         let store = services.store().await.map_err(|e| e.to_string())?;
         probe(store).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(store)
