@@ -253,6 +253,18 @@ module staticWebAppBackend 'modules/staticwebapp-backend.bicep' = {
   }
 }
 
+module healthCheck 'modules/healthcheck.bicep' = {
+  name: 'healthcheck'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'health-cosmospark-${token}'
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    siteHostName: staticWebApp.outputs.defaultHostname
+  }
+}
+
 module eventSubscriptions 'modules/eventgrid-subscriptions.bicep' = if (deployEventSubscriptions) {
   name: 'eventgrid-subscriptions'
   scope: rg

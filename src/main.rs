@@ -19,6 +19,7 @@ use cosmospark::devhost::replay::{Replayed, replay};
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::devhost::webpubsub::AccessKey;
 use cosmospark::runtime::manifest::{Manifest, check, check_settings};
+use cosmospark::runtime::progress::Reporter;
 use cosmospark::runtime::{FunctionApp, init_tracing, server};
 use cosmospark::store::cli::{StoreArgs, run_store_command};
 use cosmospark::store::{Store, StoreConfig};
@@ -397,7 +398,7 @@ async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let services = AppServices::open(&config, settings()?)
         .await
         .context("cannot open the store (stop `cosmospark dev` first)")?;
-    let written = cosmospark::app::seed::seed(&services, users)
+    let written = cosmospark::app::seed::seed_with(&services, users, &Reporter::stderr())
         .await
         .context("seeding failed")?;
     println!("seed: wrote {written} users");
@@ -405,7 +406,7 @@ async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all};
+    use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all_with};
     init_tracing();
     let models = parse_target(&target).map_err(anyhow::Error::msg)?;
     let config = match data_dir {
@@ -418,7 +419,7 @@ async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()
         .await
         .context("cannot open the store (stop `cosmospark dev` first)")?;
     cosmospark::app::services::ensure_containers(&store).await?;
-    for report in rebuild_all(&store, &models).await? {
+    for report in rebuild_all_with(&store, &models, &Reporter::stderr()).await? {
         println!(
             "rebuilt {}: generation {}, {} source documents, {} written, {} skipped, {} old removed",
             report.model.name(),
@@ -557,7 +558,7 @@ fn run_package(
     let entries = package::plan(&manifest, binary, EXECUTABLE)?;
     match (out, dir) {
         (Some(out), _) => {
-            package::write_zip(&entries, out)?;
+            package::write_zip_with(&entries, out, &Reporter::stderr())?;
             println!(
                 "package: {} files written to {}",
                 entries.len(),
@@ -565,7 +566,7 @@ fn run_package(
             );
         }
         (None, Some(dir)) => {
-            package::write_dir(&entries, dir)?;
+            package::write_dir_with(&entries, dir, &Reporter::stderr())?;
             println!(
                 "package: {} files staged in {}",
                 entries.len(),

@@ -661,3 +661,85 @@ fn app_settings_carry_no_secrets() {
         }
     }
 }
+
+// ---------- the health check ----------
+
+/// The Bicep checks `GET /api/health` through the Static Web App with an availability test
+/// (the platform health check is not offered on Flex Consumption, so `healthCheckPath` is
+/// absent), the route is anonymous in the SWA config, and the `Health` function serves it.
+#[test]
+fn the_health_endpoint_is_what_the_availability_test_calls() {
+    let module = BicepFile::load_relative("infra/modules/healthcheck.bicep");
+    let tests: Vec<_> = module
+        .declarations("resource_declaration")
+        .into_iter()
+        .filter(|d| {
+            module
+                .resource_type(*d)
+                .is_some_and(|t| t.starts_with("Microsoft.Insights/webtests@"))
+        })
+        .collect();
+    assert_eq!(tests.len(), 1, "one availability test");
+    let body = module.body(tests[0]).expect("a body");
+    assert_eq!(
+        module
+            .property(body, "kind")
+            .and_then(|k| module.string_value(k)),
+        Some("standard".to_owned())
+    );
+    let properties = module.property(body, "properties").expect("properties");
+    let request = module.property(properties, "Request").expect("Request");
+    let url = module.property(request, "RequestUrl").expect("RequestUrl");
+    assert_eq!(
+        module.text(url),
+        "'https://${siteHostName}${healthPath}'",
+        "the test calls the site's health path"
+    );
+    let rules = module
+        .property(properties, "ValidationRules")
+        .expect("ValidationRules");
+    assert_eq!(
+        module
+            .property(rules, "ExpectedHttpStatusCode")
+            .map(|n| module.text(n).to_owned()),
+        Some("200".to_owned())
+    );
+    let path = module
+        .declarations("parameter_declaration")
+        .into_iter()
+        .find(|p| module.declared_name(*p).as_deref() == Some("healthPath"))
+        .expect("param healthPath");
+    assert!(
+        module.text(path).ends_with("= '/api/health'"),
+        "{}",
+        module.text(path)
+    );
+
+    let main = read("infra/main.bicep");
+    assert!(
+        main.contains("module healthCheck 'modules/healthcheck.bicep'")
+            && main.contains("siteHostName: staticWebApp.outputs.defaultHostname"),
+        "infra/main.bicep deploys the availability test against the Static Web App"
+    );
+    assert!(
+        !read("infra/modules/functionapp.bicep").contains("healthCheckPath"),
+        "Flex Consumption has no platform health check"
+    );
+
+    let swa: Value = serde_json::from_str(&read("web/staticwebapp.config.json")).expect("JSON");
+    let route = swa["routes"]
+        .as_array()
+        .and_then(|routes| routes.iter().find(|r| r["route"] == "/api/health"))
+        .expect("a /api/health route before /api/*");
+    assert_eq!(route["allowedRoles"], serde_json::json!(["anonymous"]));
+
+    let (_, health) = function_manifests()
+        .into_iter()
+        .find(|(name, _)| name == "Health")
+        .expect("functions/Health");
+    let trigger = &health["bindings"][0];
+    assert_eq!(
+        (&trigger["route"], &trigger["authLevel"]),
+        (&Value::from("health"), &Value::from("anonymous"))
+    );
+}

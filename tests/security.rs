@@ -361,7 +361,7 @@ async fn a_deeply_nested_command_is_refused_naming_the_field_and_nothing_is_stor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_on_public_routes_is_answered_not_sent_to_sign_in() {
     let dev = Dev::start().await;
-    for path in ["/api/round", "/api/leaderboards"] {
+    for path in ["/api/round", "/api/leaderboards", "/api/health"] {
         let answer = dev.send(&Call::new("", "HEAD", path)).await;
         assert_eq!(answer.status, 200, "HEAD {path}: {answer:?}");
         let get = dev.send(&Call::new("", "GET", path)).await;

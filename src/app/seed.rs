@@ -7,6 +7,7 @@ use super::domain::documents::{LedgerEntry, containers};
 use super::domain::seed::seed_users;
 use super::services::{AppServices, ServiceError};
 use super::store_io::to_doc;
+use crate::runtime::progress::{Progress, Silent};
 use crate::store::{PartitionKey, Query, StoreError};
 
 /// The fixed seed: the same N users every time.
@@ -23,8 +24,18 @@ pub enum SeedError {
 /// Writes `n` demo users (upserts: running twice writes the same users) and their zero-score
 /// ledger entries. Returns how many users were written.
 pub async fn seed(services: &AppServices, n: usize) -> Result<usize, SeedError> {
+    seed_with(services, n, &Silent).await
+}
+
+/// [`seed`], reporting one step per user to `progress`.
+pub async fn seed_with(
+    services: &AppServices,
+    n: usize,
+    progress: &dyn Progress,
+) -> Result<usize, SeedError> {
     let store = services.store().await?;
     let users = seed_users(n, SEED);
+    progress.begin("seed", Some(users.len() as u64));
     for user in &users {
         let key = PartitionKey::new(Value::String(user.id.as_str().to_owned()))?;
         store.upsert(containers::USERS, &key, to_doc(user)?).await?;
@@ -37,7 +48,9 @@ pub async fn seed(services: &AppServices, n: usize) -> Result<usize, SeedError> 
             Err(e) if e.is_conflict() => {}
             Err(e) => return Err(e.into()),
         }
+        progress.advance(1);
     }
+    progress.finish();
     Ok(users.len())
 }
 

@@ -17,6 +17,10 @@ pub const DEFAULT_MAPS_ENDPOINT: &str = "https://atlas.microsoft.com";
 pub const COSMOS_CONNECTION: &str = "CosmosDBConnection";
 pub const WEB_PUBSUB_CONNECTION: &str = "WebPubSubConnection";
 
+/// The health check's store timeout (milliseconds) and change-feed lag threshold (seconds).
+pub const HEALTH_STORE_TIMEOUT_MS: &str = "Health__StoreTimeoutMs";
+pub const HEALTH_CHANGE_FEED_LAG_SECONDS: &str = "Health__ChangeFeedLagSeconds";
+
 /// Opt-in that lets `serve` use the embedded store in Azure (single-instance test deployments
 /// only; warned about at every start).
 pub const ALLOW_EMBEDDED_STORE: &str = "Store__AllowEmbeddedInAzure";
@@ -175,6 +179,21 @@ pub const APP_SETTINGS: &[SettingSpec] = &[
         false,
         Format::Text,
         "a Maps account key for server-side lookups (never the browser)",
+    ),
+    // `GET /api/health` thresholds (README, "Health").
+    setting(
+        HEALTH_STORE_TIMEOUT_MS,
+        Listed::Optional,
+        false,
+        Format::PositiveInteger,
+        "default 2000: the health check's store read must answer within this",
+    ),
+    setting(
+        HEALTH_CHANGE_FEED_LAG_SECONDS,
+        Listed::Optional,
+        false,
+        Format::PositiveInteger,
+        "default 300: the oldest unprocessed change of any change-feed trigger may wait this long",
     ),
     setting(
         "RUST_LOG",
@@ -441,6 +460,26 @@ pub struct Settings {
     /// `Edge__TrustedOrigins`: comma-separated origins (`https://game.example`) besides the
     /// request's own that may send state-changing requests (a custom domain in front of SWA).
     pub trusted_origins: Vec<String>,
+    pub health: HealthSettings,
+}
+
+/// What `GET /api/health` holds the app to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    /// `Health__StoreTimeoutMs` (default 2 s): longer, and the store counts as unreachable.
+    pub store_timeout: std::time::Duration,
+    /// `Health__ChangeFeedLagSeconds` (default 5 min): the longest the oldest unprocessed
+    /// change of a change-feed trigger may wait.
+    pub change_feed_lag: std::time::Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            store_timeout: std::time::Duration::from_millis(2000),
+            change_feed_lag: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -454,6 +493,7 @@ impl Default for Settings {
             web_pubsub: None,
             identity_client_id: None,
             trusted_origins: Vec::new(),
+            health: HealthSettings::default(),
         }
     }
 }
@@ -501,6 +541,23 @@ impl Settings {
                 });
             }
             settings.trusted_origins.push(origin.to_ascii_lowercase());
+        }
+        let positive = |name: &'static str| -> Result<Option<u64>, SettingError> {
+            get(name)
+                .map(|v| match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(SettingError {
+                        name,
+                        problem: format!("is not a whole number above zero: `{v}`"),
+                    }),
+                })
+                .transpose()
+        };
+        if let Some(ms) = positive(HEALTH_STORE_TIMEOUT_MS)? {
+            settings.health.store_timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(secs) = positive(HEALTH_CHANGE_FEED_LAG_SECONDS)? {
+            settings.health.change_feed_lag = std::time::Duration::from_secs(secs);
         }
         settings.web_pubsub = if let Some(text) = get(WEB_PUBSUB_CONNECTION) {
             Some(WebPubSubSettings::from_connection_string(&text)?)

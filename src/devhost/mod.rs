@@ -5,7 +5,8 @@
 //! - [`invoke`] + [`envelope`] + [`outputs`]: one invocation through `FunctionApp::router()`
 //!   with the host's envelope, then its output bindings.
 //! - [`cosmos_trigger`], [`event_grid`], [`event_hubs`], [`timer`]: the triggers.
-//! - [`backlog`]: what each trigger still has to do, and the platform's idle signal.
+//! - [`backlog`]: what each trigger still has to do, and the platform's idle signal;
+//!   [`lag_watch`] prints a line when a trigger falls behind and when it catches up.
 //! - [`isolate`]: a failing batch run event by event, so only the poison event is dead-lettered.
 //! - [`dead_letter`]: failed events, listable (corrupt ones too) and replayable; [`replay`] claims
 //!   one and sends it back, once.
@@ -26,6 +27,7 @@ pub mod http;
 pub mod hub_retention;
 pub mod invoke;
 pub mod isolate;
+pub mod lag_watch;
 pub mod notify;
 pub mod outputs;
 pub mod private_file;

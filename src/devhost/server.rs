@@ -462,6 +462,12 @@ pub async fn serve_platform(
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     platform.start_triggers(&tracker, &cancel).await?;
+    tracker.spawn(super::lag_watch::watch(
+        platform.backlog().clone(),
+        super::lag_watch::Thresholds::default(),
+        super::lag_watch::EVERY,
+        cancel.clone(),
+    ));
     print_banner(&platform, addr);
     if !addr.ip().is_loopback() {
         warn_exposed(addr);

@@ -7,6 +7,7 @@
 //! - [`server`]: binding, serving and graceful shutdown; [`principal`]: the SWA client principal.
 //! - [`settings`]: app-setting specs, Azure detection and the required-settings check.
 //! - [`edge`]: the guard in front of every HTTP function (cross-site, content type, size, JSON shape).
+//! - [`progress`]: progress of long command-line work (a bar on a terminal, lines otherwise).
 
 mod app;
 pub mod edge;
@@ -16,6 +17,7 @@ pub mod manifest;
 pub mod outputs;
 pub mod package;
 pub mod principal;
+pub mod progress;
 pub mod protocol;
 mod router;
 pub mod server;

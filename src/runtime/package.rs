@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 
 use super::manifest::Manifest;
+use super::progress::{Progress, Silent};
 
 /// Mode of the executable inside the package; publish paths that drop it break the app.
 const EXECUTABLE_MODE: u32 = 0o755;
@@ -102,12 +103,22 @@ fn collect_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), P
 
 /// Writes the entries as a zip with fixed timestamps, so the same inputs give the same bytes.
 pub fn write_zip(entries: &[PackageEntry], out: &Path) -> Result<(), PackageError> {
+    write_zip_with(entries, out, &Silent)
+}
+
+/// [`write_zip`], reporting one step per file to `progress`.
+pub fn write_zip_with(
+    entries: &[PackageEntry],
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<(), PackageError> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
     }
     let partial = out.with_extension("zip.partial");
     let file = fs::File::create(&partial).map_err(io(format!("creating {}", partial.display())))?;
     let mut zip = zip::ZipWriter::new(file);
+    progress.begin("package", Some(entries.len() as u64));
     for entry in entries {
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
@@ -117,17 +128,29 @@ pub fn write_zip(entries: &[PackageEntry], out: &Path) -> Result<(), PackageErro
             fs::read(&entry.source).map_err(io(format!("reading {}", entry.source.display())))?;
         zip.write_all(&bytes)
             .map_err(io(format!("writing {}", entry.path)))?;
+        progress.advance(1);
     }
     zip.finish()?;
+    progress.finish();
     fs::rename(&partial, out).map_err(io(format!("moving the zip to {}", out.display())))
 }
 
 /// Copies the entries into `dir` (emptied first), with their modes.
 pub fn write_dir(entries: &[PackageEntry], dir: &Path) -> Result<(), PackageError> {
+    write_dir_with(entries, dir, &Silent)
+}
+
+/// [`write_dir`], reporting one step per file to `progress`.
+pub fn write_dir_with(
+    entries: &[PackageEntry],
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<(), PackageError> {
     use std::os::unix::fs::PermissionsExt as _;
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(io(format!("emptying {}", dir.display())))?;
     }
+    progress.begin("package", Some(entries.len() as u64));
     for entry in entries {
         let target = dir.join(&entry.path);
         if let Some(parent) = target.parent() {
@@ -140,6 +163,8 @@ pub fn write_dir(entries: &[PackageEntry], dir: &Path) -> Result<(), PackageErro
         )))?;
         fs::set_permissions(&target, fs::Permissions::from_mode(entry.mode))
             .map_err(io(format!("setting the mode of {}", target.display())))?;
+        progress.advance(1);
     }
+    progress.finish();
     Ok(())
 }

@@ -38,6 +38,8 @@ pub enum Format {
     Guid,
     /// `true` or `false`.
     Bool,
+    /// A whole number above zero (a threshold or a timeout).
+    PositiveInteger,
     /// An Application Insights connection string (`InstrumentationKey=…;IngestionEndpoint=https://…`).
     AppInsightsConnectionString,
 }
@@ -102,6 +104,10 @@ pub fn check_format(format: Format, value: &str) -> Result<(), String> {
         Format::Bool => match value.to_ascii_lowercase().as_str() {
             "true" | "false" => Ok(()),
             _ => Err(format!("is not true or false: `{value}`")),
+        },
+        Format::PositiveInteger => match value.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err(format!("is not a whole number above zero: `{value}`")),
         },
         Format::AppInsightsConnectionString => {
             let part = |name: &str| {
@@ -229,6 +235,9 @@ mod tests {
         assert!(check_format(Format::HostName, "ns.servicebus.windows.net").is_ok());
         assert!(check_format(Format::HostName, "sb://ns.servicebus.windows.net/").is_err());
         assert!(check_format(Format::Bool, "TRUE").is_ok());
+        assert!(check_format(Format::PositiveInteger, "300").is_ok());
+        assert!(check_format(Format::PositiveInteger, "0").is_err());
+        assert!(check_format(Format::PositiveInteger, "5m").is_err());
         let good = "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=https://x.in.applicationinsights.azure.com/";
         assert!(check_format(Format::AppInsightsConnectionString, good).is_ok());
         assert!(check_format(Format::AppInsightsConnectionString, "InstrumentationKey=x").is_err());

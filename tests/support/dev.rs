@@ -132,6 +132,17 @@ impl Dev {
 
     /// Starts the binary with extra `dev` arguments and `RUST_LOG=log_level`.
     pub fn start_with(root: &Path, data: &Path, args: &[&str], log: &Path, log_level: &str) -> Dev {
+        Self::start_with_env(root, data, args, &[("RUST_LOG", log_level)], log)
+    }
+
+    /// Starts the binary with extra `dev` arguments and environment variables.
+    pub fn start_with_env(
+        root: &Path,
+        data: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Dev {
         let mut all: Vec<&OsStr> = vec![
             OsStr::new("--root"),
             root.as_os_str(),
@@ -139,7 +150,7 @@ impl Dev {
             data.as_os_str(),
         ];
         all.extend(args.iter().map(OsStr::new));
-        let (process, addr) = spawn_dev(&all, &[("RUST_LOG", log_level)], log);
+        let (process, addr) = spawn_dev(&all, env, log);
         Dev {
             process,
             addr,

@@ -25,6 +25,7 @@ use super::event::relay_event;
 use super::layout::{Generations, Pointer, READ_MODELS};
 use super::model::{Delivery, Model, Update, updates};
 use super::projector::{ProjectError, apply_updates};
+use crate::runtime::progress::{Progress, Silent};
 use crate::store::{
     ChangeFeedRequest, ChangeFeedStart, CmpOp, PartitionKey, Query, Store, StoreError,
 };
@@ -76,9 +77,26 @@ impl RebuildError {
 
 /// Rebuilds `model` into a fresh generation and makes it the served one.
 pub async fn rebuild(store: &Store, model: Model) -> Result<RebuildReport, RebuildError> {
+    rebuild_with(store, model, &Silent).await
+}
+
+/// [`rebuild`], reporting one step per source document read to `progress` (the total is the
+/// source containers' size when the rebuild starts; writes during it add to the count).
+pub async fn rebuild_with(
+    store: &Store,
+    model: Model,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
     let generation = begin(store, model).await?;
     tracing::info!(model = model.name(), generation, "rebuilding");
-    match build(store, model, generation).await {
+    let mut total = 0;
+    for source in model.sources() {
+        total += store.count(source.container(), None, &Query::new()).await?;
+    }
+    progress.begin(&format!("rebuild {}", model.name()), Some(total));
+    let built = build(store, model, generation, progress).await;
+    progress.finish();
+    match built {
         Ok(report) => {
             tracing::info!(model = model.name(), generation, ?report, "rebuilt");
             Ok(report)
@@ -203,6 +221,7 @@ async fn build(
     store: &Store,
     model: Model,
     generation: u64,
+    progress: &dyn Progress,
 ) -> Result<RebuildReport, RebuildError> {
     let mut report = RebuildReport {
         model,
@@ -224,6 +243,7 @@ async fn build(
             Delivery::Replay,
             &mut report,
             &mut beat,
+            progress,
         )
         .await?;
         ends.push(end);
@@ -239,6 +259,7 @@ async fn build(
             Delivery::Live,
             &mut report,
             &mut beat,
+            progress,
         )
         .await?;
     }
@@ -258,6 +279,7 @@ async fn copy_feed(
     delivery: Delivery,
     report: &mut RebuildReport,
     beat: &mut DateTime<Utc>,
+    progress: &dyn Progress,
 ) -> Result<String, RebuildError> {
     let mut start = start;
     loop {
@@ -274,6 +296,7 @@ async fn copy_feed(
         if page.items.is_empty() {
             return Ok(page.continuation);
         }
+        progress.advance(page.items.len() as u64);
         let mut batch = Vec::new();
         for item in page.items {
             report.documents += 1;
@@ -378,9 +401,18 @@ pub async fn rebuild_all(
     store: &Store,
     models: &[Model],
 ) -> Result<Vec<RebuildReport>, RebuildError> {
+    rebuild_all_with(store, models, &Silent).await
+}
+
+/// [`rebuild_all`], with each model's progress reported to `progress`.
+pub async fn rebuild_all_with(
+    store: &Store,
+    models: &[Model],
+    progress: &dyn Progress,
+) -> Result<Vec<RebuildReport>, RebuildError> {
     let mut reports = Vec::with_capacity(models.len());
     for model in models {
-        reports.push(rebuild(store, *model).await?);
+        reports.push(rebuild_with(store, *model, progress).await?);
     }
     Ok(reports)
 }

@@ -128,11 +128,13 @@ pub enum Route {
     QueryGet,
     /// POST: rebuild read models (admin)
     RebuildReadModel,
+    /// GET /api/health (no secrets: version, store reachability, trigger lag)
+    Health,
 }
 
 /// The authorization table: every HTTP function of the manifest, its route and its policy.
 /// `tests/security_authz.rs` fails when a function of `functions/` has no row here.
-pub const TABLE: [(&str, Route, Policy); 23] = [
+pub const TABLE: [(&str, Route, Policy); 24] = [
     ("CreateUser", Route::CreateUser, Policy::SelfStrict),
     ("GetUserById", Route::GetUserById, Policy::Authenticated),
     ("GetAllUsers", Route::GetAllUsers, Policy::Authenticated),
@@ -184,6 +186,7 @@ pub const TABLE: [(&str, Route, Policy); 23] = [
     ("CommandInsert", Route::CommandInsert, Policy::Authenticated),
     ("QueryGet", Route::QueryGet, Policy::Authenticated),
     ("RebuildReadModel", Route::RebuildReadModel, Policy::Admin),
+    ("Health", Route::Health, Policy::Public),
 ];
 
 impl Route {

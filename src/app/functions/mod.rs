@@ -3,11 +3,12 @@
 //! - [`api`]: what HTTP functions share (caller, JSON errors, bounded bodies).
 //! - [`users`], [`chats`], [`tasks`], [`maps`], [`pubsub`], [`get_round`]: the HTTP API.
 //! - [`relays`]: change feed → Event Grid. [`subscribers`]: Event Grid → store and Web PubSub.
-//! - [`round_timer`]: the hourly round start.
+//! - [`round_timer`]: the hourly round start. [`health`]: `GET /api/health`.
 
 pub mod api;
 pub mod chats;
 pub mod get_round;
+pub mod health;
 pub mod maps;
 pub mod pubsub;
 pub mod relays;
@@ -42,6 +43,7 @@ pub fn all(services: &AppServices) -> Vec<crate::runtime::Function> {
         maps::lookup_address(services),
         pubsub::get_connection_details(services),
         get_round::function(services),
+        health::function(services),
         round_timer::function(),
         subscribers::user_created(),
         subscribers::user_chats_create(services),
