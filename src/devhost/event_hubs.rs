@@ -710,6 +710,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn checkpoints_every_n_batches_and_when_idle_with_batches_unrecorded() {
+        let mut every_batch = Cadence::new(1);
+        assert!(every_batch.processed_batch());
+        every_batch.recorded();
+        assert_eq!(every_batch.idle_checkpoint_in(), None, "nothing to record");
+
+        let mut third = Cadence::new(3);
+        assert!(!third.processed_batch());
+        assert!(!third.processed_batch());
+        let idle = third
+            .idle_checkpoint_in()
+            .expect("two batches wait for a checkpoint");
+        assert!(idle <= IDLE_CHECKPOINT);
+        assert!(third.processed_batch(), "the third batch checkpoints");
+        third.recorded();
+        assert_eq!(third.unrecorded, 0);
+        assert_eq!(third.idle_checkpoint_in(), None);
+    }
+
+    #[test]
+    fn batch_checkpoint_frequency_comes_from_host_json() {
+        let text = json!({"bindings": [{"type": "eventHubTrigger", "direction": "in",
+            "name": "events", "eventHubName": "hub", "connection": "EventHubConnection"}]})
+        .to_string();
+        let file = std::path::Path::new("functions/Processor/function.json");
+        let function =
+            FunctionJson::parse("Processor", file, &text, &mut Vec::new()).expect("function.json");
+        let default = HubTrigger::of(&function, &EventHubsOptions::default()).expect("trigger");
+        assert_eq!(default.checkpoint_every, 1, "the extension's default");
+        let host = EventHubsOptions {
+            batch_checkpoint_frequency: Some(5),
+            ..EventHubsOptions::default()
+        };
+        assert_eq!(
+            HubTrigger::of(&function, &host)
+                .expect("trigger")
+                .checkpoint_every,
+            5
+        );
+    }
+
+    #[test]
     fn stable_hash_is_stable() {
         assert_eq!(stable_hash("user-1"), stable_hash("user-1"));
         assert_eq!(stable_hash(""), 0x811c_9dc5);
