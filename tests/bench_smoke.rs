@@ -12,6 +12,8 @@
 mod cqrs;
 #[path = "../benches/devhost_pipeline.rs"]
 mod devhost_pipeline;
+#[path = "../benches/idle.rs"]
+mod idle;
 #[path = "../benches/runtime.rs"]
 mod runtime;
 #[path = "../benches/store.rs"]
@@ -35,12 +37,13 @@ fn main() {
     }
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("BENCH_SMOKE", "1") };
-    let benches: [(&str, fn()); 5] = [
+    let benches: [(&str, fn()); 6] = [
         ("runtime", runtime::main),
         ("store", store::main),
         ("webpubsub", webpubsub::main),
         ("cqrs", cqrs::main),
         ("devhost_pipeline", devhost_pipeline::main),
+        ("idle", idle::main),
     ];
     for (name, bench) in benches {
         let started = Instant::now();

@@ -1,7 +1,8 @@
 //! The platform's backlog and idle signal, in process: a change-feed trigger held at a gate
 //! shows its pending changes and keeps the platform busy; once the gate opens, waiting for idle
 //! returns only after the whole chain (change feed → Event Grid → Event Hubs) has run. Also the
-//! `/_devhost/backlog` and `/_devhost/idle` endpoints.
+//! `/_devhost/backlog` and `/_devhost/idle` endpoints, and that an idle `cosmospark dev` (the
+//! binary, the whole app) commits nothing and wakes no trigger loop: nothing polls.
 
 mod support;
 
@@ -18,7 +19,9 @@ use cosmospark::runtime::{Context, Function, FunctionApp, FunctionError};
 use cosmospark::store::PartitionKey;
 use serde_json::{Value, json};
 use support::platform::Running;
-use support::{HANG, bare_app_root, subscription, write_function, write_subscriptions};
+use support::{
+    Dev, HANG, app_root, bare_app_root, subscription, write_function, write_subscriptions,
+};
 use tokio::sync::watch;
 
 /// Open (true) or closed: `Feed` waits for it before handling a batch.
@@ -217,4 +220,37 @@ async fn waits_until_the_whole_chain_has_run_and_reports_each_trigger_meanwhile(
         );
     }
     running.stop().await;
+}
+
+/// The counters that move only when the platform does something.
+fn activity(snapshot: &Value) -> (u64, u64) {
+    let count = |field: &str| {
+        snapshot[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the snapshot has no `{field}`: {snapshot}"))
+    };
+    (count("commits"), count("wakeups"))
+}
+
+#[tokio::test]
+async fn an_idle_dev_commits_nothing_and_wakes_no_trigger_loop() {
+    let root = app_root(&[], None);
+    // The app's hourly timer is the one thing that is due while idle; keep it out of the window.
+    let timer = root.path().join("functions/RoundTimer/function.json");
+    let mut function: Value = serde_json::from_slice(&std::fs::read(&timer).unwrap()).unwrap();
+    function["disabled"] = json!(true);
+    std::fs::write(&timer, function.to_string()).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(root.path(), data.path()).await;
+    let settled = activity(&dev.idle().await);
+    // Every follower, partition processor and dispatcher is waiting now. With a poll timer
+    // anywhere (the change feed polled every 50 ms before), this window would count dozens.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = dev.idle().await;
+    assert_eq!(
+        activity(&after),
+        settled,
+        "an idle platform committed or woke a trigger loop: {after}"
+    );
+    assert!(dev.terminate().success());
 }

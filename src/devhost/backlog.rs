@@ -4,7 +4,9 @@
 //! it; [`Backlog::wait_idle`] waits until all of it is empty (`GET /_devhost/idle` for tests).
 //!
 //! Read-only: the positions come from the store, where the triggers keep them (leases, the
-//! delivery queue, hub checkpoints), so this never disturbs a trigger.
+//! delivery queue, hub checkpoints, plus the hub positions processed ahead of a checkpoint),
+//! so this never disturbs a trigger. The snapshot also counts store commits and trigger-loop
+//! wake-ups: on an idle platform neither moves.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +73,11 @@ pub struct Snapshot {
     pub idle: bool,
     /// Invocations running now (any trigger, HTTP included).
     pub in_flight: u64,
+    /// Store commits that wrote items, since the platform opened.
+    pub commits: u64,
+    /// Times a trigger loop woke up (change feed, Event Hubs partition, Event Grid
+    /// subscription, hub retention), since the platform opened. Both stay still while idle.
+    pub wakeups: u64,
     pub triggers: Vec<TriggerBacklog>,
 }
 
@@ -96,6 +103,7 @@ struct ActivityCounters {
     started: AtomicU64,
     running: AtomicU64,
     changed: Notify,
+    wakeups: AtomicU64,
 }
 
 /// One invocation in flight; dropping it ends the invocation.
@@ -119,6 +127,17 @@ impl Activity {
     /// Invocations started since the platform opened.
     pub fn started(&self) -> u64 {
         self.inner.started.load(Ordering::SeqCst)
+    }
+
+    /// Counts one wake-up of a trigger loop (a notification, a due time or a poll ended its
+    /// wait), so an idle platform can show that nothing runs.
+    pub fn woke(&self) {
+        self.inner.wakeups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Trigger-loop wake-ups since the platform opened.
+    pub fn wakeups(&self) -> u64 {
+        self.inner.wakeups.load(Ordering::Relaxed)
     }
 }
 
@@ -164,7 +183,7 @@ impl Backlog {
             if let Some(trigger) = FeedTrigger::of(function)? {
                 sources.push(Source::Feed(trigger));
             }
-            if let Some(trigger) = HubTrigger::of(function, manifest.host.event_hubs.max_batch()) {
+            if let Some(trigger) = HubTrigger::of(function, &manifest.host.event_hubs) {
                 sources.push(Source::Hub(trigger));
             }
             let subscriptions: Vec<String> = topic
@@ -213,10 +232,13 @@ impl Backlog {
         let started = self.activity.started();
         let triggers = self.triggers().await?;
         let in_flight = self.activity.running();
-        let quiet = commits == self.commits() && started == self.activity.started();
+        let after = self.commits();
+        let quiet = commits == after && started == self.activity.started();
         Ok(Snapshot {
             idle: quiet && in_flight == 0 && triggers.iter().all(|t| t.pending == 0),
             in_flight,
+            commits: after,
+            wakeups: self.activity.wakeups(),
             triggers,
         })
     }
@@ -249,7 +271,7 @@ impl Backlog {
     }
 
     fn commits(&self) -> u64 {
-        *self.signal.subscribe().borrow()
+        self.signal.count()
     }
 
     /// Changes after the lease's continuation (or after the start position before the first
@@ -313,7 +335,8 @@ impl Backlog {
         })
     }
 
-    /// Events after the consumer group's checkpoint, over every partition.
+    /// Events after the consumer group's processed position (its checkpoint, or later while
+    /// `batchCheckpointFrequency` holds batches back), over every partition.
     async fn hub(
         &self,
         trigger: &HubTrigger,
@@ -323,7 +346,7 @@ impl Backlog {
         for partition in 0..self.hubs.partitions() {
             let checkpoint = self
                 .hubs
-                .checkpoint(&trigger.hub, &trigger.consumer_group, partition)
+                .processed(&trigger.hub, &trigger.consumer_group, partition)
                 .await?;
             let last = self.hubs.last_sequence(&trigger.hub, partition).await?;
             if last <= checkpoint {

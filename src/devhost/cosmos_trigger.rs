@@ -1,9 +1,19 @@
 //! `cosmosDBTrigger`: one change-feed consumer per function on its container, with a lease
 //! named `leaseContainerPrefix` + function name in `leaseContainerName`. Honours
-//! `startFromBeginning`, `startFromTime` and `maxItemsPerInvocation`; wakes at once on writes
-//! (and polls every `feedPollDelay`, 50 ms by default locally). The lease moves only after the
-//! batch was handled: each document was processed, or — isolated from the others and after its
-//! retries — written to the dead letter alone ([`super::isolate`]). Nothing is skipped silently.
+//! `startFromBeginning`, `startFromTime` and `maxItemsPerInvocation`. It wakes only on commits
+//! that wrote to its container ([`WriteSignal::of_container`]) and otherwise sleeps; only a
+//! store without notifications is polled, every `feedPollDelay` (the host's 5 s by default).
+//!
+//! The lease moves once per batch, after the batch was handled: each document was processed,
+//! or — isolated from the others and after its retries — written to the dead letter alone
+//! ([`super::isolate`]). Nothing is skipped silently, and an empty page writes nothing. This is
+//! the Cosmos DB trigger's cadence: the extension runs the SDK's change feed processor, whose
+//! observer is wrapped in an `AutoCheckpointer` that checkpoints after every batch the delegate
+//! returned from (Azure/azure-cosmos-dotnet-v3,
+//! `Microsoft.Azure.Cosmos/src/ChangeFeedProcessor/FeedProcessing/AutoCheckpointer.cs`). The
+//! processor's lease renewal (every 17 s, expiring after 60 s) exists to share partitions between
+//! instances; the local platform holds its data directory exclusively, so it has no lease to
+//! renew and writes nothing while idle.
 
 use std::time::Duration;
 
@@ -14,13 +24,15 @@ use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters, Failed};
 use super::envelope::{self, Envelope};
 use super::invoke::Invoker;
 use super::isolate::{Handled, run_isolated};
-use super::notify::WriteSignal;
+use super::notify::{WriteSignal, sleep_or_never};
 use crate::runtime::manifest::RetryPolicy;
 use crate::runtime::manifest::{BindingKind, CosmosDbTriggerOptions, FunctionJson};
 use crate::store::{ChangeFeedConsumer, ChangeFeedPage, ChangeFeedStart, Store, StoreError};
 
-/// Local poll interval when `feedPollDelay` is not set (the host's 5 s default is far too slow).
-pub const DEFAULT_POLL: Duration = Duration::from_millis(50);
+/// Poll interval, for a store without commit notifications, when `feedPollDelay` is not set: the
+/// host's default, 5,000 ms ("feedPollDelay", learn.microsoft.com/azure/azure-functions/
+/// functions-bindings-cosmosdb-v2-trigger).
+pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 
 /// One function's change-feed settings.
 #[derive(Debug, Clone)]
@@ -116,7 +128,8 @@ pub async fn open(
     Ok((consumer, None))
 }
 
-/// Follows the feed until `cancel`; the batch in flight completes first.
+/// Follows the feed until `cancel`; the batch in flight completes first. `signal` must fire for
+/// the trigger's container ([`WriteSignal::of_container`]).
 pub async fn follow(
     consumer: ChangeFeedConsumer,
     mut pending: Option<ChangeFeedPage>,
@@ -127,12 +140,16 @@ pub async fn follow(
     cancel: CancellationToken,
 ) {
     let mut wake = signal.subscribe();
+    // Only a store that cannot notify is polled.
+    let poll = (!signal.fires()).then_some(trigger.poll);
+    let activity = invoker.activity().clone();
     let policy = invoker
         .manifest()
         .function(&trigger.function)
         .and_then(|f| f.retry.as_ref())
         .cloned();
     while !cancel.is_cancelled() {
+        // Marked seen before reading, so a commit during the read wakes the next wait.
         wake.borrow_and_update();
         let next = match pending.take() {
             Some(page) => Ok(page),
@@ -153,8 +170,9 @@ pub async fn follow(
             tokio::select! {
                 () = cancel.cancelled() => break,
                 _ = wake.changed() => {}
-                () = tokio::time::sleep(trigger.poll) => {}
+                () = sleep_or_never(poll) => {}
             }
+            activity.woke();
             continue;
         }
         match handle(

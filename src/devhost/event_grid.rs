@@ -3,7 +3,13 @@
 //! subscription; one dispatcher per subscription invokes its `eventGridTrigger` (one event per
 //! invocation, as Event Grid delivers by default), up to [`MAX_CONCURRENT_DELIVERIES`] at once,
 //! redelivers failures with exponential backoff up to `maxDeliveryAttempts` / the event TTL,
-//! then dead-letters the event alone. Finished deliveries are removed in batches.
+//! then dead-letters the event alone. Finished deliveries are removed in batches: one commit
+//! for every delivery that finished while the dispatcher was busy.
+//!
+//! A dispatcher never polls: it sleeps until an enqueue for its subscription wakes it
+//! ([`Topic::publish`], [`Topic::redeliver`]; the data directory is locked to one process, so
+//! every enqueue goes through the topic), until the earliest queued redelivery is due, or until
+//! a delivery finishes.
 //!
 //! Event Grid delivers each event "at least once immediately" to every matching subscription,
 //! one event per request by default, without ordering guarantees
@@ -28,15 +34,15 @@ use super::containers::{EVENT_GRID_CONTAINER, LEGACY_EVENT_GRID_CONTAINER};
 use super::dead_letter::{DeadLetterKind, DeadLetters, Failed};
 use super::envelope;
 use super::invoke::Invoker;
-use super::notify::WriteSignal;
+use super::notify::{WriteSignal, sleep_or_never};
 use crate::runtime::manifest::{BindingKind, Manifest};
 use crate::store::model::MAX_BATCH_OPS;
 use crate::store::{BatchOp, CmpOp, PartitionKey, Query, SortOrder, Store, StoreError};
 
 /// Deliveries in flight per subscription.
 pub const MAX_CONCURRENT_DELIVERIES: usize = 64;
-/// How often a dispatcher looks for due deliveries when nothing woke it.
-const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long a dispatcher waits before retrying a queue read or removal the store refused.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Where the subscriptions live, relative to the app root.
 pub const SUBSCRIPTIONS_FILE: &str = "infra/eventgrid-subscriptions.json";
@@ -360,6 +366,11 @@ impl Topic {
     }
 }
 
+/// Unix ms, `wait` from now.
+fn later(wait: Duration) -> i64 {
+    Utc::now().timestamp_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
 fn delivery_id(subscription: &str, event_id: &str) -> String {
     uuid::Uuid::new_v5(
         &DELIVERY_NAMESPACE,
@@ -517,7 +528,7 @@ pub async fn dispatch(
     cancel: CancellationToken,
 ) {
     // Enqueues announce themselves to their dispatcher (`Topic::wake`); deliveries written by
-    // an earlier process are found by the first look and the idle poll.
+    // an earlier process are found by each dispatcher's first look.
     drop(signal);
     match topic.migrate_legacy().await {
         Ok(0) => {}
@@ -569,40 +580,55 @@ impl Dispatcher {
             .get(&self.subscription.name)
             .cloned()
             .unwrap_or_default();
+        let activity = self.invoker.activity().clone();
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut finished: Vec<String> = Vec::new();
         let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
-        // Look for due deliveries when woken, on the timer, or when the last look was cut
-        // short by the concurrency bound and a slot has freed up.
+        // Look for due deliveries when woken, when a redelivery is due, or when the last look
+        // was cut short by the concurrency bound and a slot has freed up.
         let mut look = true;
         let mut saturated = false;
+        // Unix ms: the earliest queued redelivery, and when to retry a failed store call.
         let mut next_due: Option<i64> = None;
+        let mut retry_at: Option<i64> = None;
         loop {
-            self.remove(&mut finished, &mut in_flight).await;
+            if !self.remove(&mut finished, &mut in_flight).await {
+                retry_at = Some(later(STORE_RETRY));
+            }
             let capacity = MAX_CONCURRENT_DELIVERIES.saturating_sub(in_flight.len());
             if look && capacity > 0 {
                 let limit = in_flight.len() + capacity;
-                let due = self.due(limit).await;
-                saturated = due.len() >= limit;
-                for delivery in due {
-                    if in_flight.len() >= MAX_CONCURRENT_DELIVERIES {
-                        saturated = true;
-                        break;
+                match self.due(limit).await {
+                    Ok((due, next)) => {
+                        next_due = next;
+                        saturated = due.len() >= limit;
+                        for delivery in due {
+                            if in_flight.len() >= MAX_CONCURRENT_DELIVERIES {
+                                saturated = true;
+                                break;
+                            }
+                            if !in_flight.insert(delivery.id.clone()) {
+                                continue;
+                            }
+                            let this = self.clone_parts();
+                            tasks.spawn(async move {
+                                let id = delivery.id.clone();
+                                (id, this.deliver(delivery).await)
+                            });
+                        }
                     }
-                    if !in_flight.insert(delivery.id.clone()) {
-                        continue;
+                    Err(error) => {
+                        tracing::error!(%error, subscription = %self.subscription.name, "cannot read Event Grid deliveries");
+                        retry_at = Some(later(STORE_RETRY));
                     }
-                    let this = self.clone_parts();
-                    tasks.spawn(async move {
-                        let id = delivery.id.clone();
-                        (id, this.deliver(delivery).await)
-                    });
                 }
             }
             let now = Utc::now().timestamp_millis();
-            let sleep = next_due.map_or(IDLE_POLL, |due| {
-                Duration::from_millis(u64::try_from(due - now).unwrap_or(0)).min(IDLE_POLL)
-            });
+            let wait = [next_due, retry_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0)));
             tokio::select! {
                 () = cancel.cancelled() => break,
                 Some(done) = tasks.join_next() => {
@@ -617,19 +643,20 @@ impl Dispatcher {
                             }
                             Outcome::Unrecorded => {
                                 in_flight.remove(&id);
+                                retry_at = Some(later(STORE_RETRY));
                             }
                         }
                     }
                     look = saturated;
                 }
                 () = wake.notified() => look = true,
-                () = tokio::time::sleep(sleep) => {
+                () = sleep_or_never(wait) => {
+                    // The look recomputes both from the queue.
                     look = true;
-                    if next_due.is_some_and(|due| due <= Utc::now().timestamp_millis()) {
-                        next_due = None;
-                    }
+                    (next_due, retry_at) = (None, None);
                 }
             }
+            activity.woke();
         }
         while let Some(joined) = tasks.join_next().await {
             if let Ok((id, Outcome::Finished)) = joined {
@@ -649,26 +676,28 @@ impl Dispatcher {
         }
     }
 
-    /// Up to `limit` due deliveries, earliest first. An unreadable queue entry is dead-lettered
-    /// as it is and removed, so it cannot stall the subscription.
-    async fn due(&self, limit: usize) -> Vec<Delivery> {
+    /// Up to `limit` due deliveries, earliest first, and when the next one not yet due is due
+    /// (unix ms). An unreadable queue entry is dead-lettered as it is and removed, so it cannot
+    /// stall the subscription.
+    async fn due(&self, limit: usize) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
         let now = Utc::now().timestamp_millis();
+        let store = &self.topic.store;
+        let pk = self.pk();
         let query = Query::new()
             .filter("/dueAt", CmpOp::Le, now)
             .order_by("/dueAt", SortOrder::Asc)
             .top(limit as u64);
-        let docs = match self
-            .topic
-            .store
-            .query(EVENT_GRID_CONTAINER, Some(&self.pk()), &query)
-            .await
-        {
-            Ok(docs) => docs,
-            Err(error) => {
-                tracing::error!(%error, subscription = %self.subscription.name, "cannot read Event Grid deliveries");
-                return Vec::new();
-            }
-        };
+        let docs = store.query(EVENT_GRID_CONTAINER, Some(&pk), &query).await?;
+        let later = Query::new()
+            .filter("/dueAt", CmpOp::Gt, now)
+            .order_by("/dueAt", SortOrder::Asc)
+            .top(1);
+        let next = store
+            .query(EVENT_GRID_CONTAINER, Some(&pk), &later)
+            .await?
+            .first()
+            .and_then(|doc| doc.get("dueAt"))
+            .and_then(Value::as_i64);
         let mut due = Vec::with_capacity(docs.len());
         for doc in docs {
             match serde_json::from_value::<Delivery>(doc.clone()) {
@@ -676,7 +705,7 @@ impl Dispatcher {
                 Err(error) => self.set_aside(doc, &error.to_string()).await,
             }
         }
-        due
+        Ok((due, next))
     }
 
     async fn set_aside(&self, doc: Value, error: &str) {
@@ -709,10 +738,10 @@ impl Dispatcher {
 
     /// Removes finished deliveries, up to [`MAX_BATCH_OPS`] per store commit; a batch that
     /// hits an already removed one is redone one by one. What cannot be removed stays in
-    /// flight (and is retried) so it is not delivered again.
-    async fn remove(&self, finished: &mut Vec<String>, in_flight: &mut HashSet<String>) {
+    /// flight (and is retried) so it is not delivered again; false when something stayed.
+    async fn remove(&self, finished: &mut Vec<String>, in_flight: &mut HashSet<String>) -> bool {
         if finished.is_empty() {
-            return;
+            return true;
         }
         let store = &self.topic.store;
         let pk = self.pk();
@@ -752,6 +781,7 @@ impl Dispatcher {
             }
         }
         *finished = kept;
+        finished.is_empty()
     }
 
     async fn deliver(&self, mut delivery: Delivery) -> Outcome {

@@ -4,6 +4,14 @@
 //! offset, enqueued time). Consumers checkpoint per (hub, consumer group, partition) after the
 //! invocation — after its retries under a retry policy — and an event that still fails,
 //! isolated from the rest of its batch, goes to the dead letter alone instead of being lost.
+//!
+//! A partition processor sleeps until an append to its own partition ([`EventHubs::appended`]:
+//! the data directory is locked to one process, so every append goes through this log) and
+//! checkpoints at the extension's cadence: every `batchCheckpointFrequency` batches (host.json
+//! `extensions.eventHubs`, default 1), when it stops, and after 600 s without events when
+//! batches are left unrecorded (Azure/azure-sdk-for-net,
+//! `sdk/eventhub/Microsoft.Azure.WebJobs.Extensions.EventHubs/src/Listeners/EventHubListener.PartitionProcessor.cs`:
+//! `UpdateCheckpointContext`, `CloseAsync`, `IdleCheckpointIntervalSeconds`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::containers::{CHECKPOINTS_CONTAINER, EVENT_HUBS_CONTAINER};
@@ -20,15 +28,18 @@ use super::dead_letter::{DeadLetterError, DeadLetterKind, DeadLetters, Failed};
 use super::envelope::{self, HubEvent, HubPartition};
 use super::invoke::{InvokeError, Invoker};
 use super::isolate::{Handled, run_isolated};
-use super::notify::WriteSignal;
+use super::notify::sleep_or_never;
 use crate::runtime::manifest::RetryPolicy;
-use crate::runtime::manifest::{BindingKind, FunctionJson};
+use crate::runtime::manifest::{BindingKind, EventHubsOptions, FunctionJson};
 use crate::store::{BatchOp, PartitionKey, Store, StoreError};
 
 /// Partitions per hub (the hub in `infra/` has 4).
 pub const DEFAULT_PARTITIONS: u32 = 4;
 /// The namespace reported in `PartitionContext`.
 pub const LOCAL_NAMESPACE: &str = "localhost";
+/// With `batchCheckpointFrequency` > 1, unrecorded batches are checkpointed after this long
+/// without new events (the extension's `IdleCheckpointIntervalSeconds`).
+pub const IDLE_CHECKPOINT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -76,6 +87,41 @@ pub struct EventHubs {
     partitions: u32,
     heads: Arc<Mutex<HashMap<String, Head>>>,
     round_robin: Arc<AtomicU32>,
+    notices: Arc<Notices>,
+}
+
+/// In-process notifications of the log: appends per partition stream, checkpoints, and the
+/// positions processed but not yet checkpointed.
+#[derive(Default)]
+struct Notices {
+    appended: std::sync::Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Bumped after an append to any partition.
+    any_append: watch::Sender<u64>,
+    checkpointed: watch::Sender<u64>,
+    processed: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+impl Notices {
+    fn appended(&self, stream: &str) -> watch::Receiver<u64> {
+        lock(&self.appended)
+            .entry(stream.to_owned())
+            .or_default()
+            .subscribe()
+    }
+
+    fn announce_append(&self, stream: &str) {
+        if let Some(sender) = lock(&self.appended).get(stream) {
+            sender.send_modify(|n| *n += 1);
+        }
+        self.any_append.send_modify(|n| *n += 1);
+    }
+}
+
+/// The maps hold plain values, consistent after every statement, so a poisoned lock is usable.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// FNV-1a: stable across runs and platforms, so a key always lands in the same partition.
@@ -105,7 +151,43 @@ impl EventHubs {
             partitions: partitions.max(1),
             heads: Arc::default(),
             round_robin: Arc::default(),
+            notices: Arc::default(),
         }
+    }
+
+    /// Changes after every append to `hub`/`partition`. Subscribe before reading, so an append
+    /// during the read is not missed.
+    pub fn appended(&self, hub: &str, partition: u32) -> watch::Receiver<u64> {
+        self.notices.appended(&stream(hub, partition))
+    }
+
+    /// Changes after every append to any hub.
+    pub fn appended_anywhere(&self) -> watch::Receiver<u64> {
+        self.notices.any_append.subscribe()
+    }
+
+    /// Changes after every checkpoint of any consumer group.
+    pub fn checkpointed(&self) -> watch::Receiver<u64> {
+        self.notices.checkpointed.subscribe()
+    }
+
+    /// The position a consumer has processed up to: its checkpoint, or later when
+    /// `batchCheckpointFrequency` holds processed batches back from the checkpoint.
+    pub async fn processed(
+        &self,
+        hub: &str,
+        consumer_group: &str,
+        partition: u32,
+    ) -> Result<i64, HubError> {
+        let checkpoint = self.checkpoint(hub, consumer_group, partition).await?;
+        let id = checkpoint_id(hub, consumer_group, partition);
+        let processed = lock(&self.notices.processed).get(&id).copied();
+        Ok(processed.map_or(checkpoint, |p| p.max(checkpoint)))
+    }
+
+    fn set_processed(&self, hub: &str, consumer_group: &str, partition: u32, sequence: i64) {
+        let id = checkpoint_id(hub, consumer_group, partition);
+        lock(&self.notices.processed).insert(id, sequence);
     }
 
     pub fn partitions(&self) -> u32 {
@@ -189,6 +271,7 @@ impl EventHubs {
                 }
                 head = next;
                 assigned.entry(partition).or_default().extend(numbers);
+                self.notices.announce_append(&stream);
             }
             heads.insert(stream, head);
         }
@@ -294,6 +377,7 @@ impl EventHubs {
                 }),
             )
             .await?;
+        self.notices.checkpointed.send_modify(|n| *n += 1);
         Ok(())
     }
 }
@@ -330,11 +414,14 @@ pub struct HubTrigger {
     pub many: bool,
     pub data_type: Option<String>,
     pub max_batch: u32,
+    /// Batches processed between checkpoints (`batchCheckpointFrequency`).
+    pub checkpoint_every: u32,
 }
 
 impl HubTrigger {
-    /// Reads the trigger of `function`, if it is an `eventHubTrigger`.
-    pub fn of(function: &FunctionJson, max_batch: u32) -> Option<Self> {
+    /// Reads the trigger of `function`, if it is an `eventHubTrigger`, with host.json's
+    /// `extensions.eventHubs` options.
+    pub fn of(function: &FunctionJson, host: &EventHubsOptions) -> Option<Self> {
         let trigger = function.trigger()?;
         let BindingKind::EventHubTrigger(options) = &trigger.kind else {
             return None;
@@ -352,22 +439,24 @@ impl HubTrigger {
                 .as_deref()
                 .is_some_and(|c| c.eq_ignore_ascii_case("many")),
             data_type: trigger.data_type.clone(),
-            max_batch,
+            max_batch: host.max_batch(),
+            checkpoint_every: host.batch_checkpoint_frequency.unwrap_or(1).max(1),
         })
     }
 }
 
-/// Processes one partition for one trigger until `cancel`; the batch in flight completes.
+/// Processes one partition for one trigger until `cancel`; the batch in flight completes, and
+/// batches processed since the last checkpoint are checkpointed on the way out.
 pub async fn process_partition(
     hubs: EventHubs,
     trigger: HubTrigger,
     partition: u32,
     invoker: Invoker,
     dead_letters: DeadLetters,
-    signal: WriteSignal,
     cancel: CancellationToken,
 ) {
-    let mut wake = signal.subscribe();
+    let mut appended = hubs.appended(&trigger.hub, partition);
+    let activity = invoker.activity().clone();
     let processor = PartitionProcessor {
         context: HubPartition {
             namespace: LOCAL_NAMESPACE.to_owned(),
@@ -388,8 +477,10 @@ pub async fn process_partition(
     let Some(mut after) = processor.start_position(&hubs, &cancel).await else {
         return;
     };
+    let mut cadence = Cadence::new(processor.trigger.checkpoint_every);
     while !cancel.is_cancelled() {
-        wake.borrow_and_update();
+        // Marked seen before reading, so an append during the read wakes the next wait.
+        appended.borrow_and_update();
         let trigger = &processor.trigger;
         let events = match hubs
             .read(&trigger.hub, partition, after, trigger.max_batch)
@@ -398,15 +489,22 @@ pub async fn process_partition(
             Ok(events) => events,
             Err(error) => {
                 tracing::error!(%error, hub = %trigger.hub, partition, "cannot read the hub");
-                Vec::new()
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
             }
         };
         let Some(last) = events.last().map(|e| e.sequence_number) else {
             tokio::select! {
                 () = cancel.cancelled() => break,
-                _ = wake.changed() => {}
-                () = tokio::time::sleep(Duration::from_millis(25)) => {}
+                _ = appended.changed() => {}
+                () = sleep_or_never(cadence.idle_checkpoint_in()) => {
+                    processor.checkpoint(&hubs, &mut cadence, after).await;
+                }
             }
+            activity.woke();
             continue;
         };
         match processor.handle(events, &cancel).await {
@@ -423,15 +521,54 @@ pub async fn process_partition(
                 continue;
             }
         }
-        match hubs
-            .set_checkpoint(&trigger.hub, &trigger.consumer_group, partition, last)
-            .await
-        {
-            Ok(()) => after = last,
-            Err(error) => {
-                tracing::error!(%error, "cannot checkpoint; the batch will be redelivered")
-            }
+        after = last;
+        hubs.set_processed(&trigger.hub, &trigger.consumer_group, partition, last);
+        if cadence.processed_batch() {
+            processor.checkpoint(&hubs, &mut cadence, after).await;
         }
+    }
+    // The extension's `CloseAsync`: a graceful stop records what was processed.
+    if cadence.unrecorded > 0 {
+        processor.checkpoint(&hubs, &mut cadence, after).await;
+    }
+}
+
+/// When a partition processor checkpoints: after every `every` batches, or after
+/// [`IDLE_CHECKPOINT`] without events while batches are unrecorded.
+#[derive(Debug)]
+struct Cadence {
+    every: u32,
+    /// Batches processed since the last checkpoint.
+    unrecorded: u32,
+    last_batch: tokio::time::Instant,
+}
+
+impl Cadence {
+    fn new(every: u32) -> Self {
+        Self {
+            every: every.max(1),
+            unrecorded: 0,
+            last_batch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Counts a processed batch; true when it is time to checkpoint.
+    fn processed_batch(&mut self) -> bool {
+        self.unrecorded += 1;
+        self.last_batch = tokio::time::Instant::now();
+        self.unrecorded >= self.every
+    }
+
+    /// How long until the idle checkpoint, when batches are waiting for one.
+    fn idle_checkpoint_in(&self) -> Option<Duration> {
+        (self.unrecorded > 0).then(|| {
+            (self.last_batch + IDLE_CHECKPOINT)
+                .saturating_duration_since(tokio::time::Instant::now())
+        })
+    }
+
+    fn recorded(&mut self) {
+        self.unrecorded = 0;
     }
 }
 
@@ -446,6 +583,26 @@ struct PartitionProcessor {
 }
 
 impl PartitionProcessor {
+    /// Checkpoints `sequence`; a failure is logged and the checkpoint retried at the next one
+    /// (a crash before then redelivers the unrecorded batches, as the service would).
+    async fn checkpoint(&self, hubs: &EventHubs, cadence: &mut Cadence, sequence: i64) {
+        let trigger = &self.trigger;
+        match hubs
+            .set_checkpoint(
+                &trigger.hub,
+                &trigger.consumer_group,
+                self.partition,
+                sequence,
+            )
+            .await
+        {
+            Ok(()) => cadence.recorded(),
+            Err(error) => {
+                tracing::error!(%error, hub = %trigger.hub, partition = self.partition, "cannot checkpoint; unrecorded batches are redelivered after a restart");
+            }
+        }
+    }
+
     /// The checkpointed sequence number (retried until read), or `None` when cancelled.
     async fn start_position(&self, hubs: &EventHubs, cancel: &CancellationToken) -> Option<i64> {
         let trigger = &self.trigger;
@@ -551,6 +708,48 @@ impl PartitionProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_every_n_batches_and_when_idle_with_batches_unrecorded() {
+        let mut every_batch = Cadence::new(1);
+        assert!(every_batch.processed_batch());
+        every_batch.recorded();
+        assert_eq!(every_batch.idle_checkpoint_in(), None, "nothing to record");
+
+        let mut third = Cadence::new(3);
+        assert!(!third.processed_batch());
+        assert!(!third.processed_batch());
+        let idle = third
+            .idle_checkpoint_in()
+            .expect("two batches wait for a checkpoint");
+        assert!(idle <= IDLE_CHECKPOINT);
+        assert!(third.processed_batch(), "the third batch checkpoints");
+        third.recorded();
+        assert_eq!(third.unrecorded, 0);
+        assert_eq!(third.idle_checkpoint_in(), None);
+    }
+
+    #[test]
+    fn batch_checkpoint_frequency_comes_from_host_json() {
+        let text = json!({"bindings": [{"type": "eventHubTrigger", "direction": "in",
+            "name": "events", "eventHubName": "hub", "connection": "EventHubConnection"}]})
+        .to_string();
+        let file = std::path::Path::new("functions/Processor/function.json");
+        let function =
+            FunctionJson::parse("Processor", file, &text, &mut Vec::new()).expect("function.json");
+        let default = HubTrigger::of(&function, &EventHubsOptions::default()).expect("trigger");
+        assert_eq!(default.checkpoint_every, 1, "the extension's default");
+        let host = EventHubsOptions {
+            batch_checkpoint_frequency: Some(5),
+            ..EventHubsOptions::default()
+        };
+        assert_eq!(
+            HubTrigger::of(&function, &host)
+                .expect("trigger")
+                .checkpoint_every,
+            5
+        );
+    }
 
     #[test]
     fn stable_hash_is_stable() {

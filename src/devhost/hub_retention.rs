@@ -10,6 +10,10 @@
 //!
 //! Each partition stream keeps a `tail` document (the first retained sequence number), moved in
 //! the same transactional batch that deletes the events before it.
+//!
+//! The trimmer does not poll: it sleeps until the oldest retained event passes the retention,
+//! and, after a consumer checkpoints (or the first append to an empty log), waits
+//! [`TRIM_INTERVAL`] so that one pass trims behind many checkpoints.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -18,15 +22,17 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::backlog::Activity;
 use super::containers::EVENT_HUBS_CONTAINER;
 use super::event_hubs::{EventHubs, HubError, stream};
+use super::notify::sleep_or_never;
 use crate::runtime::manifest::{BindingKind, Manifest};
 use crate::store::model::MAX_BATCH_OPS;
 use crate::store::{BatchOp, PartitionKey, StoreError};
 
 /// The default retention: the real service's smallest (Basic tier, and this app's Bicep).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// How often each hub's partitions are trimmed.
+/// How long after a checkpoint the log is trimmed behind it (one pass for many checkpoints).
 pub const TRIM_INTERVAL: Duration = Duration::from_secs(5);
 
 const TAIL_ID: &str = "tail";
@@ -38,6 +44,8 @@ pub struct Trimmed {
     pub deleted: u64,
     /// The first sequence number still in the log.
     pub first: i64,
+    /// When the oldest event still in the log passes the retention, if there is one.
+    pub oldest_expires: Option<DateTime<Utc>>,
 }
 
 /// Every hub the manifest names, with the consumer groups of its triggers (an output-only hub
@@ -111,7 +119,12 @@ impl EventHubs {
         let mut first = self.first_retained(hub, partition).await?;
         let next = match self.store().read(EVENT_HUBS_CONTAINER, &pk, "head").await? {
             Some(head) => head["nextSequence"].as_i64().unwrap_or(0),
-            None => return Ok(Trimmed { deleted: 0, first }),
+            None => {
+                return Ok(Trimmed {
+                    first,
+                    ..Trimmed::default()
+                });
+            }
         };
         // Without any consumer group, nothing is "read by everyone": only time applies.
         let mut consumed = if groups.is_empty() { -1 } else { i64::MAX };
@@ -161,7 +174,21 @@ impl EventHubs {
                 break;
             }
         }
-        Ok(Trimmed { deleted, first })
+        let oldest_expires = if first < next {
+            self.store()
+                .read(EVENT_HUBS_CONTAINER, &pk, &format!("{first:020}"))
+                .await?
+                .as_ref()
+                .and_then(enqueued)
+                .map(|t| t + chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX))
+        } else {
+            None
+        };
+        Ok(Trimmed {
+            deleted,
+            first,
+            oldest_expires,
+        })
     }
 }
 
@@ -172,14 +199,22 @@ fn enqueued(doc: &Value) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Trims every partition of every hub in `hubs` each [`TRIM_INTERVAL`] until `cancel`.
+/// Trims every partition of every hub in `hubs` until `cancel`: at start, when the oldest
+/// retained event expires, and [`TRIM_INTERVAL`] after checkpoints moved.
 pub async fn run(
     hubs: EventHubs,
     topology: BTreeMap<String, BTreeSet<String>>,
     retention: Duration,
+    activity: Activity,
     cancel: CancellationToken,
 ) {
+    let mut checkpointed = hubs.checkpointed();
+    let mut appended = hubs.appended_anywhere();
     loop {
+        // Marked seen before trimming, so a change during the pass brings another one.
+        checkpointed.borrow_and_update();
+        appended.borrow_and_update();
+        let mut expires: Option<DateTime<Utc>> = None;
         for (hub, groups) in &topology {
             for partition in 0..hubs.partitions() {
                 if cancel.is_cancelled() {
@@ -189,17 +224,43 @@ pub async fn run(
                     .trim(hub, partition, groups, retention, Utc::now())
                     .await
                 {
-                    Ok(trimmed) if trimmed.deleted > 0 => {
-                        tracing::debug!(hub, partition, ?trimmed, "trimmed the hub log");
+                    Ok(trimmed) => {
+                        if trimmed.deleted > 0 {
+                            tracing::debug!(hub, partition, ?trimmed, "trimmed the hub log");
+                        }
+                        expires = earliest(expires, trimmed.oldest_expires);
                     }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, hub, partition, "cannot trim the hub log"),
+                    Err(error) => {
+                        tracing::warn!(%error, hub, partition, "cannot trim the hub log");
+                        let retry =
+                            Utc::now() + chrono::Duration::seconds(TRIM_INTERVAL.as_secs() as i64);
+                        expires = earliest(expires, Some(retry));
+                    }
                 }
             }
         }
-        tokio::select! {
+        let until_expiry = expires.map(|at| (at - Utc::now()).to_std().unwrap_or_default());
+        // An append matters only to an empty log: later events never expire first.
+        let empty = expires.is_none();
+        let changed = tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(TRIM_INTERVAL) => {}
+            () = sleep_or_never(until_expiry) => false,
+            _ = checkpointed.changed() => true,
+            _ = appended.changed(), if empty => true,
+        };
+        if changed {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(TRIM_INTERVAL) => {}
+            }
         }
+        activity.woke();
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -1,10 +1,11 @@
 //! Wake-ups on writes: the store's commit notifications (the embedded backend has them), so
-//! change-feed followers and queue dispatchers react at once instead of on a timer. Backends
-//! without notifications give a signal that never fires; the pollers' timers cover them.
-//! [`WriteSignal::of_container`] fires only for commits that wrote to one container, so a
-//! follower of one container sleeps through writes to every other.
+//! change-feed followers react at once and sleep otherwise. [`WriteSignal::of_container`] fires
+//! only for commits that wrote to one container, so a follower of one container sleeps through
+//! writes to every other. Backends without notifications give a signal that never fires
+//! ([`WriteSignal::fires`] is false); only then do followers poll, at the host's interval.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -45,7 +46,26 @@ impl WriteSignal {
         }
     }
 
+    /// Whether the store notifies at all; when not, a reader must poll.
+    pub fn fires(&self) -> bool {
+        self._silent.is_none()
+    }
+
+    /// How many notifying commits happened since the store opened (0 when it cannot tell).
+    pub fn count(&self) -> u64 {
+        *self.receiver.borrow()
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.receiver.clone()
+    }
+}
+
+/// Sleeps for `wait`, or forever when there is nothing to wait for: the other branches of a
+/// `select!` (a notification, cancellation) end the wait.
+pub async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }

@@ -293,13 +293,14 @@ impl Platform {
             sinks.hubs.clone(),
             super::hub_retention::hubs_of(&self.manifest),
             self.hub_retention,
+            self.invoker.activity().clone(),
             cancel.clone(),
         ));
-        let max_batch = self.manifest.host.event_hubs.max_batch();
         let mut timers = TimerScheduler::new(self.data_dir.join("timers"), Arc::new(SystemClock));
         let mut timer_count = 0;
         for function in self.manifest.functions.iter().filter(|f| !f.disabled) {
             if let Some(trigger) = FeedTrigger::of(function)? {
+                let signal = WriteSignal::of_container(&self.store, &trigger.container);
                 let (consumer, pending) =
                     cosmos_trigger::open(self.store.clone(), &trigger).await?;
                 tracker.spawn(cosmos_trigger::follow(
@@ -308,11 +309,11 @@ impl Platform {
                     trigger,
                     self.invoker.clone(),
                     self.dead_letters.clone(),
-                    self.signal.clone(),
+                    signal,
                     cancel.clone(),
                 ));
             }
-            if let Some(trigger) = HubTrigger::of(function, max_batch) {
+            if let Some(trigger) = HubTrigger::of(function, &self.manifest.host.event_hubs) {
                 for partition in 0..sinks.hubs.partitions() {
                     tracker.spawn(event_hubs::process_partition(
                         sinks.hubs.clone(),
@@ -320,7 +321,6 @@ impl Platform {
                         partition,
                         self.invoker.clone(),
                         self.dead_letters.clone(),
-                        self.signal.clone(),
                         cancel.clone(),
                     ));
                 }

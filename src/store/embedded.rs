@@ -32,7 +32,7 @@ use super::model::{
     ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, check_partition_key, id_of, validate_id,
 };
 use super::query::Query;
-use super::system::{check_item_ttl, check_size, is_expired, now_millis};
+use super::system::{check_item_ttl, check_size, expires_at, is_expired, now_millis};
 
 /// redb's page cache. Its default (1 GiB) lets a long-running `dev` grow with the store; the
 /// OS page cache serves what falls out of this one.
@@ -45,7 +45,7 @@ const LSN: TableDefinition<&str, u64> = TableDefinition::new("lsn");
 
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "store.redb";
-/// How often expired items are purged.
+/// The shortest time between two purges of expired items.
 const PURGE_EVERY: Duration = Duration::from_secs(30);
 /// The most writes one group commit holds; more wait for the next commit.
 const MAX_GROUP: usize = 1024;
@@ -70,6 +70,8 @@ struct Inner {
     commits: tokio::sync::watch::Sender<u64>,
     /// Per container, bumped after every commit that wrote to it; created on first subscription.
     container_commits: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
+    /// Bumped after every commit that wrote to a container with a TTL (wakes the purger).
+    ttl_writes: tokio::sync::watch::Sender<u64>,
     queue: CommitQueue<Job>,
 }
 
@@ -183,21 +185,53 @@ impl EmbeddedStore {
 
     /// Deletes every expired item now; returns how many were removed.
     pub async fn purge_expired(&self) -> StoreResult<usize> {
-        self.run(Inner::purge_expired).await
+        self.run(|inner| inner.purge().map(|purged| purged.removed))
+            .await
     }
 }
 
+/// Purges expired items without polling: it sleeps until the earliest expiry the last purge
+/// saw, and a commit to a container with a TTL wakes it (the write may expire sooner). Purges
+/// are at least [`PURGE_EVERY`] apart; reads hide expired items meanwhile.
 async fn purge_loop(weak: Weak<Inner>) {
-    let mut tick = tokio::time::interval(PURGE_EVERY);
-    tick.tick().await;
+    let Some(mut ttl_writes) = weak.upgrade().map(|inner| inner.ttl_writes.subscribe()) else {
+        return;
+    };
+    let mut wait = Some(PURGE_EVERY);
     loop {
-        tick.tick().await;
-        let Some(inner) = weak.upgrade() else { return };
-        let result = tokio::task::spawn_blocking(move || inner.purge_expired()).await;
-        if let Ok(Err(e)) = result {
-            tracing::warn!(error = %e, "purging expired items failed");
+        let woke = match wait {
+            Some(wait) => tokio::select! {
+                () = tokio::time::sleep(wait) => Ok(()),
+                changed = ttl_writes.changed() => changed,
+            },
+            None => ttl_writes.changed().await,
+        };
+        // The sender lives in the store: an error means the store is gone.
+        if woke.is_err() {
+            return;
         }
+        // Marked seen before the scan, so a write during it brings another.
+        ttl_writes.borrow_and_update();
+        let Some(inner) = weak.upgrade() else { return };
+        let next = match tokio::task::spawn_blocking(move || inner.purge()).await {
+            Ok(Ok(purged)) => purged.next_expiry,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "purging expired items failed");
+                Some(now_millis())
+            }
+            Err(_) => Some(now_millis()),
+        };
+        wait = next.map(|at| {
+            Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0)).max(PURGE_EVERY)
+        });
     }
+}
+
+/// What one purge did.
+struct Purged {
+    removed: usize,
+    /// The earliest expiry (ms since the epoch) of the items it kept.
+    next_expiry: Option<i64>,
 }
 
 /// How a single write treats an existing item.
@@ -255,6 +289,7 @@ impl Inner {
             dir,
             commits: tokio::sync::watch::Sender::new(0),
             container_commits: Mutex::new(HashMap::new()),
+            ttl_writes: tokio::sync::watch::Sender::new(0),
             queue: CommitQueue::new(MAX_GROUP),
         })
     }
@@ -429,6 +464,14 @@ impl Inner {
 
     fn notify(&self, containers: &[&str]) {
         self.commits.send_modify(|n| *n += 1);
+        let with_ttl = self.specs.read().is_ok_and(|specs| {
+            containers
+                .iter()
+                .any(|name| specs.get(*name).is_some_and(|s| s.default_ttl.is_some()))
+        });
+        if with_ttl {
+            self.ttl_writes.send_modify(|n| *n += 1);
+        }
         let senders = self
             .container_commits
             .lock()
@@ -548,7 +591,7 @@ impl Inner {
         })
     }
 
-    fn purge_expired(&self) -> StoreResult<usize> {
+    fn purge(&self) -> StoreResult<Purged> {
         let specs: Vec<ContainerSpec> = self
             .specs
             .read()
@@ -559,6 +602,7 @@ impl Inner {
             .collect();
         let now = now_millis();
         let mut removed = 0;
+        let mut next_expiry: Option<i64> = None;
         for spec in specs {
             let expired: Vec<(String, String, u64)> = {
                 let txn = self.db.begin_read().map_err(engine)?;
@@ -576,6 +620,8 @@ impl Inner {
                     let doc = parse_doc(bytes.value())?;
                     if is_expired(&spec, &doc, now) {
                         found.push((p.to_owned(), id.to_owned(), lsn_of(&doc)));
+                    } else if let Some(at) = expires_at(&spec, &doc) {
+                        next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
                     }
                 }
                 found
@@ -607,7 +653,10 @@ impl Inner {
             }
             txn.commit().map_err(engine)?;
         }
-        Ok(removed)
+        Ok(Purged {
+            removed,
+            next_expiry,
+        })
     }
 }
 

@@ -43,6 +43,13 @@ fn effective_ttl(spec: &ContainerSpec, doc: &Value) -> Option<i64> {
     (ttl > 0).then_some(ttl)
 }
 
+/// When the item expires (ms since the Unix epoch), or `None` for never.
+pub(crate) fn expires_at(spec: &ContainerSpec, doc: &Value) -> Option<i64> {
+    let ttl = effective_ttl(spec, doc)?;
+    let ts = doc.get("_ts").and_then(Value::as_i64).unwrap_or(0);
+    Some((ts + ttl).saturating_mul(1000))
+}
+
 /// True when the item has outlived its TTL at `now_ms`.
 pub(crate) fn is_expired(spec: &ContainerSpec, doc: &Value, now_ms: i64) -> bool {
     let Some(ttl) = effective_ttl(spec, doc) else {
