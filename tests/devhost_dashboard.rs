@@ -62,6 +62,7 @@ async fn dashboard_is_admin_only_and_shows_invocations_lag_traces_and_clients() 
     let dev = Dev::start(root.path(), data.path()).await;
 
     for path in [
+        "/_devhost",
         "/_devhost/",
         "/_devhost/dashboard.js",
         "/_devhost/api/functions",

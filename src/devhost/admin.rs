@@ -51,6 +51,17 @@ pub fn router(platform: Platform, sessions: Sessions) -> Router {
         .merge(tools)
 }
 
+/// `GET /_devhost/`, the dashboard's page, behind the same guard; merged at the root, since a
+/// router nested at `/_devhost` answers `/_devhost` but not `/_devhost/`.
+pub fn dashboard_page(sessions: Sessions) -> Router {
+    Router::new()
+        .route("/_devhost/", get(super::dashboard::page))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(sessions),
+            require_admin,
+        ))
+}
+
 /// Refuses callers without role `admin`: the signed-in session's principal, else (scripts and
 /// tests, as on `/api`) an `x-ms-client-principal` header. Roles compare exactly.
 async fn require_admin(

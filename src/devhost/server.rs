@@ -226,7 +226,8 @@ impl Platform {
         let swa = swa::router_with_sessions(site, api, sessions.clone())?;
         let router = Router::new()
             .merge(webpubsub::router(self.pubsub.clone()))
-            .nest("/_devhost", admin::router(self.clone(), sessions))
+            .nest("/_devhost", admin::router(self.clone(), sessions.clone()))
+            .merge(admin::dashboard_page(sessions))
             .fallback_service(swa);
         Ok(admin::known_hosts_only(router))
     }

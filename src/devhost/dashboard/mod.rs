@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures::Stream;
 use serde::Serialize;
@@ -36,10 +36,11 @@ const THROTTLE: Duration = Duration::from_millis(250);
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
     img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The dashboard's routes, to be nested under `/_devhost` behind the admin guard.
+/// The dashboard's routes, to be nested under `/_devhost` behind the admin guard (`/_devhost`
+/// itself redirects to the page at `/_devhost/`).
 pub fn routes() -> Router<Platform> {
     Router::new()
-        .route("/", get(page))
+        .route("/", get(|| async { Redirect::permanent("/_devhost/") }))
         .route("/dashboard.js", get(script))
         .route("/dashboard.css", get(styles))
         .route("/api/functions", get(functions))
@@ -69,7 +70,8 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-async fn page() -> Response {
+/// The page (served at `/_devhost/` by [`super::admin::dashboard_page`]).
+pub async fn page() -> Response {
     asset("text/html; charset=utf-8", PAGE)
 }
 
