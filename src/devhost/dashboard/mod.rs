@@ -25,6 +25,7 @@ use crate::runtime::manifest::BindingKind;
 const PAGE: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("dashboard.js");
 const STYLES: &str = include_str!("dashboard.css");
+const ICON: &str = include_str!("favicon.svg");
 
 /// Traces the page shows.
 const TRACES: usize = 20;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<Platform> {
         .route("/", get(|| async { Redirect::permanent("/_devhost/") }))
         .route("/dashboard.js", get(script))
         .route("/dashboard.css", get(styles))
+        .route("/favicon.svg", get(|| async { asset("image/svg+xml", ICON) }))
         .route("/api/functions", get(functions))
         .route("/api/triggers", get(triggers))
         .route("/api/traces", get(traces))
