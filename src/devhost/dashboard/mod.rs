@@ -44,7 +44,10 @@ pub fn routes() -> Router<Platform> {
         .route("/", get(|| async { Redirect::permanent("/_devhost/") }))
         .route("/dashboard.js", get(script))
         .route("/dashboard.css", get(styles))
-        .route("/favicon.svg", get(|| async { asset("image/svg+xml", ICON) }))
+        .route(
+            "/favicon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
+        )
         .route("/api/functions", get(functions))
         .route("/api/triggers", get(triggers))
         .route("/api/traces", get(traces))
