@@ -532,19 +532,7 @@ fn warn_exposed(addr: SocketAddr) {
 fn print_banner(platform: &Platform, addr: SocketAddr) {
     let base = format!("http://{addr}");
     let prefix = &platform.manifest.host.route_prefix;
-    let mut hubs: Vec<String> = platform
-        .manifest
-        .functions
-        .iter()
-        .flat_map(|f| f.bindings.iter())
-        .filter_map(|b| match &b.kind {
-            BindingKind::WebPubSub { hub: Some(hub), .. }
-            | BindingKind::WebPubSubConnection { hub: Some(hub), .. } => Some(hub.clone()),
-            _ => None,
-        })
-        .collect();
-    hubs.sort();
-    hubs.dedup();
+    let hubs = webpubsub::declared_hubs(&platform.manifest);
     println!("CosmosPark local platform");
     println!("  Web:          {base}/");
     println!("  API:          {base}/{prefix}/");

@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 
 use super::server::Platform;
 use super::telemetry::{FunctionStats, LagView, Trace};
-use crate::runtime::manifest::BindingKind;
 
 const PAGE: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("dashboard.js");
@@ -142,17 +141,7 @@ struct GroupView {
 /// The hubs the app declares (`webPubSub` outputs and `webPubSubConnection` inputs) and any
 /// other hub clients connected to.
 fn hub_views(platform: &Platform) -> Vec<HubView> {
-    let mut names: Vec<String> = platform
-        .manifest
-        .functions
-        .iter()
-        .flat_map(|f| f.bindings.iter())
-        .filter_map(|b| match &b.kind {
-            BindingKind::WebPubSub { hub: Some(hub), .. }
-            | BindingKind::WebPubSubConnection { hub: Some(hub), .. } => Some(hub.clone()),
-            _ => None,
-        })
-        .collect();
+    let mut names = super::webpubsub::declared_hubs(&platform.manifest);
     for hub in platform.pubsub.hubs() {
         if !names.iter().any(|n| n.eq_ignore_ascii_case(&hub)) {
             names.push(hub);
