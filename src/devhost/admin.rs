@@ -1,7 +1,8 @@
-//! The `/_devhost` tools of `cosmospark dev`: dead letters (list, replay) and a data explorer
-//! (read or upsert a document). They bypass the app's validation, so they need the admin role
-//! through the same sign-in as the site; and the whole platform answers only to known `Host`
-//! names ([`known_hosts_only`]), so a web page cannot reach it by DNS rebinding.
+//! The `/_devhost` tools of `cosmospark dev`: dead letters (list, replay), a data explorer
+//! (read or upsert a document) and the dashboard ([`super::dashboard`]). They bypass the app's
+//! validation, so they need the admin role through the same sign-in as the site; and the whole
+//! platform answers only to known `Host` names ([`known_hosts_only`]), so a web page cannot
+//! reach it by DNS rebinding.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub fn router(platform: Platform, sessions: Sessions) -> Router {
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
         .route("/containers/{container}/items", post(upsert_item))
         .route("/containers/{container}/items/{id}", get(read_item))
+        .merge(super::dashboard::routes())
         .with_state(platform)
         .layer(middleware::from_fn_with_state(
             Arc::new(sessions),
@@ -47,6 +49,17 @@ pub fn router(platform: Platform, sessions: Sessions) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(tools)
+}
+
+/// `GET /_devhost/`, the dashboard's page, behind the same guard; merged at the root, since a
+/// router nested at `/_devhost` answers `/_devhost` but not `/_devhost/`.
+pub fn dashboard_page(sessions: Sessions) -> Router {
+    Router::new()
+        .route("/_devhost/", get(super::dashboard::page))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(sessions),
+            require_admin,
+        ))
 }
 
 /// Refuses callers without role `admin`: the signed-in session's principal, else (scripts and

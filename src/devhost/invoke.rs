@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::backlog::Activity;
 use super::envelope::Envelope;
 use super::outputs::{OutputError, OutputSinks};
+use super::telemetry::{Completed, Recorder};
 use crate::runtime::manifest::{FunctionJson, Manifest};
 use crate::runtime::{INVOCATION_ID_HEADER, InvocationResponse, TRACEPARENT_HEADER};
 
@@ -45,6 +46,7 @@ pub struct Invoker {
     manifest: Arc<Manifest>,
     sinks: OutputSinks,
     activity: Activity,
+    recorder: Recorder,
 }
 
 impl Invoker {
@@ -54,7 +56,13 @@ impl Invoker {
             manifest,
             sinks,
             activity: Activity::default(),
+            recorder: Recorder::default(),
         }
+    }
+
+    /// Every finished invocation's outcome, duration and trace (the dashboard reads it).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 
     /// Counts the invocations started and running (the platform's idle signal reads it).
@@ -91,11 +99,21 @@ impl Invoker {
             invocation_id = %invocation_id,
         );
         let started = std::time::Instant::now();
+        let started_at = chrono::Utc::now();
         tracing::info!(parent: &span, "Executing 'Functions.{}' (Id={invocation_id})", declaration.name);
         let outcome = self
             .run(declaration, envelope, &invocation_id, &traceparent)
             .await;
-        let elapsed = started.elapsed().as_millis();
+        let duration = started.elapsed();
+        self.recorder.record(Completed {
+            function: &declaration.name,
+            invocation_id: &invocation_id,
+            traceparent: &traceparent,
+            started_at,
+            duration,
+            error: outcome.as_ref().err().map(ToString::to_string),
+        });
+        let elapsed = duration.as_millis();
         match &outcome {
             Ok(_) => tracing::info!(
                 parent: &span,

@@ -13,11 +13,14 @@
 //! - [`webpubsub`], [`swa`], [`retry`]: the embedded hub, Static Web Apps, retry policies.
 //! - [`admin`]: the `/_devhost` data explorer (admin role, known `Host` names only);
 //!   [`private_file`]: secrets on disk, owner-only.
+//! - [`telemetry`] + [`dashboard`]: what the platform invoked and how far each trigger lags,
+//!   shown live at `/_devhost/`.
 
 pub mod admin;
 pub mod backlog;
 pub mod containers;
 pub mod cosmos_trigger;
+pub mod dashboard;
 pub mod data_dir;
 pub mod dead_letter;
 pub mod envelope;
@@ -35,6 +38,7 @@ pub mod replay;
 pub mod retry;
 pub mod server;
 pub mod swa;
+pub mod telemetry;
 pub mod timer;
 pub mod webpubsub;
 

@@ -28,6 +28,7 @@ use super::outputs::OutputSinks;
 use super::replay::ReplayError;
 use super::run_with_policy;
 use super::swa::{self, Sessions, SwaError, SwaOptions};
+use super::telemetry::TriggerLag;
 use super::timer::{SystemClock, TimerError, TimerFunction, TimerScheduler};
 use super::webpubsub::{self, AccessKey, Hub, HubConfig, KeyError};
 use crate::runtime::FunctionApp;
@@ -110,6 +111,7 @@ pub struct Platform {
     pub dead_letters: DeadLetters,
     pub pubsub: Hub,
     backlog: Backlog,
+    lag: TriggerLag,
     redelivery: Redelivery,
     hub_retention: std::time::Duration,
     /// Held for as long as any clone of the platform lives.
@@ -194,6 +196,7 @@ impl Platform {
             invoker,
             pubsub,
             backlog,
+            lag: TriggerLag::default(),
             redelivery: options.redelivery,
             hub_retention: options.hub_retention,
             _lock: Arc::new(lock),
@@ -203,6 +206,11 @@ impl Platform {
     /// What every trigger still has to do, and the idle signal.
     pub fn backlog(&self) -> &Backlog {
         &self.backlog
+    }
+
+    /// Each trigger's backlog over time, sampled while the triggers run (the dashboard's).
+    pub fn lag(&self) -> &TriggerLag {
+        &self.lag
     }
 
     /// Everything on one port: the Web PubSub hub, the platform's `/_devhost` tools, and
@@ -218,7 +226,8 @@ impl Platform {
         let swa = swa::router_with_sessions(site, api, sessions.clone())?;
         let router = Router::new()
             .merge(webpubsub::router(self.pubsub.clone()))
-            .nest("/_devhost", admin::router(self.clone(), sessions))
+            .nest("/_devhost", admin::router(self.clone(), sessions.clone()))
+            .merge(admin::dashboard_page(sessions))
             .fallback_service(swa);
         Ok(admin::known_hosts_only(router))
     }
@@ -287,6 +296,12 @@ impl Platform {
             self.dead_letters.clone(),
             self.redelivery,
             self.signal.clone(),
+            cancel.clone(),
+        ));
+        tracker.spawn(super::telemetry::lag::sample(
+            self.backlog.clone(),
+            self.lag.clone(),
+            super::telemetry::lag::SAMPLE_EVERY,
             cancel.clone(),
         ));
         tracker.spawn(super::hub_retention::run(
@@ -522,19 +537,7 @@ fn warn_exposed(addr: SocketAddr) {
 fn print_banner(platform: &Platform, addr: SocketAddr) {
     let base = format!("http://{addr}");
     let prefix = &platform.manifest.host.route_prefix;
-    let mut hubs: Vec<String> = platform
-        .manifest
-        .functions
-        .iter()
-        .flat_map(|f| f.bindings.iter())
-        .filter_map(|b| match &b.kind {
-            BindingKind::WebPubSub { hub: Some(hub), .. }
-            | BindingKind::WebPubSubConnection { hub: Some(hub), .. } => Some(hub.clone()),
-            _ => None,
-        })
-        .collect();
-    hubs.sort();
-    hubs.dedup();
+    let hubs = webpubsub::declared_hubs(&platform.manifest);
     println!("CosmosPark local platform");
     println!("  Web:          {base}/");
     println!("  API:          {base}/{prefix}/");
@@ -542,6 +545,7 @@ fn print_banner(platform: &Platform, addr: SocketAddr) {
         println!("  Web PubSub:   ws://{addr}/client/hubs/{hub}");
     }
     println!("  Sign in:      {base}/.auth/login/github");
+    println!("  Dashboard:    {base}/_devhost/ (admin role)");
     println!("  Dead letters: {base}/_devhost/deadletters");
     println!("  Data:         {}", platform.data_dir.display());
     println!("Functions:");

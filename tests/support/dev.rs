@@ -234,13 +234,18 @@ impl Dev {
 
     /// A Web PubSub client of `hub` (json.webpubsub.azure.v1) signed with the data dir's key.
     pub async fn pubsub(&self, hub: &str, user: &str) -> PubSub {
-        let key = AccessKey::load_or_generate(&self.data.join("webpubsub.key")).unwrap();
         let grant = ClientGrant {
             user_id: Some(user.to_owned()),
             ..ClientGrant::default()
         };
+        self.pubsub_with(hub, &grant).await
+    }
+
+    /// A Web PubSub client of `hub` with the claims of `grant` (user, roles, groups).
+    pub async fn pubsub_with(&self, hub: &str, grant: &ClientGrant) -> PubSub {
+        let key = AccessKey::load_or_generate(&self.data.join("webpubsub.key")).unwrap();
         let info =
-            client_access(&self.url(""), &key, hub, &grant, Duration::from_secs(600)).unwrap();
+            client_access(&self.url(""), &key, hub, grant, Duration::from_secs(600)).unwrap();
         let mut request = info.url.into_client_request().unwrap();
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",

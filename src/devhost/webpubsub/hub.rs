@@ -283,6 +283,18 @@ impl Hub {
         }
     }
 
+    /// The hubs that have connections now (names in lowercase, as the service compares them).
+    pub fn hubs(&self) -> Vec<String> {
+        let hubs = self.lock();
+        let mut names: Vec<String> = hubs
+            .iter()
+            .filter(|(_, state)| !state.connections.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Every connection of `hub`, sorted by id.
     pub fn connections(&self, hub: &str) -> Vec<ConnectionSnapshot> {
         let mut list: Vec<_> = self.with_hub(hub, |state| {

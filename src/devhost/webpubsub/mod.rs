@@ -27,3 +27,22 @@ pub use hub::{ConnectionSnapshot, Hub, HubConfig, ResumeError};
 pub use protocol::Payload;
 pub use router::{ConnectError, router};
 pub use token::{AccessKey, ConnectionString, KeyError, TokenError};
+
+/// The hubs the app's bindings name (`webPubSub` outputs and `webPubSubConnection` inputs),
+/// sorted, each once.
+pub fn declared_hubs(manifest: &crate::runtime::manifest::Manifest) -> Vec<String> {
+    use crate::runtime::manifest::BindingKind;
+    let mut hubs: Vec<String> = manifest
+        .functions
+        .iter()
+        .flat_map(|f| f.bindings.iter())
+        .filter_map(|b| match &b.kind {
+            BindingKind::WebPubSub { hub: Some(hub), .. }
+            | BindingKind::WebPubSubConnection { hub: Some(hub), .. } => Some(hub.clone()),
+            _ => None,
+        })
+        .collect();
+    hubs.sort();
+    hubs.dedup();
+    hubs
+}
