@@ -243,6 +243,15 @@ impl Backlog {
         })
     }
 
+    /// True when `previous` was idle and nothing was committed, woke or ran since, so a new
+    /// snapshot would read the same figures.
+    pub fn unchanged_since(&self, previous: &Snapshot) -> bool {
+        previous.idle
+            && self.commits() == previous.commits
+            && self.activity.wakeups() == previous.wakeups
+            && self.activity.running() == 0
+    }
+
     /// Waits until a snapshot is idle; after `timeout`, fails with the last snapshot.
     pub async fn wait_idle(&self, timeout: Duration) -> Result<Snapshot, BacklogError> {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::backlog::{Backlog, TriggerBacklog, TriggerKind};
+use super::backlog::{Backlog, Snapshot, TriggerBacklog, TriggerKind};
 
 /// When a trigger counts as behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,16 +111,25 @@ pub async fn watch(
     cancel: CancellationToken,
 ) {
     let mut detector = Detector::new(thresholds);
+    let mut last: Option<Snapshot> = None;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        match backlog.triggers().await {
-            Ok(triggers) => {
-                for change in detector.observe(&triggers) {
+        // An idle platform that has not changed since the last look is not read again.
+        if last
+            .as_ref()
+            .is_some_and(|last| backlog.unchanged_since(last))
+        {
+            continue;
+        }
+        match backlog.snapshot().await {
+            Ok(snapshot) => {
+                for change in detector.observe(&snapshot.triggers) {
                     println!("{change}");
                 }
+                last = Some(snapshot);
             }
             Err(error) => tracing::debug!(%error, "lag watch: cannot read the backlog"),
         }

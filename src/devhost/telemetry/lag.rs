@@ -138,6 +138,14 @@ impl TriggerLag {
         }
     }
 
+    /// The latest snapshot read, if any.
+    pub fn latest(&self) -> Option<Snapshot> {
+        self.lock()
+            .latest
+            .as_ref()
+            .map(|(_, snapshot)| snapshot.clone())
+    }
+
     /// Wakes on each new sample.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.sampled.subscribe()
@@ -152,7 +160,16 @@ impl TriggerLag {
 /// Samples the platform's backlog into `lag` every `every` until `cancel` fires, then closes
 /// `lag`.
 pub async fn sample(backlog: Backlog, lag: TriggerLag, every: Duration, cancel: CancellationToken) {
-    sample_with(|| backlog.snapshot(), lag, every, cancel).await;
+    let previous = lag.clone();
+    // An idle platform that has not changed since the last sample is not read again, so an
+    // open dashboard costs a timer tick per period and no store reads.
+    let read = || async {
+        match previous.latest() {
+            Some(last) if backlog.unchanged_since(&last) => Ok(last),
+            _ => backlog.snapshot().await,
+        }
+    };
+    sample_with(read, lag, every, cancel).await;
 }
 
 async fn sample_with<F, Fut>(read: F, lag: TriggerLag, every: Duration, cancel: CancellationToken)
@@ -189,6 +206,8 @@ mod tests {
                 pending,
                 oldest_pending_age: age_ms.map(Duration::from_millis),
             }],
+            commits: 0,
+            wakeups: 0,
         }
     }
 
