@@ -226,10 +226,12 @@ pub async fn apply_updates(
             Ok(responses) => match responses.iter().find_map(BatchResponse::failure) {
                 None => return Ok(written),
                 Some((_, 404 | 409 | 412)) => {}
-                Some(other) => {
-                    return Err(ProjectError::Store(StoreError::Other(format!(
-                        "read-model batch failed: {other:?}"
-                    ))));
+                // A 400 / 413 keeps its kind, so an oversized document sets its events aside.
+                Some((index, status)) => {
+                    return Err(ProjectError::Store(StoreError::from_status(
+                        status,
+                        format!("read-model batch failed at operation {index} with {status}"),
+                    )));
                 }
             },
             Err(e) if e.is_conflict() || e.is_precondition_failed() || e.is_not_found() => {}
