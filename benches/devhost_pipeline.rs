@@ -12,6 +12,12 @@
 //!    write until the processor sees it (p50 / p99) and the rate actually achieved.
 //! 4. durable writes vs concurrent writers (group commit), beside the disk's raw fsync rate
 //!    measured in the same run, and the platform's idle CPU with every trigger running.
+//! 5. `CommandInsert` through the platform's HTTP front door (`POST /api/command/insert`) by
+//!    16 concurrent clients, beside the same raw fsync rate.
+//! 6. Event Grid drain: chat messages written into `CosmicChats` at fixed rates →
+//!    `CosmicChatsTrigger` → Event Grid → `UserChatsCreate`, `MessageSentPush`,
+//!    `TaskGreetingValidator`; the pending deliveries each second, and when both participants'
+//!    chat summaries of every message exist.
 //!
 //! Everything runs in this process on the embedded store in a temp directory. `BENCH_SMOKE=1`
 //! shrinks every workload to seconds (see `tests/bench_smoke.rs`).
@@ -24,13 +30,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use cosmospark::app::domain::documents::{ChatMessage, UserRef};
+use cosmospark::app::domain::values::{DisplayName, MessageContent, UserId};
+use cosmospark::app::services::{AppServices, Settings};
+use cosmospark::devhost::backlog::TriggerKind;
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::devhost::webpubsub::{AccessKey, ClientGrant, client_access};
 use cosmospark::runtime::outputs::{EventHubEvents, Outputs};
 use cosmospark::runtime::triggers::{CosmosDocuments, EventHubBatch};
-use cosmospark::runtime::{Context, Function, FunctionError};
-use cosmospark::store::PartitionKey;
+use cosmospark::runtime::{ClientPrincipal, Context, Function, FunctionError};
+use cosmospark::store::{PartitionKey, Query, Store};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -201,8 +211,9 @@ async fn lag_at(platform: &Platform, rate: usize, seconds: f64) -> (f64, Duratio
     )
 }
 
-/// Durable upserts by 1…32 concurrent writers (no trigger running), beside the raw fsync rate.
-async fn writer_scaling(platform: &Platform, data: &Path, markdown: &mut String) {
+/// Durable upserts by 1…32 concurrent writers (no trigger running), beside the raw fsync rate;
+/// returns the fsync rate.
+async fn writer_scaling(platform: &Platform, data: &Path, markdown: &mut String) -> f64 {
     let fsyncs = support::fsync_rate(data, if support::smoke() { 0.1 } else { 2.0 });
     let per_run = support::size(4_000, 64);
     let mut points = Vec::new();
@@ -245,6 +256,151 @@ async fn writer_scaling(platform: &Platform, data: &Path, markdown: &mut String)
             },
         ],
     );
+    fsyncs
+}
+
+/// `POST /api/command/insert` by `clients` concurrent HTTP clients (keep-alive, signed in
+/// with their own principal), each command acknowledged 202 only once durable.
+async fn command_inserts(base: &str, total: usize, clients: usize) -> (f64, Duration, Duration) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let url = format!("{base}/api/command/insert");
+            let principal = ClientPrincipal {
+                identity_provider: "github".into(),
+                user_id: format!("bench-client-{c}"),
+                user_details: format!("client{c}"),
+                user_roles: vec!["anonymous".into(), "authenticated".into()],
+            }
+            .encode();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut latencies = Vec::new();
+                for n in (c..total).step_by(clients) {
+                    let t = Instant::now();
+                    let response = http
+                        .post(&url)
+                        .header("x-ms-client-principal", &principal)
+                        .json(&json!({"Data": {"n": n, "t": micros_now()}}))
+                        .send()
+                        .await
+                        .expect("CommandInsert answers");
+                    assert_eq!(response.status(), 202, "CommandInsert accepted");
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    for task in tasks {
+        latencies.extend(task.await.expect("client"));
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    (
+        rate,
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies, 0.99),
+    )
+}
+
+/// A chat message between a fresh pair of users (so each message makes two new summaries).
+fn chat(tag: &str, n: usize) -> Value {
+    let user = |side: &str| UserRef {
+        id: UserId::parse(&format!("bench-{tag}-{side}-{n}")).expect("user id"),
+        name: DisplayName::parse(&format!("Bench {side}")).expect("name"),
+    };
+    let message = ChatMessage::new(
+        format!("bench-chat-{tag}-{n}"),
+        user("a"),
+        user("b"),
+        MessageContent::parse("hello").expect("content"),
+        chrono::Utc::now(),
+    )
+    .expect("distinct users");
+    serde_json::to_value(message).expect("serialisable")
+}
+
+async fn pending_deliveries(platform: &Platform) -> u64 {
+    platform
+        .backlog()
+        .triggers()
+        .await
+        .expect("backlog")
+        .iter()
+        .filter(|t| t.kind == TriggerKind::EventGrid)
+        .map(|t| t.pending)
+        .sum()
+}
+
+/// Chats written at `rate`/s for `seconds` (the write the chat API does, 16 writers per 10 ms
+/// slice); returns (achieved chats/s, pending deliveries sampled each second while writing,
+/// seconds from the first write until every summary exists, chats/s end to end).
+async fn chat_drain(platform: &Platform, rate: usize, seconds: f64) -> (f64, Vec<u64>, f64, f64) {
+    let store: Store = Arc::clone(&platform.store);
+    let summaries_before = store
+        .count("CosmicUserChats", None, &Query::new())
+        .await
+        .expect("count");
+    let total = ((rate as f64 * seconds) as usize).max(1);
+    let per_slice = (rate / 100).max(1);
+    let tag = format!("r{rate}");
+    let started = Instant::now();
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for (slice, first) in (0..total).step_by(per_slice).enumerate() {
+                let due = started + Duration::from_millis(10 * slice as u64);
+                tokio::time::sleep_until(due.into()).await;
+                let writes = (first..(first + per_slice).min(total)).map(|n| {
+                    let doc = chat(&tag, n);
+                    let store = Arc::clone(&store);
+                    async move {
+                        let pk = PartitionKey::from(doc["chat"]["id"].as_str().unwrap_or(""));
+                        store.upsert("CosmicChats", &pk, doc).await
+                    }
+                });
+                for result in futures_util::future::join_all(writes).await {
+                    result.expect("chat write");
+                }
+            }
+            started.elapsed()
+        })
+    };
+    let mut backlog = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    while !writer.is_finished() {
+        tick.tick().await;
+        backlog.push(pending_deliveries(platform).await);
+    }
+    let wrote = writer.await.expect("chat writer");
+    let target = summaries_before + 2 * total as u64;
+    let mut last = (0, Instant::now());
+    loop {
+        let summaries = store
+            .count("CosmicUserChats", None, &Query::new())
+            .await
+            .expect("count");
+        if summaries >= target {
+            break;
+        }
+        if summaries != last.0 {
+            last = (summaries, Instant::now());
+        }
+        assert!(
+            last.1.elapsed() < PATIENCE,
+            "Event Grid stopped at {summaries} of {target} summaries"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = started.elapsed().as_secs_f64();
+    (
+        total as f64 / wrote.as_secs_f64(),
+        backlog,
+        drained,
+        total as f64 / drained,
+    )
 }
 
 /// Sequential `CosmicUsers` writes, each until its `UserCreatedEvent` reaches the websocket.
@@ -310,14 +466,21 @@ pub async fn main() {
     let root = tempfile::tempdir().expect("temp root");
     let data = tempfile::tempdir().expect("temp data");
     copy_root(root.path());
-    let app = cosmospark::app::function_app(cosmospark::app::AppServices::declarations_only())
-        .expect("app")
-        .register(
-            Function::trigger("BenchRelay", "documents", relay).output::<EventHubEvents>("events"),
-        )
-        .expect("relay")
-        .register(Function::trigger("BenchProcessor", "events", count))
-        .expect("processor");
+    // The app over the platform's store, as `cosmospark dev` builds it, plus the bench's relay
+    // and counting processor.
+    let make_app = |store: Store, _key: &AccessKey| {
+        let services =
+            AppServices::with_store(store, Settings::default()).map_err(|e| e.to_string())?;
+        cosmospark::app::function_app(services)
+            .and_then(|app| {
+                app.register(
+                    Function::trigger("BenchRelay", "documents", relay)
+                        .output::<EventHubEvents>("events"),
+                )
+            })
+            .and_then(|app| app.register(Function::trigger("BenchProcessor", "events", count)))
+            .map_err(|e| e.to_string())
+    };
     let options = DevOptions {
         root: root.path().to_owned(),
         data_dir: data.path().to_owned(),
@@ -329,7 +492,9 @@ pub async fn main() {
         hub_retention: cosmospark::devhost::hub_retention::DEFAULT_RETENTION,
         shutdown_grace: cosmospark::devhost::server::DEFAULT_SHUTDOWN_GRACE,
     };
-    let platform = Platform::open(&options, app).await.expect("platform");
+    let platform = Platform::open_with(&options, make_app)
+        .await
+        .expect("platform");
     let router = platform.router().expect("router");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -340,8 +505,22 @@ pub async fn main() {
     let mut markdown = format!(
         "Machine: {started_at}.\n\n### Durable writes vs concurrent writers (embedded store, no trigger running)\n\n"
     );
-    writer_scaling(&platform, data.path(), &mut markdown).await;
+    let fsyncs = writer_scaling(&platform, data.path(), &mut markdown).await;
     markdown.push_str("\n![throughput vs writers](bench/writes-vs-writers.svg)\n");
+
+    // CommandInsert through the HTTP front door, before any trigger runs.
+    let (clients, inserts) = (16, support::size(8_000, 32));
+    let (rate, p50, p99) = command_inserts(&base, inserts, clients).await;
+    markdown.push_str(&format!(
+        "\n### Durable writes through the API (`CommandInsert`, no trigger running)\n\n\
+         | clients | commands | accepted/s | p50 | p99 | writes per raw fsync | goal | load avg |\n\
+         |---:|---:|---:|---:|---:|---:|---|---:|\n\
+         | {clients} | {inserts} | {rate:.0} | {:.2} ms | {:.2} ms | {:.1} | ≥ 10,000/s | {} |\n",
+        ms(p50),
+        ms(p99),
+        rate / fsyncs.max(1.0),
+        support::load_average()
+    ));
 
     let (tracker, cancel) = (TaskTracker::new(), CancellationToken::new());
     platform
@@ -456,6 +635,24 @@ pub async fn main() {
         ],
     );
     markdown.push_str("\n![lag vs load](bench/lag-vs-load.svg)\n");
+
+    // Event Grid drain at fixed chat rates.
+    markdown.push_str(
+        "\n### Event Grid subscribers (chat → summaries, unread counts, pushes)\n\n\
+         | offered chats/s | achieved chats/s | pending deliveries each second while writing | \
+         all summaries after | chats/s end to end | load avg |\n|---:|---:|---|---:|---:|---:|\n",
+    );
+    let chat_seconds = if support::smoke() { 0.05 } else { 5.0 };
+    for rate in [500, 1_000, 2_000] {
+        let (achieved, backlog, drained, end_to_end) =
+            chat_drain(&platform, rate, chat_seconds).await;
+        let backlog: Vec<String> = backlog.iter().map(u64::to_string).collect();
+        markdown.push_str(&format!(
+            "| {rate} | {achieved:.0} | {} | {drained:.1} s | {end_to_end:.0} | {} |\n",
+            backlog.join(", "),
+            support::load_average()
+        ));
+    }
 
     // Idle CPU with every trigger running and no traffic.
     tokio::time::sleep(Duration::from_millis(500)).await;

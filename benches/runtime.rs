@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo bench --bench runtime` (release). Loopback only; load is bounded in connections
 //! and time. The bare server is this bench binary re-executed with `BENCH_BARE_PORT` set.
+//!
+//! Profile: with `BENCH_PERF_DATA=<file>` the bench ends with one more load round on `serve`
+//! while `perf record --call-graph dwarf` samples it into `<file>` (render it with
+//! `perf script | inferno-collapse-perf | inferno-flamegraph`; see docs/benchmarks.md).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -169,6 +173,33 @@ async fn load(port: u16, envelope: Arc<String>) -> Load {
     }
 }
 
+/// One load round on `server` while `perf` samples it into `output`.
+fn profile(tokio: &tokio::runtime::Runtime, server: &Server, envelope: &Arc<String>, output: &str) {
+    let mut perf = Command::new("perf")
+        .args([
+            "record",
+            "--call-graph",
+            "dwarf,16384",
+            "-F",
+            "499",
+            "-o",
+            output,
+            "-p",
+        ])
+        .arg(server.child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("perf starts");
+    std::thread::sleep(Duration::from_millis(500));
+    tokio.block_on(load(server.port, Arc::clone(envelope)));
+    // SIGINT makes perf write its file and exit.
+    let _ = Command::new("kill")
+        .args(["-INT", &perf.id().to_string()])
+        .status();
+    let _ = perf.wait();
+}
+
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -228,6 +259,9 @@ pub fn main() {
             .max_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second))
             .expect("at least one round")
     };
+    if let Ok(output) = std::env::var("BENCH_PERF_DATA") {
+        profile(&tokio, &runtime_server, &envelope, &output);
+    }
     let runtime_load = best(runtime_rounds);
     let bare_load = best(bare_rounds);
     let runtime_loaded = rss_kib(runtime_server.child.id());

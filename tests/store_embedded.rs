@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cosmospark::store::embedded::EmbeddedStore;
 use cosmospark::store::{
-    ChangeFeedRequest, ChangeFeedStart, ContainerSpec, ETag, PartitionKey, Query, Store,
+    BatchOp, ChangeFeedRequest, ChangeFeedStart, ContainerSpec, ETag, PartitionKey, Query, Store,
 };
 use serde_json::json;
 
@@ -341,4 +341,101 @@ async fn a_commit_wakes_only_readers_of_its_container() {
         watched.has_changed().unwrap(),
         "its own container's commit must wake it"
     );
+}
+
+#[tokio::test]
+async fn batches_on_several_partitions_commit_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Store = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
+    store
+        .ensure_container(&ContainerSpec::parse("models", "/pk").unwrap())
+        .await
+        .unwrap();
+    let (a, b) = (PartitionKey::from("a"), PartitionKey::from("b"));
+    let existing = store
+        .create("models", &b, json!({"id": "x", "pk": "b", "n": 0}))
+        .await
+        .unwrap();
+    let stale = ETag::of(&existing).unwrap();
+    let commits = store.commit_notifications().unwrap();
+    let before = *commits.borrow();
+
+    // One batch fails its ETag check: nothing of any batch is written.
+    let responses = store
+        .batch_partitions(
+            "models",
+            vec![
+                (
+                    a.clone(),
+                    vec![BatchOp::Create(json!({"id": "1", "pk": "a"}))],
+                ),
+                (
+                    b.clone(),
+                    vec![BatchOp::Replace {
+                        doc: json!({"id": "x", "pk": "b", "n": 1}),
+                        if_match: Some(ETag("\"not-the-etag\"".into())),
+                    }],
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(responses[0].results[0].status, 424);
+    assert_eq!(responses[1].failure(), Some((0, 412)));
+    assert!(store.read("models", &a, "1").await.unwrap().is_none());
+    assert_eq!(
+        store.read("models", &b, "x").await.unwrap().unwrap()["n"],
+        0
+    );
+
+    // Both batches succeed: one commit, every write visible, each with its own result.
+    let responses = store
+        .batch_partitions(
+            "models",
+            vec![
+                (
+                    a.clone(),
+                    vec![BatchOp::Create(json!({"id": "1", "pk": "a"}))],
+                ),
+                (
+                    b.clone(),
+                    vec![BatchOp::Replace {
+                        doc: json!({"id": "x", "pk": "b", "n": 1}),
+                        if_match: Some(stale),
+                    }],
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(responses.iter().all(|r| r.is_success()));
+    assert_eq!(responses[0].results[0].status, 201);
+    assert_eq!(
+        *commits.borrow(),
+        before + 1,
+        "one commit for both partitions"
+    );
+    let read = store
+        .read_many(
+            "models",
+            &[
+                (a.clone(), "1".to_owned()),
+                (b.clone(), "x".to_owned()),
+                (a, "missing".to_owned()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(read[0].as_ref().unwrap()["pk"], "a");
+    assert_eq!(read[1].as_ref().unwrap()["n"], 1);
+    assert!(read[2].is_none());
+
+    // Sizes are checked like a single batch's.
+    let empty = store
+        .batch_partitions("models", vec![(b, Vec::new())])
+        .await;
+    assert!(matches!(
+        empty,
+        Err(cosmospark::store::StoreError::BadRequest(_))
+    ));
 }

@@ -78,19 +78,21 @@ struct Inner {
 /// A write waiting for the next group commit.
 struct Job {
     container: String,
-    pk: PartitionKey,
     work: Work,
     reply: tokio::sync::oneshot::Sender<StoreResult<Done>>,
 }
 
 enum Work {
-    One(BatchOp),
-    Batch(Vec<BatchOp>),
+    One(PartitionKey, BatchOp),
+    Batch(PartitionKey, Vec<BatchOp>),
+    /// Batches on several partitions, all or nothing.
+    Partitions(Vec<(PartitionKey, Vec<BatchOp>)>),
 }
 
 enum Done {
     One(Option<Value>),
     Batch(BatchResponse),
+    Partitions(Vec<BatchResponse>),
 }
 
 /// How one pass over a group ended.
@@ -166,11 +168,10 @@ impl EmbeddedStore {
     }
 
     /// Queues a write for the next group commit and waits until it is durable (or failed).
-    async fn submit(&self, container: &str, pk: &PartitionKey, work: Work) -> StoreResult<Done> {
+    async fn submit(&self, container: &str, work: Work) -> StoreResult<Done> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             container: container.to_owned(),
-            pk: pk.clone(),
             work,
             reply,
         };
@@ -349,6 +350,31 @@ impl Inner {
         Ok((!is_expired(&spec, &doc, now_millis())).then_some(doc))
     }
 
+    fn read_many(
+        &self,
+        container: &str,
+        keys: &[(PartitionKey, String)],
+    ) -> StoreResult<Vec<Option<Value>>> {
+        let spec = self.spec(container)?;
+        let txn = self.db.begin_read().map_err(engine)?;
+        let items = txn.open_table(ITEMS).map_err(engine)?;
+        let now = now_millis();
+        keys.iter()
+            .map(|(pk, id)| {
+                validate_id(id)?;
+                let key = pk.canonical();
+                let Some(bytes) = items
+                    .get((container, key.as_str(), id.as_str()))
+                    .map_err(engine)?
+                else {
+                    return Ok(None);
+                };
+                let doc = parse_doc(bytes.value())?;
+                Ok((!is_expired(&spec, &doc, now)).then_some(doc))
+            })
+            .collect()
+    }
+
     /// Runs group commits until the queue is empty; see [`CommitQueue`].
     fn lead(&self) {
         struct Abandon<'a>(&'a CommitQueue<Job>);
@@ -391,6 +417,9 @@ impl Inner {
             .filter(|(_, outcome)| match outcome {
                 Some(Ok(Done::One(_))) => true,
                 Some(Ok(Done::Batch(response))) => response.is_success(),
+                Some(Ok(Done::Partitions(responses))) => {
+                    responses.iter().all(BatchResponse::is_success)
+                }
                 _ => false,
             })
             .map(|(job, _)| job.container.as_str())
@@ -432,7 +461,7 @@ impl Inner {
             let (outcome, wrote_then_failed) = match &job.work {
                 // `apply` checks everything before its first write, so only an engine error
                 // can leave a failed single write half applied.
-                Work::One(op) => match apply(&txn, &spec, &job.pk, op.clone(), now) {
+                Work::One(pk, op) => match apply(&txn, &spec, pk, op.clone(), now) {
                     Ok(item) => (Ok(Done::One(item)), false),
                     Err(e) => {
                         let engine_failure = matches!(e, StoreError::Other(_));
@@ -440,11 +469,22 @@ impl Inner {
                         (Err(e), engine_failure)
                     }
                 },
-                Work::Batch(ops) => match run_batch(&txn, &spec, &job.pk, ops, now) {
+                Work::Batch(pk, ops) => match run_batch(&txn, &spec, pk, ops, now) {
                     Ok((response, wrote)) => {
                         let failed = !response.is_success();
                         settled[index] = failed;
                         (Ok(Done::Batch(response)), failed && wrote)
+                    }
+                    Err(e) => {
+                        settled[index] = true;
+                        (Err(e), true)
+                    }
+                },
+                Work::Partitions(batches) => match run_partitions(&txn, &spec, batches, now) {
+                    Ok((responses, wrote)) => {
+                        let failed = !responses.iter().all(BatchResponse::is_success);
+                        settled[index] = failed;
+                        (Ok(Done::Partitions(responses)), failed && wrote)
                     }
                     Err(e) => {
                         settled[index] = true;
@@ -693,6 +733,39 @@ fn run_batch(
     Ok((BatchResponse { results }, wrote))
 }
 
+/// Runs batches on several partitions inside `txn`, all or nothing: on a failed operation its
+/// batch's response names it, every other batch answers 424, and `true` says earlier
+/// operations already wrote into `txn`.
+fn run_partitions(
+    txn: &WriteTransaction,
+    spec: &ContainerSpec,
+    batches: &[(PartitionKey, Vec<BatchOp>)],
+    now: i64,
+) -> StoreResult<(Vec<BatchResponse>, bool)> {
+    let mut responses = Vec::with_capacity(batches.len());
+    let mut wrote = false;
+    for (index, (pk, ops)) in batches.iter().enumerate() {
+        let (response, this_wrote) = run_batch(txn, spec, pk, ops, now)?;
+        if !response.is_success() {
+            let responses = batches
+                .iter()
+                .enumerate()
+                .map(|(other, (_, ops))| {
+                    if other == index {
+                        response.clone()
+                    } else {
+                        BatchResponse::failed_dependency(ops.len())
+                    }
+                })
+                .collect();
+            return Ok((responses, wrote || this_wrote));
+        }
+        wrote |= this_wrote;
+        responses.push(response);
+    }
+    Ok((responses, wrote))
+}
+
 fn lsn_of(doc: &Value) -> u64 {
     doc.get("_lsn").and_then(Value::as_u64).unwrap_or(0)
 }
@@ -866,7 +939,9 @@ impl DocumentStore for EmbeddedStore {
             id: id.to_owned(),
             if_match: if_match.cloned(),
         };
-        self.submit(container, pk, Work::One(op)).await.map(|_| ())
+        self.submit(container, Work::One(pk.clone(), op))
+            .await
+            .map(|_| ())
     }
 
     async fn read(
@@ -913,9 +988,42 @@ impl DocumentStore for EmbeddedStore {
                 ops.len()
             )));
         }
-        match self.submit(container, pk, Work::Batch(ops)).await? {
+        match self.submit(container, Work::Batch(pk.clone(), ops)).await? {
             Done::Batch(response) => Ok(response),
-            Done::One(_) => Err(engine("a batch was answered as a single write")),
+            _ => Err(engine("a batch was answered as another kind of write")),
+        }
+    }
+
+    async fn read_many(
+        &self,
+        container: &str,
+        keys: &[(PartitionKey, String)],
+    ) -> StoreResult<Vec<Option<Value>>> {
+        let (c, keys) = (container.to_owned(), keys.to_vec());
+        self.run(move |inner| inner.read_many(&c, &keys)).await
+    }
+
+    async fn batch_partitions(
+        &self,
+        container: &str,
+        batches: Vec<(PartitionKey, Vec<BatchOp>)>,
+    ) -> StoreResult<Vec<BatchResponse>> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(ops) = batches
+            .iter()
+            .map(|(_, ops)| ops)
+            .find(|ops| ops.is_empty() || ops.len() > MAX_BATCH_OPS)
+        {
+            return Err(StoreError::BadRequest(format!(
+                "a batch needs 1 to {MAX_BATCH_OPS} operations, got {}",
+                ops.len()
+            )));
+        }
+        match self.submit(container, Work::Partitions(batches)).await? {
+            Done::Partitions(responses) => Ok(responses),
+            _ => Err(engine("batches were answered as another kind of write")),
         }
     }
 
@@ -931,7 +1039,7 @@ impl DocumentStore for EmbeddedStore {
 
 impl EmbeddedStore {
     async fn write(&self, container: &str, pk: &PartitionKey, op: BatchOp) -> StoreResult<Value> {
-        match self.submit(container, pk, Work::One(op)).await? {
+        match self.submit(container, Work::One(pk.clone(), op)).await? {
             Done::One(Some(doc)) => Ok(doc),
             _ => Err(engine("write returned no document")),
         }

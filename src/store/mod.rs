@@ -111,6 +111,47 @@ pub trait DocumentStore: Send + Sync {
         ops: Vec<BatchOp>,
     ) -> StoreResult<BatchResponse>;
 
+    /// Point reads of several items of one container, answered in the order asked; `None`
+    /// for an item that does not exist (or has expired). The embedded backend reads them all
+    /// from one snapshot.
+    async fn read_many(
+        &self,
+        container: &str,
+        keys: &[(PartitionKey, String)],
+    ) -> StoreResult<Vec<Option<Value>>> {
+        futures::future::try_join_all(
+            keys.iter()
+                .map(|(pk, id)| self.read(container, pk, id.as_str())),
+        )
+        .await
+    }
+
+    /// Transactional batches on several partitions of one container, one response per batch
+    /// in the order given. Each batch is atomic, as [`DocumentStore::batch`]. The embedded
+    /// backend commits them all in one transaction and one fsync, all or nothing: when an
+    /// operation fails nothing is written, its batch's response names it and every other
+    /// operation answers 424. Cosmos DB has no transaction across partitions, so there the
+    /// batches run one by one (stopping at the first failed one, later ones answering 424) and
+    /// a caller must treat a failure as "some batches may have been written" and re-read.
+    async fn batch_partitions(
+        &self,
+        container: &str,
+        batches: Vec<(PartitionKey, Vec<BatchOp>)>,
+    ) -> StoreResult<Vec<BatchResponse>> {
+        let mut responses = Vec::with_capacity(batches.len());
+        let mut failed = false;
+        for (pk, ops) in batches {
+            if failed {
+                responses.push(BatchResponse::failed_dependency(ops.len()));
+                continue;
+            }
+            let response = self.batch(container, &pk, ops).await?;
+            failed = !response.is_success();
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+
     /// Reads one page of the container's change feed.
     async fn read_change_feed(
         &self,

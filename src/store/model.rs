@@ -400,6 +400,18 @@ impl BatchResponse {
         self.results.iter().all(|r| r.status < 400)
     }
 
+    /// A batch of `len` operations none of which ran because another one failed (424 each).
+    pub fn failed_dependency(len: usize) -> Self {
+        Self {
+            results: (0..len)
+                .map(|_| BatchOpResult {
+                    status: 424,
+                    item: None,
+                })
+                .collect(),
+        }
+    }
+
     /// The first failed operation, as `(index, status)`.
     pub fn failure(&self) -> Option<(usize, u16)> {
         self.results

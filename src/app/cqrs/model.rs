@@ -692,9 +692,7 @@ fn change<T>(
 where
     T: Default + PartialEq + Clone + Serialize + for<'de> Deserialize<'de>,
 {
-    let before: Option<T> = current
-        .map(|v| serde_json::from_value(v.clone()))
-        .transpose()?;
+    let before: Option<T> = current.map(T::deserialize).transpose()?;
     let mut doc = before.clone().unwrap_or_default();
     edit(&mut doc);
     if before.as_ref() == Some(&doc) {

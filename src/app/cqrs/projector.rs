@@ -1,9 +1,10 @@
 //! Applies batches of events to the read models in the store.
 //!
-//! Updates are grouped by read-model partition and document; each touched partition is read,
-//! changed in memory with [`Update::apply`] and written back in transactional batches whose
-//! replaces are ETag-guarded (`If-Match`). A 409 / 412 (another writer got there first) re-reads
-//! and re-applies; since updates are idempotent this converges.
+//! Updates are grouped by read-model partition and document; every touched document is read
+//! (one snapshot), changed in memory with [`Update::apply`] and the whole batch is written back
+//! in one multi-partition write (one commit on the embedded store) whose replaces are
+//! ETag-guarded (`If-Match`). A 409 / 412 (another writer got there first) re-reads and
+//! re-applies; since updates are idempotent this converges.
 //!
 //! One poison event never fails its batch: an event that cannot be decoded is set aside at
 //! once, and when applying the batch fails for a reason a retry cannot fix (an unreadable or
@@ -16,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 use uuid::Uuid;
@@ -27,12 +28,10 @@ use super::layout::{
 };
 use super::model::{Delivery, LocationDoc, Model, Update, apply_all, decode, updates};
 use crate::store::model::MAX_BATCH_OPS;
-use crate::store::{BatchOp, ETag, PartitionKey, Store, StoreError};
+use crate::store::{BatchOp, BatchResponse, ETag, PartitionKey, Store, StoreError};
 
 /// Re-reads of one partition before giving up (the invocation then fails and is retried).
 const MAX_ATTEMPTS: usize = 10;
-/// Partitions written concurrently.
-const PARALLEL_PARTITIONS: usize = 8;
 /// Largest event body kept whole in a dead letter (an Event Hubs event is at most 1 MB on the
 /// Standard tier; a Cosmos DB item at most 2 MB). A longer body is cut and marked `truncated`.
 const MAX_DEAD_LETTER_BODY: usize = 1024 * 1024;
@@ -160,6 +159,14 @@ struct Pending {
 
 /// Applies `updates` to the generations `generations(model)` returns; returns how many
 /// documents were written.
+///
+/// Every touched document is read from one snapshot, updated in memory, and the whole batch is
+/// written back with one [`DocumentStore::batch_partitions`] call: on the embedded store one
+/// transaction and one fsync for the batch, whatever the number of partitions. Replaces are
+/// `If-Match`-guarded; a 404 / 409 / 412 (another writer got there first) re-reads and
+/// re-applies everything, which converges because updates are idempotent.
+///
+/// [`DocumentStore::batch_partitions`]: crate::store::DocumentStore::batch_partitions
 pub async fn apply_updates(
     store: &Store,
     updates: &[Update],
@@ -184,16 +191,56 @@ pub async fn apply_updates(
                 .push(update.clone());
         }
     }
-    let mut written = 0;
-    let work = groups.into_iter().map(|(pk, docs)| {
-        let store = store.clone();
-        async move { apply_partition(&store, &pk, &docs, delivery).await }
-    });
-    let mut results = futures::stream::iter(work).buffer_unordered(PARALLEL_PARTITIONS);
-    while let Some(result) = results.next().await {
-        written += result?;
+    let keys: Vec<(PartitionKey, String)> = groups
+        .iter()
+        .flat_map(|(pk, docs)| {
+            docs.keys()
+                .map(move |id| (PartitionKey::from(pk.as_str()), id.clone()))
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(0);
     }
-    Ok(written)
+    for _ in 0..MAX_ATTEMPTS {
+        let mut current = store.read_many(READ_MODELS, &keys).await?.into_iter();
+        let mut writes = Vec::new();
+        let mut moves = Vec::new();
+        for (pk, docs) in &groups {
+            let ops = plan_partition(pk, docs, &mut current, delivery, &mut moves)?;
+            let key = PartitionKey::from(pk.as_str());
+            let mut ops = ops.into_iter().peekable();
+            while ops.peek().is_some() {
+                writes.push((key.clone(), ops.by_ref().take(MAX_BATCH_OPS).collect()));
+            }
+        }
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        let written = writes.iter().map(|(_, ops): &(_, Vec<_>)| ops.len()).sum();
+        // Membership first: with a backend that commits partitions one by one, a location
+        // write that loses a race leaves a membership the retry recomputes (membership writes
+        // are idempotent).
+        let mut batches = membership_writes(store, &moves).await?;
+        batches.append(&mut writes);
+        match store.batch_partitions(READ_MODELS, batches).await {
+            Ok(responses) => match responses.iter().find_map(BatchResponse::failure) {
+                None => return Ok(written),
+                Some((_, 404 | 409 | 412)) => {}
+                // A 400 / 413 keeps its kind, so an oversized document sets its events aside.
+                Some((index, status)) => {
+                    return Err(ProjectError::Store(StoreError::from_status(
+                        status,
+                        format!("read-model batch failed at operation {index} with {status}"),
+                    )));
+                }
+            },
+            Err(e) if e.is_conflict() || e.is_precondition_failed() || e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ProjectError::Contention(
+        groups.keys().next().cloned().unwrap_or_default(),
+    ))
 }
 
 /// A user's move between countries, applied to the membership partitions.
@@ -203,129 +250,103 @@ struct Move {
     left: Option<String>,
 }
 
-async fn apply_partition(
-    store: &Store,
+/// The writes of one read-model partition: each pending document's updates applied to its
+/// current version (taken in order from `current`); moves between countries go to `moves`.
+fn plan_partition(
     pk: &str,
     docs: &BTreeMap<String, Pending>,
+    current: &mut impl Iterator<Item = Option<Value>>,
     delivery: Delivery,
-) -> Result<usize, ProjectError> {
-    let key = PartitionKey::from(pk);
+    moves: &mut Vec<Move>,
+) -> Result<Vec<BatchOp>, ProjectError> {
     let corrupt = |id: &str, reason: String| ProjectError::Corrupt {
         partition: pk.to_owned(),
         id: id.to_owned(),
         reason,
     };
-    for _ in 0..MAX_ATTEMPTS {
-        let reads = futures::future::join_all(
-            docs.keys()
-                .map(|id| store.read(READ_MODELS, &key, id.as_str())),
-        )
-        .await;
-        let mut ops = Vec::new();
-        let mut moves = Vec::new();
-        for ((id, pending), current) in docs.iter().zip(reads) {
-            let current = current?;
-            let before = current.as_ref().map(body);
-            let all: Vec<&Update> = pending.updates.iter().collect();
-            let Some(new) = apply_all(&all, before.as_ref(), delivery)
-                .map_err(|e| corrupt(id, e.to_string()))?
-            else {
-                continue;
-            };
-            if pending.model == Model::Countries {
-                let location: LocationDoc =
-                    serde_json::from_value(new.clone()).map_err(|e| corrupt(id, e.to_string()))?;
-                let old = before
-                    .as_ref()
-                    .and_then(|b| serde_json::from_value::<LocationDoc>(b.clone()).ok());
-                let moved = old.as_ref().is_none_or(|old| {
-                    old.country != location.country || old.user_name != location.user_name
-                });
-                if moved {
-                    let left = old
-                        .and_then(|old| old.country)
-                        .filter(|old| location.country.as_ref() != Some(old));
-                    moves.push(Move {
-                        generation: pending.generation,
-                        location,
-                        left,
-                    });
-                }
-            }
-            let doc = stored(pending.model, pending.generation, pk, id, new);
-            ops.push(match current.as_ref().and_then(ETag::of) {
-                Some(etag) => BatchOp::Replace {
-                    doc,
-                    if_match: Some(etag),
-                },
-                None => BatchOp::Create(doc),
+    let mut ops = Vec::new();
+    for (id, pending) in docs {
+        let current = current.next().flatten();
+        let before = current.as_ref().map(body);
+        let all: Vec<&Update> = pending.updates.iter().collect();
+        let Some(new) =
+            apply_all(&all, before.as_ref(), delivery).map_err(|e| corrupt(id, e.to_string()))?
+        else {
+            continue;
+        };
+        if pending.model == Model::Countries {
+            let location =
+                LocationDoc::deserialize(&new).map_err(|e| corrupt(id, e.to_string()))?;
+            let old = before
+                .as_ref()
+                .and_then(|b| LocationDoc::deserialize(b).ok());
+            let moved = old.as_ref().is_none_or(|old| {
+                old.country != location.country || old.user_name != location.user_name
             });
-        }
-        if ops.is_empty() {
-            return Ok(0);
-        }
-        // Membership first: if the location write below loses a race or the process dies,
-        // the retry recomputes the same move (membership writes are idempotent).
-        for m in &moves {
-            apply_move(store, m).await?;
-        }
-        let mut written = 0;
-        let mut raced = false;
-        for chunk in ops.chunks(MAX_BATCH_OPS) {
-            match store.batch(READ_MODELS, &key, chunk.to_vec()).await {
-                Ok(response) if response.is_success() => written += chunk.len(),
-                Ok(response) => match response.failure() {
-                    Some((_, 404 | 409 | 412)) => {
-                        raced = true;
-                        break;
-                    }
-                    other => {
-                        return Err(ProjectError::Store(StoreError::Other(format!(
-                            "batch on `{pk}` failed: {other:?}"
-                        ))));
-                    }
-                },
-                Err(e) if e.is_conflict() || e.is_precondition_failed() || e.is_not_found() => {
-                    raced = true;
-                    break;
-                }
-                Err(e) => return Err(e.into()),
+            if moved {
+                let left = old
+                    .and_then(|old| old.country)
+                    .filter(|old| location.country.as_ref() != Some(old));
+                moves.push(Move {
+                    generation: pending.generation,
+                    location,
+                    left,
+                });
             }
         }
-        if !raced {
-            return Ok(written);
-        }
+        let doc = stored(pending.model, pending.generation, pk, id, new);
+        ops.push(match current.as_ref().and_then(ETag::of) {
+            Some(etag) => BatchOp::Replace {
+                doc,
+                if_match: Some(etag),
+            },
+            None => BatchOp::Create(doc),
+        });
     }
-    Err(ProjectError::Contention(pk.to_owned()))
+    Ok(ops)
 }
 
-async fn apply_move(store: &Store, m: &Move) -> Result<(), ProjectError> {
-    let user = m.location.user_id.as_str();
-    if let Some(country) = &m.location.country {
-        let pk = country_partition(m.generation, country);
-        let doc = stored(
-            Model::Countries,
-            m.generation,
-            &pk,
-            user,
-            json!({"userId": user, "userName": m.location.user_name, "country": country, "member": true}),
-        );
-        store
-            .upsert(READ_MODELS, &PartitionKey::from(pk.as_str()), doc)
-            .await?;
-    }
-    if let Some(left) = &m.left {
-        let pk = country_partition(m.generation, left);
-        match store
-            .delete(READ_MODELS, &PartitionKey::from(pk.as_str()), user, None)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
+/// The membership writes of `moves`: an upsert into the new country's partition, and a
+/// delete from the old one when the membership document is there (read first, so a missing
+/// one does not fail the transaction; its ETag guards the delete).
+async fn membership_writes(
+    store: &Store,
+    moves: &[Move],
+) -> Result<Vec<(PartitionKey, Vec<BatchOp>)>, ProjectError> {
+    let mut writes = Vec::new();
+    let mut leaving = Vec::new();
+    for m in moves {
+        let user = m.location.user_id.as_str();
+        if let Some(country) = &m.location.country {
+            let pk = country_partition(m.generation, country);
+            let doc = stored(
+                Model::Countries,
+                m.generation,
+                &pk,
+                user,
+                json!({"userId": user, "userName": m.location.user_name, "country": country, "member": true}),
+            );
+            writes.push((PartitionKey::from(pk.as_str()), vec![BatchOp::Upsert(doc)]));
+        }
+        if let Some(left) = &m.left {
+            let pk = country_partition(m.generation, left);
+            leaving.push((PartitionKey::from(pk.as_str()), user.to_owned()));
         }
     }
-    Ok(())
+    if leaving.is_empty() {
+        return Ok(writes);
+    }
+    let found = store.read_many(READ_MODELS, &leaving).await?;
+    for ((pk, user), doc) in leaving.into_iter().zip(found) {
+        if let Some(doc) = doc {
+            let op = BatchOp::Delete {
+                id: user,
+                if_match: ETag::of(&doc),
+            };
+            writes.push((pk, vec![op]));
+        }
+    }
+    Ok(writes)
 }
 
 async fn dead_letter(store: &Store, event: &Incoming, reason: &str) -> Result<(), StoreError> {

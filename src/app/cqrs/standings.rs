@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 use super::layout::{Pointer, READ_MODELS};
 use super::model::{Model, ScoreDoc, Totals, day_of, totals_of};
 use crate::app::domain::leaderboard::Window;
-use crate::store::{ChangeFeedRequest, ChangeFeedStart, Store, StoreError};
+use crate::store::{ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart, Store, StoreError};
 
 /// Change-feed page size while catching up.
 const PAGE: u32 = 5000;
@@ -238,44 +238,56 @@ async fn catch_up(state: &mut State, store: &Store, now: DateTime<Utc>) -> Resul
     state.roll_to(day_of(now.timestamp()));
     // A first build places users on the boards once, in bulk, at the end.
     let bulk = state.users.is_empty();
-    loop {
-        let start = state
-            .continuation
-            .clone()
-            .map_or(ChangeFeedStart::Beginning, ChangeFeedStart::Continuation);
-        let page = store
-            .read_change_feed(READ_MODELS, &ChangeFeedRequest::new(start).max_items(PAGE))
-            .await?;
-        let done = page.items.is_empty();
-        for doc in &page.items {
-            let is_score = doc.get("model").and_then(|m| m.as_str())
-                == Some(Model::Leaderboard.name())
-                && doc.get("gen").and_then(|g| g.as_u64()) == Some(generation);
-            if !is_score {
-                continue;
-            }
-            // The document's own members (`userId`, `entries`, …) are read in place; its
-            // envelope members are not fields of `ScoreDoc` and are skipped.
-            match ScoreDoc::deserialize(doc) {
-                // A player renamed before any award has a document but no place on the board.
-                Ok(score) if score.entries.is_empty() => {}
-                Ok(score) => {
-                    let days = score.days();
-                    if bulk {
-                        state.put_user(&score.user_id, score.user_name, days);
-                    } else {
-                        state.put(&score.user_id, score.user_name, days);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "skipped an unreadable leaderboard document"),
-            }
-        }
+    let first = state
+        .continuation
+        .clone()
+        .map_or(ChangeFeedStart::Beginning, ChangeFeedStart::Continuation);
+    let mut page = read_page(store, first).await?;
+    // The next page is read while this one is absorbed: the store's read (a blocking-pool
+    // thread on the embedded backend, the network on Cosmos DB) overlaps the decoding here.
+    while !page.items.is_empty() {
+        let next = ChangeFeedStart::Continuation(page.continuation.clone());
+        let (next, ()) = futures::join!(read_page(store, next), async {
+            absorb(state, &page.items, generation, bulk);
+        });
         state.continuation = Some(page.continuation);
-        if done {
-            if bulk {
-                state.rebuild_boards();
+        page = next?;
+    }
+    state.continuation = Some(page.continuation);
+    if bulk {
+        state.rebuild_boards();
+    }
+    Ok(())
+}
+
+async fn read_page(store: &Store, start: ChangeFeedStart) -> Result<ChangeFeedPage, StoreError> {
+    store
+        .read_change_feed(READ_MODELS, &ChangeFeedRequest::new(start).max_items(PAGE))
+        .await
+}
+
+/// Takes the leaderboard documents of `generation` from one change-feed page into the index.
+fn absorb(state: &mut State, items: &[serde_json::Value], generation: u64, bulk: bool) {
+    for doc in items {
+        let is_score = doc.get("model").and_then(|m| m.as_str()) == Some(Model::Leaderboard.name())
+            && doc.get("gen").and_then(|g| g.as_u64()) == Some(generation);
+        if !is_score {
+            continue;
+        }
+        // The document's own members (`userId`, `entries`, …) are read in place; its
+        // envelope members are not fields of `ScoreDoc` and are skipped.
+        match ScoreDoc::deserialize(doc) {
+            // A player renamed before any award has a document but no place on the board.
+            Ok(score) if score.entries.is_empty() => {}
+            Ok(score) => {
+                let days = score.days();
+                if bulk {
+                    state.put_user(&score.user_id, score.user_name, days);
+                } else {
+                    state.put(&score.user_id, score.user_name, days);
+                }
             }
-            return Ok(());
+            Err(e) => tracing::warn!(error = %e, "skipped an unreadable leaderboard document"),
         }
     }
 }
