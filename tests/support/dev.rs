@@ -138,6 +138,18 @@ impl Dev {
 
     /// Starts the binary with extra `dev` arguments and `RUST_LOG=log_level`.
     pub fn start_with(root: &Path, data: &Path, args: &[&str], log: &Path, log_level: &str) -> Dev {
+        Self::start_with_env(root, data, args, &[], log, log_level)
+    }
+
+    /// [`Dev::start_with`] plus environment variables (e.g. telemetry settings).
+    pub fn start_with_env(
+        root: &Path,
+        data: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+        log_level: &str,
+    ) -> Dev {
         let mut all: Vec<&OsStr> = vec![
             OsStr::new("--root"),
             root.as_os_str(),
@@ -145,7 +157,9 @@ impl Dev {
             data.as_os_str(),
         ];
         all.extend(args.iter().map(OsStr::new));
-        let (process, addr) = spawn_dev(&all, &[("RUST_LOG", log_level)], log);
+        let mut vars = vec![("RUST_LOG", log_level)];
+        vars.extend_from_slice(env);
+        let (process, addr) = spawn_dev(&all, &vars, log);
         Dev {
             process,
             addr,
