@@ -122,7 +122,18 @@ async fn one_click_is_one_trace_across_chat_and_command_paths() {
     let (status, body) = api(&dev, "/api/user", "bob", profile("Bob", 48.85, 2.35), None).await;
     assert_eq!(status, 200, "{body}");
     dev.idle().await;
-    let before_click = collector.spans().len();
+    // Spans of the sign-ups may still be on their way; what started from here on is the click's.
+    let click_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let since_click = |spans: &[ExportedSpan]| -> Vec<ExportedSpan> {
+        spans
+            .iter()
+            .filter(|s| s.start_unix_nanos >= click_time)
+            .cloned()
+            .collect()
+    };
 
     // One click: a chat message and a command, both under the click's trace context.
     let (status, body) = api(
@@ -155,16 +166,15 @@ async fn one_click_is_one_trace_across_chat_and_command_paths() {
     ];
     let command_path = ["CommandInsert", "CommandsToEventHub", "UpdateProcessor"];
     let spans = received(&collector, |spans| {
+        let after = since_click(spans);
         chat_path
             .iter()
             .chain(&command_path)
-            .all(|f| !invocations(&spans[before_click..], f).is_empty())
-            && spans[before_click..]
-                .iter()
-                .any(|s| s.name == "webPubSub actions")
+            .all(|f| !invocations(&after, f).is_empty())
+            && after.iter().any(|s| s.name == "webPubSub actions")
     })
     .await;
-    let after: Vec<ExportedSpan> = spans[before_click..].to_vec();
+    let after = since_click(&spans);
 
     // Every span of both paths — the host's, the handler's and each output's — is in the
     // click's trace.

@@ -358,7 +358,10 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         .await
         .unwrap_or_else(|never| match never {});
     let (mut parts, body) = answer.into_parts();
-    tracing::Span::current().record("http.response.status_code", parts.status.as_u16());
+    tracing::Span::current().record(
+        "http.response.status_code",
+        i64::from(parts.status.as_u16()),
+    );
     let extra = parts.extensions.remove::<Outputs>();
     let bytes = axum::body::to_bytes(Body::new(body), usize::MAX)
         .await

@@ -103,7 +103,8 @@ impl InvocationSpan {
 
     /// Records an HTTP function's response status (5xx counts as failed).
     pub fn record_status(&self, status: u16) {
-        self.span.record("http.response.status_code", status);
+        self.span
+            .record("http.response.status_code", i64::from(status));
     }
 
     /// Records the outcome and duration on the span and in the metrics.

@@ -208,6 +208,18 @@ fn env_filter() -> tracing_subscriber::EnvFilter {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
+/// What becomes OpenTelemetry data, whatever `RUST_LOG` says about log lines: every span at
+/// `info` and above (invocations, hosts, outputs), and only warnings and errors as span events.
+fn export_filter() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        if metadata.is_span() {
+            *metadata.level() <= tracing::Level::INFO
+        } else {
+            *metadata.level() <= tracing::Level::WARN
+        }
+    })
+}
+
 /// Installs the process-wide subscriber for `config`: the per-invocation capture that feeds
 /// `Logs`, log lines on stderr (filtered by `RUST_LOG`, default `info`) in the chosen format,
 /// and — when exporting or writing JSON — the OpenTelemetry layer that gives every span its
@@ -237,7 +249,7 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     let otel_layer = tracer_provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(SCOPE))
-            .with_filter(env_filter())
+            .with_filter(export_filter())
     });
     let human = (config.log_format == LogFormat::Human).then(|| {
         tracing_subscriber::fmt::layer()
