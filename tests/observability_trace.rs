@@ -324,3 +324,64 @@ async fn an_unreachable_collector_never_fails_an_invocation() {
     };
     assert_eq!(reports, 1, "the failure is logged once");
 }
+
+#[test]
+fn an_unknown_log_format_stops_the_start_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    let output = support::cosmospark()
+        .args(["dev", "--port", "0", "--data-dir"])
+        .arg(data.path())
+        .env("COSMOSPARK_LOG_FORMAT", "yaml")
+        .output()
+        .expect("run cosmospark dev");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("COSMOSPARK_LOG_FORMAT") && stderr.contains("yaml"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_trace_of_the_invocation() {
+    let root = app_root(&[], None);
+    let data = tempfile::tempdir().unwrap();
+    let log = log_file("observability-json");
+    let dev = Dev::start_with_env(
+        root.path(),
+        data.path(),
+        &[],
+        &[("COSMOSPARK_LOG_FORMAT", "json")],
+        &log,
+        "info",
+    );
+    let (status, body) = api(
+        &dev,
+        "/api/command/insert",
+        "ann",
+        json!({"Data": {"json": true}}),
+        Some(CLICK),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    dev.idle().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).expect("a JSON log line parses"))
+        .collect();
+    let accepted = lines
+        .iter()
+        .find(|line| line["message"] == "command accepted")
+        .unwrap_or_else(|| panic!("no `command accepted` line in:\n{text}"));
+    assert_eq!(accepted["level"], "INFO");
+    assert_eq!(accepted["span"], "invocation");
+    assert_eq!(accepted["trace_id"], CLICK_TRACE);
+    assert!(
+        accepted["span_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16)
+    );
+    assert!(accepted["fields"]["command"].is_string());
+}

@@ -64,11 +64,14 @@ where
         if let Some(span) = ctx.event_span(event) {
             line.insert("span".into(), Value::String(span.name().to_owned()));
             let id = span.id();
-            let otel = self
+            // The registering dispatch; a layer inside an `Option` is not told it, and then the
+            // process-wide one is (this layer is installed globally).
+            let dispatch = self
                 .dispatch
                 .get()
                 .and_then(WeakDispatch::upgrade)
-                .and_then(|dispatch| tracing_opentelemetry::get_otel_context(&id, &dispatch));
+                .unwrap_or_else(|| tracing::dispatcher::get_default(Dispatch::clone));
+            let otel = tracing_opentelemetry::get_otel_context(&id, &dispatch);
             if let Some(context) = otel {
                 let span_context = context.span().span_context().clone();
                 if span_context.is_valid() {
