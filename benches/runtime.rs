@@ -1,9 +1,12 @@
 //! Runtime benchmark: the built `cosmospark serve` against a bare axum server measured in the
 //! same run — exec → first 200 on `GET /`, throughput and p99 of one HTTP function invoked
-//! through `POST /{FunctionName}` vs the same work in a bare handler, and idle RSS.
+//! through `POST /{FunctionName}` vs the same work in a bare handler, and idle RSS; plus the
+//! same `serve` with OpenTelemetry export enabled (OTLP/HTTP to a local sink collector), to
+//! measure what tracing costs the envelope path.
 //!
 //! Run: `cargo bench --bench runtime` (release). Loopback only; load is bounded in connections
-//! and time. The bare server is this bench binary re-executed with `BENCH_BARE_PORT` set.
+//! and time. The bare server and the sink are this bench binary re-executed with
+//! `BENCH_BARE_PORT` / `BENCH_SINK_PORT` set.
 //!
 //! Profile: with `BENCH_PERF_DATA=<file>` the bench ends with one more load round on `serve`
 //! while `perf record --call-graph dwarf` samples it into `<file>` (render it with
@@ -58,6 +61,30 @@ pub fn run_bare(port: u16) {
     });
 }
 
+async fn sink_accept(body: Bytes) -> &'static str {
+    let _ = body.len();
+    ""
+}
+
+/// A collector that accepts every OTLP/HTTP export and drops it (reading the whole body).
+pub fn run_sink(port: u16) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        let app = Router::new()
+            .route("/", get(|| async { "ready" }))
+            .route("/v1/traces", post(sink_accept))
+            .route("/v1/metrics", post(sink_accept));
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -80,7 +107,10 @@ impl Drop for Server {
 #[derive(Clone, Copy)]
 enum Kind {
     Runtime,
+    /// `serve` exporting spans and metrics to the sink on this port.
+    RuntimeExporting(u16),
     Bare,
+    Sink,
 }
 
 /// Spawns the server and returns it with the time from exec to the first 200 on `GET /`.
@@ -94,9 +124,25 @@ fn start(kind: Kind) -> (Server, Duration) {
                 .env("RUST_LOG", "warn");
             command
         }
+        Kind::RuntimeExporting(sink) => {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_cosmospark"));
+            command
+                .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+                .env("RUST_LOG", "warn")
+                .env(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://127.0.0.1:{sink}"),
+                );
+            command
+        }
         Kind::Bare => {
             let mut command = Command::new(std::env::current_exe().expect("bench exe"));
             command.env("BENCH_BARE_PORT", port.to_string());
+            command
+        }
+        Kind::Sink => {
+            let mut command = Command::new(std::env::current_exe().expect("bench exe"));
+            command.env("BENCH_SINK_PORT", port.to_string());
             command
         }
     };
@@ -210,6 +256,10 @@ pub fn main() {
         run_bare(port.parse().expect("BENCH_BARE_PORT"));
         return;
     }
+    if let Ok(port) = std::env::var("BENCH_SINK_PORT") {
+        run_sink(port.parse().expect("BENCH_SINK_PORT"));
+        return;
+    }
     if std::env::args().any(|arg| arg == "--list") {
         return;
     }
@@ -233,6 +283,8 @@ pub fn main() {
 
     let (runtime_server, _) = start(Kind::Runtime);
     let (bare_server, _) = start(Kind::Bare);
+    let (sink, _) = start(Kind::Sink);
+    let (exporting_server, _) = start(Kind::RuntimeExporting(sink.port));
     std::thread::sleep(Duration::from_millis(300));
     let runtime_idle = rss_kib(runtime_server.child.id());
     let bare_idle = rss_kib(bare_server.child.id());
@@ -245,13 +297,16 @@ pub fn main() {
     tokio.block_on(async {
         let _ = load(runtime_server.port, Arc::clone(&envelope)).await;
         let _ = load(bare_server.port, Arc::clone(&envelope)).await;
+        let _ = load(exporting_server.port, Arc::clone(&envelope)).await;
     });
-    // Interleave rounds so both servers see the same background load; keep each one's best round.
+    // Interleave rounds so every server sees the same background load; keep each one's best round.
     let mut runtime_rounds = Vec::new();
     let mut bare_rounds = Vec::new();
+    let mut exporting_rounds = Vec::new();
     for _ in 0..rounds_n {
         runtime_rounds.push(tokio.block_on(load(runtime_server.port, Arc::clone(&envelope))));
         bare_rounds.push(tokio.block_on(load(bare_server.port, Arc::clone(&envelope))));
+        exporting_rounds.push(tokio.block_on(load(exporting_server.port, Arc::clone(&envelope))));
     }
     let best = |rounds: Vec<Load>| {
         rounds
@@ -264,6 +319,7 @@ pub fn main() {
     }
     let runtime_load = best(runtime_rounds);
     let bare_load = best(bare_rounds);
+    let exporting_load = best(exporting_rounds);
     let runtime_loaded = rss_kib(runtime_server.child.id());
 
     let p50_overhead = runtime_load.p50.as_secs_f64() * 1e3 - bare_load.p50.as_secs_f64() * 1e3;
@@ -275,7 +331,14 @@ pub fn main() {
          | p50 latency (same round) | {:.3} ms | {:.3} ms | +{:.3} ms | overhead ≤ 0.05 ms |\n\
          | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n\
          | idle RSS after start | {:.1} MB | {:.1} MB | {:.2}× | ≤ 1.5× |\n\
-         | RSS after load | {:.1} MB | — | — | — |\n",
+         | RSS after load | {:.1} MB | — | — | — |\n\n\
+         Tracing overhead: the same `serve` with OpenTelemetry export enabled \
+         (`OTEL_EXPORTER_OTLP_ENDPOINT` → a local sink collector; a span per invocation, \
+         batch export, invocation metrics), measured in the same interleaved rounds.\n\n\
+         | metric | export enabled | export off | ratio | goal |\n|---|---|---|---|---|\n\
+         | throughput, `POST /GetRound`, best of {rounds_n} rounds | {:.0} req/s | {:.0} req/s | {:.3}× | ≥ 0.95× (overhead < 5%) |\n\
+         | p50 latency (same round) | {:.3} ms | {:.3} ms | +{:.3} ms | — |\n\
+         | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n",
         support::load_average(),
         runtime_start.as_secs_f64() * 1e3,
         bare_start.as_secs_f64() * 1e3,
@@ -292,7 +355,16 @@ pub fn main() {
         runtime_idle as f64 / 1024.0,
         bare_idle as f64 / 1024.0,
         runtime_idle as f64 / bare_idle.max(1) as f64,
-        runtime_loaded as f64 / 1024.0
+        runtime_loaded as f64 / 1024.0,
+        exporting_load.requests_per_second,
+        runtime_load.requests_per_second,
+        exporting_load.requests_per_second / runtime_load.requests_per_second,
+        exporting_load.p50.as_secs_f64() * 1e3,
+        runtime_load.p50.as_secs_f64() * 1e3,
+        exporting_load.p50.as_secs_f64() * 1e3 - runtime_load.p50.as_secs_f64() * 1e3,
+        exporting_load.p99.as_secs_f64() * 1e3,
+        runtime_load.p99.as_secs_f64() * 1e3,
+        exporting_load.p99.as_secs_f64() / runtime_load.p99.as_secs_f64(),
     );
     support::publish("runtime", &markdown);
 }

@@ -20,7 +20,8 @@ use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::devhost::webpubsub::AccessKey;
 use cosmospark::runtime::manifest::{Manifest, check, check_settings};
 use cosmospark::runtime::progress::Reporter;
-use cosmospark::runtime::{FunctionApp, init_tracing, server};
+use cosmospark::runtime::telemetry::{self, Telemetry};
+use cosmospark::runtime::{FunctionApp, server};
 use cosmospark::store::cli::{StoreArgs, run_store_command};
 use cosmospark::store::{Store, StoreConfig};
 
@@ -190,14 +191,22 @@ fn main() -> ExitCode {
         Command::Seed { users, data_dir } => run_async(seed(users, data_dir)),
         Command::Rebuild { model, data_dir } => run_async(rebuild(model, data_dir)),
         Command::Store(args) => run_async(async {
-            init_tracing();
-            run_store_command(args).await
+            let telemetry = init_telemetry()?;
+            let result = run_store_command(args).await;
+            telemetry.shutdown_async().await;
+            result
         }),
     };
     match result {
         Ok(code) => code,
         Err(error) => fail(error),
     }
+}
+
+/// The subscriber and, when configured, OpenTelemetry export (see `runtime::telemetry`); a bad
+/// telemetry variable stops the command before anything starts.
+fn init_telemetry() -> anyhow::Result<Telemetry> {
+    Ok(telemetry::init_from_env()?)
 }
 
 fn fail(error: anyhow::Error) -> ExitCode {
@@ -274,13 +283,19 @@ async fn serve(port: Option<u16>) -> anyhow::Result<()> {
         Some(port) => port,
         None => server::host_port_from_env()?.ok_or(server::ConfigError::NoPort)?,
     };
-    init_tracing();
     // In Azure nothing falls back to a local default: every problem is named before any
     // port is bound, so the host never sees a half-configured app as ready.
     let azure = cosmospark::runtime::settings::azure_platform(env);
     if let Some(platform_var) = azure {
         azure_settings(platform_var)?;
     }
+    let telemetry = init_telemetry()?;
+    let result = serve_with(port, azure).await;
+    telemetry.shutdown_async().await;
+    result
+}
+
+async fn serve_with(port: u16, azure: Option<&'static str>) -> anyhow::Result<()> {
     let store = StoreConfig::from_env().context("app settings")?;
     let app_settings = settings()?;
     if azure.is_some() && store.is_embedded() {
@@ -345,7 +360,14 @@ async fn open_platform(args: &DevArgs, endpoint: &str) -> anyhow::Result<Platfor
 }
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    init_tracing();
+    let telemetry = init_telemetry()?;
+    let result = dev_with(args).await;
+    // Spans of the last invocations leave before the process does.
+    telemetry.shutdown_async().await;
+    result
+}
+
+async fn dev_with(args: DevArgs) -> anyhow::Result<()> {
     let addr = std::net::SocketAddr::from((args.host, args.port));
     // Bound before the app is built: the app calls the hub's REST API at this address.
     let listener = tokio::net::TcpListener::bind(addr)
@@ -388,7 +410,7 @@ fn local_endpoint(addr: std::net::SocketAddr) -> String {
 }
 
 async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    init_tracing();
+    let _telemetry = init_telemetry()?;
     let config = match data_dir {
         Some(dir) => StoreConfig::Embedded {
             dir: dir.join("store"),
@@ -407,7 +429,7 @@ async fn seed(users: usize, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
 
 async fn rebuild(target: String, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     use cosmospark::app::cqrs::rebuild::{parse_target, rebuild_all_with};
-    init_tracing();
+    let _telemetry = init_telemetry()?;
     let models = parse_target(&target).map_err(anyhow::Error::msg)?;
     let config = match data_dir {
         Some(dir) => StoreConfig::Embedded {
@@ -465,7 +487,7 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
             data_dir,
             root,
         } => {
-            init_tracing();
+            let _telemetry = init_telemetry()?;
             let args = DevArgs {
                 data_dir,
                 root,

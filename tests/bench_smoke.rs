@@ -3,7 +3,7 @@
 //! panics or hangs (a watchdog ends the run), never on a timing.
 //!
 //! Its own harness (`harness = false`) so the runtime bench can re-execute this binary as its
-//! bare axum baseline server, as it does with the bench binary.
+//! bare axum baseline server and its telemetry sink, as it does with the bench binary.
 
 // Each bench includes `benches/support` itself, so it is loaded once per bench here.
 #![allow(clippy::duplicate_mod)]
@@ -29,6 +29,10 @@ const WATCHDOG: Duration = Duration::from_secs(600);
 fn main() {
     if let Ok(port) = std::env::var("BENCH_BARE_PORT") {
         runtime::run_bare(port.parse().expect("BENCH_BARE_PORT"));
+        return;
+    }
+    if let Ok(port) = std::env::var("BENCH_SINK_PORT") {
+        runtime::run_sink(port.parse().expect("BENCH_SINK_PORT"));
         return;
     }
     if std::env::args().any(|arg| arg == "--list") {

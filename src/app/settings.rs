@@ -331,6 +331,35 @@ pub const APP_SETTINGS: &[SettingSpec] = &[
         Format::Text,
         "infra/modules/functionapp.bicep (`ClientId=<identity>;Authorization=AAD`)",
     ),
+    // Telemetry (runtime::telemetry): any OTLP collector, the service name, the log format.
+    setting(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        Listed::Optional,
+        false,
+        Format::Text,
+        "an OTLP/HTTP collector (spans and metrics; nothing is exported without it or Application Insights)",
+    ),
+    setting(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        Listed::Optional,
+        false,
+        Format::Text,
+        "`http/protobuf` (the only transport built in)",
+    ),
+    setting(
+        "OTEL_SERVICE_NAME",
+        Listed::Optional,
+        false,
+        Format::Text,
+        "default cosmospark",
+    ),
+    setting(
+        "COSMOSPARK_LOG_FORMAT",
+        Listed::Optional,
+        false,
+        Format::Text,
+        "`human` (default) or `json` (one object per line with trace and span ids)",
+    ),
 ];
 
 /// Every problem with the settings `get` gives, for `serve` in Azure: required ones missing,

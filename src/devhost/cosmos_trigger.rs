@@ -214,6 +214,12 @@ async fn handle(
     cancel: &CancellationToken,
 ) -> Result<Handled, DeadLetterError> {
     let invoke = |batch: Vec<Value>, retry: Option<Value>| {
+        // Documents written by a traced request carry its `traceparent`: the batch continues
+        // its first document's trace (the runtime reads the same property in Azure).
+        let traceparent = batch
+            .iter()
+            .find_map(|doc| doc.get("traceparent").and_then(Value::as_str))
+            .map(str::to_owned);
         let mut envelope = Envelope::new(&trigger.function)
             .with_data(&trigger.binding, envelope::cosmos_documents(&batch));
         if let Some(retry) = retry {
@@ -221,7 +227,7 @@ async fn handle(
         }
         async move {
             invoker
-                .invoke(&trigger.function, envelope, None)
+                .invoke(&trigger.function, envelope, traceparent)
                 .await
                 .map(|_| ())
         }

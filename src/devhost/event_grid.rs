@@ -232,6 +232,10 @@ impl Topic {
                 normalise_event_grid(item, &self.name)
             }
             .map_err(|message| TopicError::InvalidEvent { index, message })?;
+            let event = match (cloud, traceparent) {
+                (true, Some(traceparent)) => with_trace_extension(event, traceparent),
+                _ => event,
+            };
             let event_type = event_type(&event).unwrap_or_default().to_owned();
             let event_id = event
                 .get("id")
@@ -453,6 +457,21 @@ fn normalise_cloud_event(item: &Value, topic: &str) -> Result<Value, String> {
         .entry("time")
         .or_insert_with(|| json!(Utc::now().to_rfc3339()));
     Ok(Value::Object(object))
+}
+
+/// A CloudEvent with the distributed-tracing extension (cloudevents/spec
+/// extensions/distributed-tracing.md): the publishing SDK adds the current `traceparent` unless
+/// the event already has `traceparent` or `tracestate` (azure-sdk-for-net
+/// sdk/eventgrid/Azure.Messaging.EventGrid/src/Customization/EventGridPublisherClient.cs).
+/// Event Grid schema events have no extension attributes and are left as they are.
+fn with_trace_extension(mut event: Value, traceparent: &str) -> Value {
+    if let Value::Object(object) = &mut event
+        && !object.contains_key("traceparent")
+        && !object.contains_key("tracestate")
+    {
+        object.insert("traceparent".into(), json!(traceparent));
+    }
+    event
 }
 
 /// The event in the subscription's delivery schema.

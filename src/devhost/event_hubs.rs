@@ -49,6 +49,11 @@ pub enum HubError {
     Store(#[from] StoreError),
 }
 
+/// The application property the Azure SDKs' messaging instrumentation writes the producer's
+/// W3C `traceparent` to (azure-sdk-for-net sdk/core/Azure.Core/src/Shared/MessagingClientDiagnostics.cs,
+/// `DiagnosticIdAttribute`), and the Event Hubs extension reads to continue the trace.
+pub const DIAGNOSTIC_ID: &str = "Diagnostic-Id";
+
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingEvent {
@@ -65,7 +70,7 @@ impl OutgoingEvent {
             other => other.to_string(),
         };
         let mut properties = Map::new();
-        properties.insert("Diagnostic-Id".into(), json!(traceparent));
+        properties.insert(DIAGNOSTIC_ID.into(), json!(traceparent));
         Self {
             body,
             partition_key: None,
@@ -698,8 +703,15 @@ impl PartitionProcessor {
             Some(retry) => envelope.with_retry_context(retry),
             None => envelope,
         };
+        // The producer's `Diagnostic-Id` (see `OutgoingEvent::from_output`): the extension
+        // continues the first event's trace.
+        let traceparent = events
+            .first()
+            .and_then(|event| event.properties.get(DIAGNOSTIC_ID))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         self.invoker
-            .invoke(&trigger.function, envelope, None)
+            .invoke(&trigger.function, envelope, traceparent)
             .await
             .map(|_| ())
     }

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use tower::ServiceExt;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::backlog::Activity;
@@ -17,6 +18,7 @@ use super::envelope::Envelope;
 use super::outputs::{OutputError, OutputSinks};
 use super::telemetry::{Completed, Recorder};
 use crate::runtime::manifest::{FunctionJson, Manifest};
+use crate::runtime::telemetry::{self, invocation::faas_trigger};
 use crate::runtime::{INVOCATION_ID_HEADER, InvocationResponse, TRACEPARENT_HEADER};
 
 /// The version string the emulated host reports.
@@ -92,17 +94,32 @@ impl Invoker {
             .function(function)
             .ok_or_else(|| InvokeError::UnknownFunction(function.to_owned()))?;
         let invocation_id = Uuid::new_v4().to_string();
-        let traceparent = traceparent.unwrap_or_else(new_traceparent);
+        let binding_type = declaration
+            .trigger()
+            .map(|trigger| trigger.kind.type_name())
+            .unwrap_or_default();
+        // The host's own span of the invocation, continuing the trace of whatever caused it
+        // (the request, the event, the document); the handler's span is its child.
         let span = tracing::info_span!(
-            "invocation",
+            "host",
+            otel.name = %format!("Functions.{}", declaration.name),
+            otel.kind = "internal",
             function = %declaration.name,
+            faas.trigger = faas_trigger(binding_type),
             invocation_id = %invocation_id,
         );
+        if let Some(parent) = &traceparent {
+            telemetry::set_parent(&span, parent);
+        }
+        let traceparent = telemetry::traceparent_of(&span)
+            .or(traceparent)
+            .unwrap_or_else(new_traceparent);
         let started = std::time::Instant::now();
         let started_at = chrono::Utc::now();
         tracing::info!(parent: &span, "Executing 'Functions.{}' (Id={invocation_id})", declaration.name);
         let outcome = self
             .run(declaration, envelope, &invocation_id, &traceparent)
+            .instrument(span.clone())
             .await;
         let duration = started.elapsed();
         self.recorder.record(Completed {

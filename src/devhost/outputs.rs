@@ -3,6 +3,7 @@
 //! log, `webPubSub` to the embedded hub, `cosmosDB` upserted into the store.
 
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::containers::Containers;
 use super::event_grid::{Topic, TopicError};
@@ -10,7 +11,8 @@ use super::event_hubs::{EventHubs, HubError, OutgoingEvent};
 use super::webpubsub::{ActionError, Hub, WebPubSubAction};
 use crate::runtime::Direction;
 use crate::runtime::InvocationResponse;
-use crate::runtime::manifest::{BindingKind, FunctionJson};
+use crate::runtime::manifest::{Binding, BindingKind, FunctionJson};
+use crate::runtime::telemetry::{self, metrics};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// A failed output write; fails the invocation.
@@ -61,7 +63,8 @@ pub fn items(value: &Value) -> Vec<Value> {
 }
 
 impl OutputSinks {
-    /// Writes every output of `response` that `function` declares.
+    /// Writes every output of `response` that `function` declares, each in a span of its own
+    /// (the trace shows every event, message and document an invocation sent).
     pub async fn write(
         &self,
         function: &FunctionJson,
@@ -75,66 +78,91 @@ impl OutputSinks {
             let Some(value) = response.output(&binding.name) else {
                 continue;
             };
-            let name = binding.name.clone();
-            match &binding.kind {
-                BindingKind::EventGrid { .. } => {
-                    self.topic
-                        .publish(items(value), Some(traceparent))
-                        .await
-                        .map_err(|source| OutputError::EventGrid {
-                            binding: name,
-                            source,
-                        })?;
-                }
-                BindingKind::EventHub { event_hub_name, .. } => {
-                    let hub = event_hub_name.clone().ok_or_else(|| OutputError::Invalid {
-                        binding: name.clone(),
-                        message: "function.json sets no `eventHubName`".into(),
+            let kind = binding.kind.type_name();
+            let span = tracing::info_span!(
+                "output",
+                otel.name = %format!("{kind} {}", binding.name),
+                otel.kind = "producer",
+                cosmospark.binding = kind,
+                cosmospark.output = %binding.name,
+            );
+            // What the written events carry: this span when spans have ids.
+            let traceparent =
+                telemetry::traceparent_of(&span).unwrap_or_else(|| traceparent.to_owned());
+            self.write_one(binding, value, &traceparent)
+                .instrument(span)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn write_one(
+        &self,
+        binding: &Binding,
+        value: &Value,
+        traceparent: &str,
+    ) -> Result<(), OutputError> {
+        let name = binding.name.clone();
+        match &binding.kind {
+            BindingKind::EventGrid { .. } => {
+                self.topic
+                    .publish(items(value), Some(traceparent))
+                    .await
+                    .map_err(|source| OutputError::EventGrid {
+                        binding: name,
+                        source,
                     })?;
-                    let events = items(value)
-                        .into_iter()
-                        .map(|item| OutgoingEvent::from_output(item, traceparent))
-                        .collect();
-                    self.hubs
-                        .send(&hub, events)
-                        .await
-                        .map_err(|source| OutputError::EventHub {
-                            binding: name,
-                            source,
-                        })?;
-                }
-                BindingKind::WebPubSub { hub, .. } => {
-                    let hub = hub.clone().ok_or_else(|| OutputError::Invalid {
-                        binding: name.clone(),
-                        message: "function.json sets no `hub`".into(),
-                    })?;
-                    let actions = WebPubSubAction::parse_many(value).map_err(|source| {
-                        OutputError::WebPubSub {
-                            binding: name.clone(),
-                            source,
-                        }
-                    })?;
-                    for action in actions {
-                        self.pubsub.apply(&hub, action);
-                    }
-                }
-                BindingKind::CosmosDb { container_name, .. } => {
-                    let container = container_name.clone().ok_or_else(|| OutputError::Invalid {
-                        binding: name.clone(),
-                        message: "function.json sets no `containerName`".into(),
-                    })?;
-                    for item in items(value) {
-                        self.upsert(&container, item).await.map_err(|source| {
-                            OutputError::Cosmos {
-                                binding: name.clone(),
-                                container: container.clone(),
-                                source,
-                            }
-                        })?;
-                    }
-                }
-                _ => {}
             }
+            BindingKind::EventHub { event_hub_name, .. } => {
+                let hub = event_hub_name.clone().ok_or_else(|| OutputError::Invalid {
+                    binding: name.clone(),
+                    message: "function.json sets no `eventHubName`".into(),
+                })?;
+                let events = items(value)
+                    .into_iter()
+                    .map(|item| OutgoingEvent::from_output(item, traceparent))
+                    .collect();
+                self.hubs
+                    .send(&hub, events)
+                    .await
+                    .map_err(|source| OutputError::EventHub {
+                        binding: name,
+                        source,
+                    })?;
+            }
+            BindingKind::WebPubSub { hub, .. } => {
+                let hub = hub.clone().ok_or_else(|| OutputError::Invalid {
+                    binding: name.clone(),
+                    message: "function.json sets no `hub`".into(),
+                })?;
+                let actions = WebPubSubAction::parse_many(value).map_err(|source| {
+                    OutputError::WebPubSub {
+                        binding: name.clone(),
+                        source,
+                    }
+                })?;
+                let mut sent = 0;
+                for action in actions {
+                    sent += self.pubsub.apply(&hub, action);
+                }
+                metrics::hub_messages(&hub, u64::try_from(sent).unwrap_or(u64::MAX));
+            }
+            BindingKind::CosmosDb { container_name, .. } => {
+                let container = container_name.clone().ok_or_else(|| OutputError::Invalid {
+                    binding: name.clone(),
+                    message: "function.json sets no `containerName`".into(),
+                })?;
+                for item in items(value) {
+                    self.upsert(&container, item)
+                        .await
+                        .map_err(|source| OutputError::Cosmos {
+                            binding: name.clone(),
+                            container: container.clone(),
+                            source,
+                        })?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

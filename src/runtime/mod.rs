@@ -8,6 +8,7 @@
 //! - [`settings`]: app-setting specs, Azure detection and the required-settings check.
 //! - [`edge`]: the guard in front of every HTTP function (cross-site, content type, size, JSON shape).
 //! - [`progress`]: progress of long command-line work (a bar on a terminal, lines otherwise).
+//! - [`telemetry`]: the subscriber, OpenTelemetry export, trace context, JSON logs and metrics.
 
 mod app;
 pub mod edge;
@@ -22,6 +23,7 @@ pub mod protocol;
 mod router;
 pub mod server;
 pub mod settings;
+pub mod telemetry;
 pub mod triggers;
 
 pub use app::{DEFAULT_MAX_ENVELOPE_BYTES, FunctionApp, RegistryError};
@@ -33,22 +35,8 @@ pub use principal::{ClientPrincipal, PrincipalRejection};
 pub use protocol::{InvocationRequest, InvocationResponse, ProtocolError};
 pub use router::{INVOCATION_ID_HEADER, TRACEPARENT_HEADER};
 
-/// Installs the process-wide subscriber: formatted events on stderr (filtered by `RUST_LOG`,
-/// default `info`) plus the per-invocation capture that feeds `Logs`. Safe to call twice.
+/// Installs the process-wide subscriber with human log lines and no export (tests and tools;
+/// the binary uses [`telemetry::init_from_env`]). Safe to call twice.
 pub fn init_tracing() {
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    };
-    let _ = tracing_subscriber::registry()
-        .with(logs::InvocationLogLayer.with_filter(filter()))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
-        .try_init();
+    let _ = telemetry::init(&telemetry::Config::default());
 }

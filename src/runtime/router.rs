@@ -20,10 +20,13 @@ use tracing::Instrument;
 use super::app::{FunctionApp, Registered};
 use super::edge;
 use super::function::{Context, InvokeError};
-use super::logs::{INVOCATION_SPAN, take_span_logs};
+use super::logs::take_span_logs;
 use super::manifest::RouteTemplate;
 use super::outputs::{HttpResponseData, Outputs};
 use super::protocol::{InvocationRequest, InvocationResponse, ProtocolError};
+use super::telemetry::invocation::InvocationSpan;
+use super::telemetry::spans_have_ids;
+use super::triggers::facts::{TriggerFacts, trigger_facts};
 use super::triggers::{HttpRequestData, Trigger};
 
 /// Header carrying the host's invocation id.
@@ -32,7 +35,12 @@ pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 enum Target {
-    Trigger(super::function::Invoke),
+    Trigger {
+        invoke: super::function::Invoke,
+        /// The trigger binding's function.json type and name.
+        binding_type: String,
+        binding: String,
+    },
     Http {
         router: Router,
         binding: String,
@@ -55,7 +63,14 @@ impl FunctionApp {
         let mut forwarded = Router::new();
         for (key, entry) in &self.functions {
             let target = match &entry.handler {
-                Registered::Trigger(invoke) => Target::Trigger(Arc::clone(invoke)),
+                Registered::Trigger(invoke) => {
+                    let trigger = entry.decl.trigger();
+                    Target::Trigger {
+                        invoke: Arc::clone(invoke),
+                        binding_type: trigger.map(|t| t.binding_type.clone()).unwrap_or_default(),
+                        binding: trigger.map(|t| t.name.clone()).unwrap_or_default(),
+                    }
+                }
                 Registered::Http {
                     method_router,
                     binding,
@@ -122,10 +137,23 @@ async fn not_found() -> Response {
 }
 
 async fn forwarded_span(name: String, request: Request, next: Next) -> Response {
-    let invocation_id = header_text(request.headers(), INVOCATION_ID_HEADER).unwrap_or_default();
-    let traceparent = header_text(request.headers(), TRACEPARENT_HEADER).unwrap_or_default();
-    let span = tracing::info_span!(INVOCATION_SPAN, function = %name, invocation_id = %invocation_id, traceparent = %traceparent);
-    next.run(request).instrument(span).await
+    let invocation_id = header_text(request.headers(), INVOCATION_ID_HEADER);
+    let traceparent = header_text(request.headers(), TRACEPARENT_HEADER);
+    let invocation = InvocationSpan::start(
+        &name,
+        "httpTrigger",
+        invocation_id.as_deref(),
+        traceparent.as_deref(),
+        &TriggerFacts::default(),
+    );
+    let response = next
+        .run(request)
+        .instrument(invocation.span().clone())
+        .await;
+    let status = response.status();
+    invocation.record_status(status.as_u16());
+    invocation.finish(!status.is_server_error());
+    response
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -186,12 +214,30 @@ async fn invoke(
     let invocation_id = header_text(&headers, INVOCATION_ID_HEADER);
     let traceparent = header_text(&headers, TRACEPARENT_HEADER)
         .or_else(|| traceparent_from_data(target, &request));
-    let span = tracing::info_span!(
-        INVOCATION_SPAN,
-        function = %function_name,
-        invocation_id = %invocation_id.as_deref().unwrap_or(""),
-        traceparent = %traceparent.as_deref().unwrap_or(""),
+    let (binding_type, facts) = match target {
+        Target::Trigger {
+            binding_type,
+            binding,
+            ..
+        } => (
+            binding_type.as_str(),
+            // Read only when spans have ids or metrics export: the payload is parsed again.
+            if spans_have_ids() || super::telemetry::metrics::enabled() {
+                trigger_facts(binding_type, binding, &request)
+            } else {
+                TriggerFacts::default()
+            },
+        ),
+        Target::Http { .. } => ("httpTrigger", TriggerFacts::default()),
+    };
+    let invocation = InvocationSpan::start(
+        function_name,
+        binding_type,
+        invocation_id.as_deref(),
+        traceparent.as_deref(),
+        &facts,
     );
+    let span = invocation.span().clone();
     let context = Context {
         function_name: function_name.clone(),
         invocation_id,
@@ -202,6 +248,7 @@ async fn invoke(
         .catch_unwind()
         .instrument(span.clone());
     let result = run.await;
+    invocation.finish(matches!(result, Ok(Ok(_))));
     let _entered = span.enter();
     match result {
         Ok(Ok(outputs)) => {
@@ -269,7 +316,7 @@ fn traceparent_from_data(target: &Target, request: &InvocationRequest) -> Option
 
 async fn run(target: &Target, context: Context) -> Result<Outputs, InvokeError> {
     match target {
-        Target::Trigger(invoke) => invoke(context).await,
+        Target::Trigger { invoke, .. } => invoke(context).await,
         Target::Http { .. } => run_http(target, context).await,
     }
 }
@@ -311,6 +358,10 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         .await
         .unwrap_or_else(|never| match never {});
     let (mut parts, body) = answer.into_parts();
+    tracing::Span::current().record(
+        "http.response.status_code",
+        i64::from(parts.status.as_u16()),
+    );
     let extra = parts.extensions.remove::<Outputs>();
     let bytes = axum::body::to_bytes(Body::new(body), usize::MAX)
         .await

@@ -5,7 +5,8 @@
 //!   roots in temp folders, a Web PubSub client;
 //! - [`handler`]: `cosmospark serve` invoked as the host does, and the recorded protocol fixtures;
 //! - [`npm`], [`browser`]: npm installs and the browser harness;
-//! - [`game`], [`cqrs`], [`store`], [`infra`], [`pubsub`]: helpers of one area each.
+//! - [`game`], [`cqrs`], [`store`], [`infra`], [`pubsub`]: helpers of one area each;
+//! - [`otlp`]: an in-test OpenTelemetry collector (OTLP/HTTP).
 //!
 //! The helpers used across areas are re-exported here (`support::Dev`, `support::repo`, ...).
 #![allow(dead_code, unused_imports)]
@@ -17,6 +18,7 @@ pub mod game;
 pub mod handler;
 pub mod infra;
 pub mod npm;
+pub mod otlp;
 pub mod platform;
 pub mod process;
 pub mod pubsub;

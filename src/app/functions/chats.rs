@@ -190,7 +190,10 @@ async fn store_numbered(
             },
             None => BatchOp::Create(to_doc(&next)?),
         };
-        let ops = vec![BatchOp::Create(to_doc(&numbered)?), counter_op];
+        let mut doc = to_doc(&numbered)?;
+        // The change-feed relay continues this request's trace from the document.
+        crate::runtime::telemetry::stamp(&mut doc);
+        let ops = vec![BatchOp::Create(doc), counter_op];
         let response = store.batch(containers::CHATS, &key, ops).await?;
         match response.failure() {
             None => {

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::app::domain::documents::{ChatSequence, containers};
 use crate::app::domain::event_kind::EventKind;
 use crate::runtime::outputs::{EventGridEvents, Outputs};
+use crate::runtime::telemetry;
 use crate::runtime::triggers::{CosmosDocuments, EventGridEvent, EventGridSchemaEvent};
 use crate::runtime::{Context, Function, FunctionError};
 
@@ -36,7 +37,12 @@ pub fn relay(name: &str, container: &str) -> Option<Function> {
                     .documents
                     .into_iter()
                     .filter_map(|doc| event_for(kind, doc))
-                    .map(EventGridEvent::EventGrid)
+                    .map(|mut event| {
+                        // Event Grid schema events have no extension attributes: the trace
+                        // context travels in `data`, as the relay's own (the next hop's parent).
+                        telemetry::stamp(&mut event.data);
+                        EventGridEvent::EventGrid(event)
+                    })
                     .collect();
                 tracing::info!(count = events.len(), event_type = %kind, "relayed changes");
                 Ok::<_, FunctionError>(Outputs::new().set("events", EventGridEvents(events)))

@@ -162,10 +162,14 @@ async fn list_users(
     Ok(ok(views))
 }
 
-/// Drops the store's system properties from a document returned to a client.
+/// Drops the store's system properties (and the trace context a traced write stamped) from a
+/// document returned to a client.
 pub fn without_system_properties(mut doc: Value) -> Value {
     if let Value::Object(map) = &mut doc {
-        map.retain(|key, _| !key.starts_with('_'));
+        map.retain(|key, _| {
+            !key.starts_with('_')
+                && key != crate::runtime::telemetry::trace_context::TRACEPARENT_MEMBER
+        });
     }
     doc
 }

@@ -109,7 +109,16 @@ impl Hub {
 
     fn with_hub<R>(&self, hub: &str, f: impl FnOnce(&mut HubState) -> R) -> R {
         let mut hubs = self.lock();
-        f(hubs.entry(hub.to_ascii_lowercase()).or_default())
+        let state = hubs.entry(hub.to_ascii_lowercase()).or_default();
+        let before = state.connections.len();
+        let result = f(state);
+        let after = state.connections.len();
+        if before != after {
+            let delta = i64::try_from(after).unwrap_or(i64::MAX)
+                - i64::try_from(before).unwrap_or(i64::MAX);
+            crate::runtime::telemetry::metrics::hub_connections(hub, delta);
+        }
+        result
     }
 
     /// What the `webPubSubConnection` input binding returns, for clients of this hub reached

@@ -139,9 +139,24 @@ impl WebPubSubAction {
         }
     }
 
-    /// Sets `data` to `payload` serialised as JSON text, `dataType` json.
+    /// Sets `data` to `payload` serialised as JSON text, `dataType` json. Inside a traced
+    /// invocation an object payload also carries the W3C `traceparent` of the invocation (no
+    /// Web PubSub message format has a place for trace context; clients ignore the member).
     pub fn with_json<T: Serialize>(mut self, payload: &T) -> Result<Self, serde_json::Error> {
-        self.data = Some(Value::String(serde_json::to_string(payload)?));
+        let text = match crate::runtime::telemetry::current_traceparent() {
+            Some(traceparent) => {
+                let mut value = serde_json::to_value(payload)?;
+                if let Value::Object(object) = &mut value {
+                    object.insert(
+                        crate::runtime::telemetry::trace_context::TRACEPARENT_MEMBER.to_owned(),
+                        Value::String(traceparent),
+                    );
+                }
+                value.to_string()
+            }
+            None => serde_json::to_string(payload)?,
+        };
+        self.data = Some(Value::String(text));
         self.data_type = Some(WebPubSubDataType::Json);
         Ok(self)
     }

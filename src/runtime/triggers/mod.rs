@@ -4,6 +4,7 @@
 mod cosmos;
 mod event_grid;
 mod event_hubs;
+pub mod facts;
 mod http;
 mod inputs;
 mod timer;

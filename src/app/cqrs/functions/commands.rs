@@ -184,7 +184,9 @@ async fn insert_command(
     };
     let store = read_side.store().await.map_err(ApiError::internal)?;
     let pk = PartitionKey::from(id.as_str());
-    let doc = serde_json::to_value(&command).map_err(ApiError::internal)?;
+    let mut doc = serde_json::to_value(&command).map_err(ApiError::internal)?;
+    // The change-feed relay continues this request's trace from the document.
+    crate::runtime::telemetry::stamp(&mut doc);
     match store.create(COMMANDS, &pk, doc).await {
         Ok(_) => {
             tracing::info!(command = %id, "command accepted");

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::app::cqrs::event::{COMMANDS, relay_event};
 use crate::app::domain::documents::containers;
 use crate::runtime::outputs::{EventHubEvents, Outputs};
+use crate::runtime::telemetry;
 use crate::runtime::triggers::CosmosDocuments;
 use crate::runtime::{Context, Function, FunctionError};
 
@@ -36,9 +37,11 @@ fn relay(
     batch: CosmosDocuments<Map<String, Value>>,
     context: Context,
 ) -> Result<Outputs, FunctionError> {
+    // The relay's own context (the next hop's parent), else the host's.
+    let traceparent = telemetry::current_traceparent().or(context.traceparent);
     let mut events = Vec::with_capacity(batch.documents.len());
     for document in batch.documents {
-        match relay_event(container, document, context.traceparent.as_deref()) {
+        match relay_event(container, document, traceparent.as_deref()) {
             Ok(Some(event)) => events.push(serde_json::to_value(event)?),
             Ok(None) => {}
             Err(error) => tracing::warn!(container, %error, "skipped a change"),
