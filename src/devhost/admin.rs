@@ -1,4 +1,4 @@
-//! The `/_devhost` tools of `cosmospark dev`: dead letters (list, replay) and a data explorer
+//! The `/_devhost` tools of `cosmospark dev`: dead letters (list, replay, discard) and a data explorer
 //! (read or upsert a document). They bypass the app's validation, so they need the admin role
 //! through the same sign-in as the site; and the whole platform answers only to known `Host`
 //! names ([`known_hosts_only`]), so a web page cannot reach it by DNS rebinding.
@@ -13,7 +13,7 @@ use axum::extract::{Path as UrlPath, Query as UrlQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use super::backlog::BacklogError;
@@ -37,6 +37,7 @@ pub fn router(platform: Platform, sessions: Sessions) -> Router {
         .route("/idle", get(wait_idle))
         .route("/deadletters", get(list_dead_letters))
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
+        .route("/deadletters/{id}", delete(discard_dead_letter))
         .route("/containers/{container}/items", post(upsert_item))
         .route("/containers/{container}/items/{id}", get(read_item))
         .with_state(platform)
@@ -164,7 +165,28 @@ async fn replay_dead_letter(
             error @ (DeadLetterError::NotReplayable { .. } | DeadLetterError::Corrupt { .. }),
         )) => problem(StatusCode::UNPROCESSABLE_ENTITY, error),
         Err(ReplayError::DeadLetter(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+        Err(error @ ReplayError::Gone { .. }) => problem(StatusCode::UNPROCESSABLE_ENTITY, error),
         Err(error) => problem(StatusCode::BAD_GATEWAY, error),
+    }
+}
+
+/// `DELETE /_devhost/deadletters/{id}`: drops a dead letter without replaying it (204); 404
+/// when there is none, 409 while a replay holds it.
+async fn discard_dead_letter(
+    State(platform): State<Platform>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    match platform.dead_letters.discard(&id).await {
+        Ok(()) => {
+            tracing::info!(id, "dead letter discarded");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(DeadLetterError::NotFound(_)) => problem(
+            StatusCode::NOT_FOUND,
+            format!("dead letter `{id}` does not exist"),
+        ),
+        Err(error @ DeadLetterError::Busy(_)) => problem(StatusCode::CONFLICT, error),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
     }
 }
 
