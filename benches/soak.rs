@@ -5,8 +5,8 @@
 //! and the backlog: changes not yet through their change-feed triggers (`/_devhost/backlog`),
 //! Event Hubs events not yet checkpointed by their consumer groups, Event Grid deliveries
 //! pending and events retained in the hub log (`/_devhost/retention`). After the load it waits
-//! on `/_devhost/idle` (up to 10 minutes) and reports how long the whole pipeline took to
-//! drain. Prints a table and writes it to `target/soak.csv`. Figures go in
+//! on `/_devhost/idle` (`--drain-secs`, default and at most 600) and reports how long the whole
+//! pipeline took to drain. Prints a table and writes it to `target/soak.csv`. Figures go in
 //! `docs/reliability.md`.
 
 use std::net::TcpListener;
@@ -27,18 +27,24 @@ const IN_FLIGHT: usize = 256;
 struct Options {
     minutes: u64,
     rate: u64,
+    /// How long to wait for the pipeline to drain after the load (at most 600 s).
+    drain_secs: u64,
 }
 
 fn options() -> Options {
     let mut options = Options {
         minutes: 10,
         rate: 300,
+        drain_secs: 600,
     };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--minutes" => options.minutes = pair[1].parse().expect("--minutes N"),
             "--rate" => options.rate = pair[1].parse().expect("--rate R"),
+            "--drain-secs" => {
+                options.drain_secs = pair[1].parse::<u64>().expect("--drain-secs S").min(600)
+            }
             _ => {}
         }
     }
@@ -263,9 +269,14 @@ async fn main() {
     }
     load.await.expect("load task");
     // Drain: wait on the platform's own idle signal (every lease at the head of its feed, no
-    // delivery queued, every hub checkpoint at the end, nothing running), at most 10 minutes.
+    // delivery queued, every hub checkpoint at the end, nothing running), at most
+    // `--drain-secs` (default and most 600).
     let drained = Instant::now();
-    let idle = admin_get(format!("{base}/_devhost/idle?timeout_ms=600000")).await;
+    let idle = admin_get(format!(
+        "{base}/_devhost/idle?timeout_ms={}",
+        options.drain_secs * 1000
+    ))
+    .await;
     let waited = drained.elapsed().as_secs_f64();
     if let (Some((_, r)), Some((_, t))) = (retention().await, triggers().await) {
         sample(start.elapsed(), &r, feed_pending(&t));
