@@ -235,10 +235,10 @@ mod tests {
             json!({"id": "u4", "name": "b", "_etag": "e4"}),
         ];
         let plan = plan(EventKind::UserUpserted, containers::USERS, docs);
-        let ids: Vec<&str> = plan
+        let ids: Vec<String> = plan
             .events
             .iter()
-            .map(|e| e.data()["id"].as_str().unwrap())
+            .map(|e| e.data()["id"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(ids, ["u1", "u4"]);
         assert_eq!(plan.set_aside.len(), 2);
