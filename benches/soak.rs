@@ -2,9 +2,12 @@
 //! loopback only; not part of `cargo test`): runs `cosmospark dev` on the whole app in a temp
 //! data directory with demo users, sends `R` chat messages per second (default 300) for `N`
 //! minutes (default 10), and every 10 s records the process's RSS, the store's size on disk
-//! and the backlog (`/_devhost/retention`: Event Hubs events not yet checkpointed by their
-//! consumer groups, Event Grid deliveries pending, events retained in the hub log). Prints a
-//! table and writes it to `target/soak.csv`. Figures go in `docs/reliability.md`.
+//! and the backlog: changes not yet through their change-feed triggers (`/_devhost/backlog`),
+//! Event Hubs events not yet checkpointed by their consumer groups, Event Grid deliveries
+//! pending and events retained in the hub log (`/_devhost/retention`). After the load it waits
+//! on `/_devhost/idle` (`--drain-secs`, default and at most 600) and reports how long the whole
+//! pipeline took to drain. Prints a table and writes it to `target/soak.csv`. Figures go in
+//! `docs/reliability.md`.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -24,18 +27,24 @@ const IN_FLIGHT: usize = 256;
 struct Options {
     minutes: u64,
     rate: u64,
+    /// How long to wait for the pipeline to drain after the load (at most 600 s).
+    drain_secs: u64,
 }
 
 fn options() -> Options {
     let mut options = Options {
         minutes: 10,
         rate: 300,
+        drain_secs: 600,
     };
     let args: Vec<String> = std::env::args().collect();
     for pair in args.windows(2) {
         match pair[0].as_str() {
             "--minutes" => options.minutes = pair[1].parse().expect("--minutes N"),
             "--rate" => options.rate = pair[1].parse().expect("--rate R"),
+            "--drain-secs" => {
+                options.drain_secs = pair[1].parse::<u64>().expect("--drain-secs S").min(600)
+            }
             _ => {}
         }
     }
@@ -183,22 +192,23 @@ async fn main() {
     };
 
     let mut rows = vec![
-        "seconds,rss_mib,store_mib,acked,failed,shed,hub_unprocessed,hub_retained,eventgrid_pending"
+        "seconds,rss_mib,store_mib,acked,failed,shed,feed_pending,hub_unprocessed,hub_retained,eventgrid_pending"
             .to_owned(),
     ];
     println!(
-        "{:>7} {:>8} {:>9} {:>9} {:>7} {:>6} {:>10} {:>9} {:>10}",
+        "{:>7} {:>8} {:>9} {:>9} {:>7} {:>6} {:>12} {:>10} {:>9} {:>10}",
         "seconds",
         "rss MiB",
         "store MiB",
         "acked",
         "failed",
         "shed",
+        "feed pending",
         "hub unproc",
         "hub kept",
         "EG pending"
     );
-    let mut sample = |elapsed: Duration, backlog: &Value| {
+    let mut sample = |elapsed: Duration, backlog: &Value, feeds: u64| {
         let row = (
             elapsed.as_secs(),
             rss_kib(pid) as f64 / 1024.0,
@@ -206,6 +216,7 @@ async fn main() {
             sent.load(Ordering::Relaxed),
             failed.load(Ordering::Relaxed),
             shed.load(Ordering::Relaxed),
+            feeds,
             backlog["eventHubs"]["unprocessed"].as_i64().unwrap_or(-1),
             backlog["eventHubs"]["partitions"]
                 .as_array()
@@ -215,50 +226,78 @@ async fn main() {
             backlog["eventGridPending"].as_u64().unwrap_or(0),
         );
         println!(
-            "{:>7} {:>8.1} {:>9.1} {:>9} {:>7} {:>6} {:>10} {:>9} {:>10}",
-            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8
+            "{:>7} {:>8.1} {:>9.1} {:>9} {:>7} {:>6} {:>12} {:>10} {:>9} {:>10}",
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9
         );
         rows.push(format!(
-            "{},{:.1},{:.1},{},{},{},{},{},{}",
-            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8
+            "{},{:.1},{:.1},{},{},{},{},{},{},{}",
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9
         ));
     };
-    let backlog = || async {
-        http.get(format!("{base}/_devhost/retention"))
-            .header(
-                "x-ms-client-principal",
-                principal_with("soak-admin", &["authenticated", "admin"]),
-            )
-            .send()
-            .await
-            .ok()?
-            .json::<Value>()
-            .await
-            .ok()
+    let admin = principal_with("soak-admin", &["authenticated", "admin"]);
+    let admin_get = |path: String| {
+        let (http, admin) = (http.clone(), admin.clone());
+        async move {
+            let response = http
+                .get(path)
+                .header("x-ms-client-principal", admin)
+                .send()
+                .await
+                .ok()?;
+            let status = response.status();
+            Some((status, response.json::<Value>().await.ok()?))
+        }
     };
+    // The retention view holds the hub and Event Grid queue; the change feeds' backlog (the
+    // relays' pending changes) is only in the triggers' backlog.
+    let retention = || admin_get(format!("{base}/_devhost/retention"));
+    let feed_pending = |snapshot: &Value| -> u64 {
+        snapshot["triggers"].as_array().map_or(0, |triggers| {
+            triggers
+                .iter()
+                .filter(|t| t["kind"] == "cosmosDBTrigger")
+                .filter_map(|t| t["pending"].as_u64())
+                .sum()
+        })
+    };
+    let triggers = || admin_get(format!("{base}/_devhost/backlog"));
     while start.elapsed() < duration {
         tokio::time::sleep(SAMPLE_EVERY).await;
-        if let Some(b) = backlog().await {
-            sample(start.elapsed(), &b);
+        if let (Some((_, r)), Some((_, t))) = (retention().await, triggers().await) {
+            sample(start.elapsed(), &r, feed_pending(&t));
         }
     }
     load.await.expect("load task");
-    // Drain: how long until the backlog is gone once writes stop (bounded at 2 minutes).
+    // Drain: wait on the platform's own idle signal (every lease at the head of its feed, no
+    // delivery queued, every hub checkpoint at the end, nothing running), at most
+    // `--drain-secs` (default and most 600).
     let drained = Instant::now();
-    while drained.elapsed() < Duration::from_secs(120) {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        if let Some(b) = backlog().await {
-            let empty = b["eventHubs"]["unprocessed"].as_i64() == Some(0)
-                && b["eventGridPending"].as_u64() == Some(0);
-            if empty {
-                sample(start.elapsed(), &b);
-                println!(
-                    "drained {:.1} s after the load stopped",
-                    drained.elapsed().as_secs_f64()
-                );
-                break;
-            }
+    let idle = admin_get(format!(
+        "{base}/_devhost/idle?timeout_ms={}",
+        options.drain_secs * 1000
+    ))
+    .await;
+    let waited = drained.elapsed().as_secs_f64();
+    if let (Some((_, r)), Some((_, t))) = (retention().await, triggers().await) {
+        sample(start.elapsed(), &r, feed_pending(&t));
+    }
+    match idle {
+        Some((status, _)) if status.is_success() => {
+            println!("drained {waited:.1} s after the load stopped")
         }
+        Some((_, last)) => println!(
+            "NOT drained {waited:.1} s after the load stopped; last backlog: {}",
+            last["triggers"]
+                .as_array()
+                .map(|t| t
+                    .iter()
+                    .filter(|t| t["pending"].as_u64().unwrap_or(0) > 0)
+                    .map(|t| format!("{} {}", t["trigger"], t["pending"]))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        None => println!("cannot read /_devhost/idle"),
     }
     let csv = repo.join("target/soak.csv");
     std::fs::write(&csv, rows.join("\n") + "\n").expect("write soak.csv");

@@ -341,6 +341,18 @@ fn dev_options(args: &DevArgs) -> DevOptions {
     }
 }
 
+/// `files` with the app's own dead letters: the update processor's (`app-…`) and the Event
+/// Grid relays' (`relay-…`).
+fn with_app_dead_letters(files: DeadLetters, store: &Store) -> DeadLetters {
+    files
+        .with_app(AppDeadLetters::new(store.clone(), READ_MODEL_DEAD_LETTERS))
+        .with_app(AppDeadLetters::with_prefix(
+            store.clone(),
+            cosmospark::app::relay_dead_letters::CONTAINER,
+            "relay-",
+        ))
+}
+
 /// The platform over the app, with the app's read-model dead letters listed and replayable
 /// beside the platform's own, and claims a crashed replay left released.
 async fn open_platform(args: &DevArgs, endpoint: &str) -> anyhow::Result<Platform> {
@@ -348,10 +360,7 @@ async fn open_platform(args: &DevArgs, endpoint: &str) -> anyhow::Result<Platfor
         app_over(store, key, endpoint)
     })
     .await?;
-    platform.dead_letters = platform.dead_letters.clone().with_app(AppDeadLetters::new(
-        platform.store.clone(),
-        READ_MODEL_DEAD_LETTERS,
-    ));
+    platform.dead_letters = with_app_dead_letters(platform.dead_letters.clone(), &platform.store);
     let released = platform.dead_letters.recover().await?;
     if released > 0 {
         tracing::warn!(released, "released dead letters an interrupted replay held");
@@ -464,7 +473,7 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
                 dir: data_dir.join("store"),
             };
             let letters = match cosmospark::store::open_store(&config).await {
-                Ok(store) => files.with_app(AppDeadLetters::new(store, READ_MODEL_DEAD_LETTERS)),
+                Ok(store) => with_app_dead_letters(files, &store),
                 Err(error) => {
                     eprintln!(
                         "note: the store is not readable ({error}); the app's own dead letters are not listed (GET /_devhost/deadletters on the running `cosmospark dev` lists everything)"

@@ -11,12 +11,14 @@
 //! - [`webpubsub`]: Web PubSub client tokens through the service's REST API.
 //! - [`seed`]: demo users for `cosmospark seed` and an empty `dev` store.
 //! - [`store_io`]: typed document reads and writes.
+//! - [`relay_dead_letters`]: change-feed documents the Event Grid relays set aside.
 
 pub mod cqrs;
 pub mod domain;
 pub mod functions;
 pub mod maps;
 pub mod progress;
+pub mod relay_dead_letters;
 pub mod seed;
 pub mod services;
 pub mod settings;

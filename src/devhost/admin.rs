@@ -1,7 +1,7 @@
-//! The `/_devhost` tools of `cosmospark dev`: dead letters (list, replay), a data explorer
-//! (read or upsert a document) and the dashboard ([`super::dashboard`]). They bypass the app's
-//! validation, so they need the admin role through the same sign-in as the site; and the whole
-//! platform answers only to known `Host` names ([`known_hosts_only`]), so a web page cannot
+//! The `/_devhost` tools of `cosmospark dev`: dead letters (list, replay, discard), a data
+//! explorer (read or upsert a document) and the dashboard ([`super::dashboard`]). They bypass the
+//! app's validation, so they need the admin role through the same sign-in as the site; and the
+//! whole platform answers only to known `Host` names ([`known_hosts_only`]), so a web page cannot
 //! reach it by DNS rebinding.
 
 use std::path::Path;
@@ -14,7 +14,7 @@ use axum::extract::{Path as UrlPath, Query as UrlQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use super::backlog::{BacklogError, TriggerBacklog, TriggerKind};
@@ -38,6 +38,7 @@ pub fn router(platform: Platform, sessions: Sessions) -> Router {
         .route("/idle", get(wait_idle))
         .route("/deadletters", get(list_dead_letters))
         .route("/deadletters/{id}/replay", post(replay_dead_letter))
+        .route("/deadletters/{id}", delete(discard_dead_letter))
         .route("/containers/{container}/items", post(upsert_item))
         .route("/containers/{container}/items/{id}", get(read_item))
         .merge(super::dashboard::routes())
@@ -177,7 +178,28 @@ async fn replay_dead_letter(
             error @ (DeadLetterError::NotReplayable { .. } | DeadLetterError::Corrupt { .. }),
         )) => problem(StatusCode::UNPROCESSABLE_ENTITY, error),
         Err(ReplayError::DeadLetter(error)) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
+        Err(error @ ReplayError::Gone { .. }) => problem(StatusCode::UNPROCESSABLE_ENTITY, error),
         Err(error) => problem(StatusCode::BAD_GATEWAY, error),
+    }
+}
+
+/// `DELETE /_devhost/deadletters/{id}`: drops a dead letter without replaying it (204); 404
+/// when there is none, 409 while a replay holds it.
+async fn discard_dead_letter(
+    State(platform): State<Platform>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    match platform.dead_letters.discard(&id).await {
+        Ok(()) => {
+            tracing::info!(id, "dead letter discarded");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(DeadLetterError::NotFound(_)) => problem(
+            StatusCode::NOT_FOUND,
+            format!("dead letter `{id}` does not exist"),
+        ),
+        Err(error @ DeadLetterError::Busy(_)) => problem(StatusCode::CONFLICT, error),
+        Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error),
     }
 }
 

@@ -29,6 +29,10 @@ pub enum DeadLetterKind {
     /// An event the app itself set aside (kept in a store container, see [`AppDeadLetters`]);
     /// `payload` is the event body.
     App,
+    /// A change-feed document an app function set aside itself (kept in a store container);
+    /// `payload` names it (`container`, `partitionKey`, `id`, `version`) and a replay hands its
+    /// current version to the function again.
+    Document,
 }
 
 impl DeadLetterKind {
@@ -39,6 +43,7 @@ impl DeadLetterKind {
             Self::CosmosDb => "cosmosdb",
             Self::Timer => "timer",
             Self::App => "app",
+            Self::Document => "document",
         }
     }
 
@@ -117,12 +122,12 @@ const KEY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7b0f_52d4_1c8e_4a39_9e
 /// The suffix of a file held by a replay (`<id>.json.replaying`).
 const CLAIMED: &str = "replaying";
 
-/// The dead letters of one data directory: files, plus the app's own store container when the
-/// app keeps one ([`DeadLetters::with_app`]).
+/// The dead letters of one data directory: files, plus the app's own store containers when the
+/// app keeps some ([`DeadLetters::with_app`]).
 #[derive(Clone)]
 pub struct DeadLetters {
     root: PathBuf,
-    app: Option<AppDeadLetters>,
+    apps: Vec<AppDeadLetters>,
 }
 
 impl std::fmt::Debug for DeadLetters {
@@ -170,14 +175,18 @@ impl DeadLetters {
     pub fn new(data_dir: &Path) -> Self {
         Self {
             root: data_dir.join("deadletter"),
-            app: None,
+            apps: Vec::new(),
         }
     }
 
     /// Also lists and replays the dead letters the app keeps in `app`.
     pub fn with_app(mut self, app: AppDeadLetters) -> Self {
-        self.app = Some(app);
+        self.apps.push(app);
         self
+    }
+
+    fn app_of(&self, id: &str) -> Option<&AppDeadLetters> {
+        self.apps.iter().find(|app| app.owns(id))
     }
 
     /// Writes a new dead letter durably (temp file, fsync, rename) and returns it.
@@ -336,7 +345,7 @@ impl DeadLetters {
     /// readable ones oldest first, then the unreadable ones. Never fails because of one entry.
     pub async fn entries(&self) -> Result<Vec<Entry>, DeadLetterError> {
         let mut entries: Vec<Entry> = self.files().iter().map(|file| self.entry(file)).collect();
-        if let Some(app) = &self.app {
+        for app in &self.apps {
             entries.extend(app.entries().await?);
         }
         entries.sort_by(|a, b| match (a, b) {
@@ -357,7 +366,7 @@ impl DeadLetters {
 
     /// One dead letter (file or app entry).
     pub async fn get(&self, id: &str) -> Result<DeadLetter, DeadLetterError> {
-        if let Some(app) = self.app.as_ref().filter(|app| app.owns(id)) {
+        if let Some(app) = self.app_of(id) {
             return app.get(id).await;
         }
         let file = self.file(id)?;
@@ -370,7 +379,7 @@ impl DeadLetters {
     /// gets [`DeadLetterError::Busy`]); [`Claim::done`] removes it, [`Claim::release`] puts it
     /// back. A claim left by a crash is released by [`DeadLetters::recover`].
     pub async fn claim(&self, id: &str) -> Result<Claim, DeadLetterError> {
-        if let Some(app) = self.app.as_ref().filter(|app| app.owns(id)) {
+        if let Some(app) = self.app_of(id) {
             return app.claim(id).await;
         }
         let file = self.file(id)?;
@@ -418,10 +427,33 @@ impl DeadLetters {
             })?;
             released += 1;
         }
-        if let Some(app) = &self.app {
+        for app in &self.apps {
             released += app.recover().await?;
         }
         Ok(released)
+    }
+
+    /// Discards dead letter `id` (file or app entry, readable or not) without replaying it;
+    /// one a replay holds is [`DeadLetterError::Busy`].
+    pub async fn discard(&self, id: &str) -> Result<(), DeadLetterError> {
+        if let Some(app) = self.app_of(id) {
+            return app.discard(id).await;
+        }
+        let file = self.file(id)?;
+        if file.claimed {
+            return Err(DeadLetterError::Busy(id.to_owned()));
+        }
+        match std::fs::remove_file(&file.path) {
+            Ok(()) => Ok(()),
+            // Claimed (renamed) or removed meanwhile.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Err(DeadLetterError::Busy(id.to_owned()))
+            }
+            Err(source) => Err(DeadLetterError::Io {
+                path: file.path,
+                source,
+            }),
+        }
     }
 
     /// Deletes a dead-letter file.
@@ -497,39 +529,52 @@ impl Claim {
     }
 }
 
-/// Dead letters the app keeps itself in a store container (the update processor's poison
-/// events: in Azure nothing else would keep them). Each document holds the event `body`, the
-/// `reason`, the `eventHub` it came from and the `function` that set it aside; a replay appends
-/// the body to that hub again.
+/// Dead letters the app keeps itself in a store container (in Azure nothing else would keep
+/// them). Two shapes: an event the update processor set aside holds the event `body`, the
+/// `reason`, the `eventHub` it came from and the `function` that set it aside, and a replay
+/// appends the body to that hub again ([`DeadLetterKind::App`]); a change-feed document a relay
+/// set aside holds `container`, `documentId`, `documentPartitionKey`, `version`, `reason` and
+/// `function`, and a replay hands the document's current version to that function again
+/// ([`DeadLetterKind::Document`]).
 #[derive(Clone)]
 pub struct AppDeadLetters {
     store: Store,
     container: String,
+    /// What listing ids of this container start with.
+    prefix: String,
 }
 
-/// Ids of app entries in a listing: `app-<document id>`, or `app-<partition>-<document id>`
-/// when the partition key is not the id.
+/// Ids of app entries in a listing: `<prefix><document id>`, or
+/// `<prefix><partition>-<document id>` when the partition key is not the id.
 const APP_PREFIX: &str = "app-";
 
 impl AppDeadLetters {
+    /// Entries listed as `app-…`.
     pub fn new(store: Store, container: &str) -> Self {
+        Self::with_prefix(store, container, APP_PREFIX)
+    }
+
+    /// Entries listed as `<prefix>…` (each container its own prefix, ending in `-`).
+    pub fn with_prefix(store: Store, container: &str, prefix: &str) -> Self {
         Self {
             store,
             container: container.to_owned(),
+            prefix: prefix.to_owned(),
         }
     }
 
     fn owns(&self, id: &str) -> bool {
-        id.starts_with(APP_PREFIX)
+        id.starts_with(&self.prefix)
     }
 
-    fn listing_id(doc: &Value) -> Option<String> {
+    fn listing_id(&self, doc: &Value) -> Option<String> {
+        let prefix = &self.prefix;
         let partition = doc.get("partitionKey")?.as_str()?;
         let id = doc.get("id")?.as_str()?;
         Some(if partition == id {
-            format!("{APP_PREFIX}{id}")
+            format!("{prefix}{id}")
         } else {
-            format!("{APP_PREFIX}{partition}-{id}")
+            format!("{prefix}{partition}-{id}")
         })
     }
 
@@ -542,9 +587,10 @@ impl AppDeadLetters {
     }
 
     fn entry(&self, doc: &Value) -> Entry {
-        let id = Self::listing_id(doc).unwrap_or_else(|| {
+        let id = self.listing_id(doc).unwrap_or_else(|| {
             format!(
-                "{APP_PREFIX}?-{}",
+                "{}?-{}",
+                self.prefix,
                 doc.get("id").and_then(Value::as_str).unwrap_or("?")
             )
         });
@@ -570,6 +616,31 @@ impl AppDeadLetters {
                 .map(str::to_owned)
                 .ok_or_else(|| format!("`{field}` is missing or not a string"))
         };
+        let dead_lettered_at = doc
+            .get("deadLetteredAt")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let replaying = doc.get("replaying").and_then(Value::as_bool) == Some(true);
+        if doc.get("documentId").is_some() {
+            let container = text("container")?;
+            return Ok(DeadLetter {
+                id: id.to_owned(),
+                kind: DeadLetterKind::Document,
+                source: container.clone(),
+                function: text("function")?,
+                reason: text("reason")?,
+                attempts: 1,
+                dead_lettered_at,
+                payload: serde_json::json!({
+                    "container": container,
+                    "partitionKey": doc.get("documentPartitionKey").cloned().unwrap_or(Value::Null),
+                    "id": doc["documentId"],
+                    "version": doc.get("version").cloned().unwrap_or(Value::Null),
+                }),
+                replaying,
+            });
+        }
         if doc.get("truncated").and_then(Value::as_bool) == Some(true) {
             return Err(
                 "the event body was truncated when it was set aside; it cannot be replayed".into(),
@@ -582,20 +653,16 @@ impl AppDeadLetters {
             function: text("function")?,
             reason: text("reason")?,
             attempts: doc.get("attempts").and_then(Value::as_u64).unwrap_or(1) as u32,
-            dead_lettered_at: doc
-                .get("deadLetteredAt")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            dead_lettered_at,
             payload: Value::String(text("body")?),
-            replaying: doc.get("replaying").and_then(Value::as_bool) == Some(true),
+            replaying,
         })
     }
 
     /// (partition key, document id) of a listing id.
     fn locate(&self, id: &str) -> Result<(PartitionKey, String), DeadLetterError> {
         let rest = id
-            .strip_prefix(APP_PREFIX)
+            .strip_prefix(self.prefix.as_str())
             .ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))?;
         // Document ids are uuids without dashes, so the last `-` splits them off.
         let (partition, doc_id) = rest.rsplit_once('-').unwrap_or((rest, rest));
@@ -677,6 +744,23 @@ impl AppDeadLetters {
         {
             Ok(_) => Ok(()),
             Err(e) if e.is_precondition_failed() || e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn discard(&self, id: &str) -> Result<(), DeadLetterError> {
+        let (pk, doc_id, doc) = self.read(id).await?;
+        if doc.get("replaying").and_then(Value::as_bool) == Some(true) {
+            return Err(DeadLetterError::Busy(id.to_owned()));
+        }
+        match self
+            .store
+            .delete(&self.container, &pk, &doc_id, ETag::of(&doc).as_ref())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_precondition_failed() => Err(DeadLetterError::Busy(id.to_owned())),
+            Err(e) if e.is_not_found() => Err(DeadLetterError::NotFound(id.to_owned())),
             Err(e) => Err(e.into()),
         }
     }

@@ -44,6 +44,14 @@ pub const MAX_CONCURRENT_DELIVERIES: usize = 64;
 /// How long a dispatcher waits before retrying a queue read or removal the store refused.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// Event Grid's size limit on one publish request: each event, and the whole array, at most
+/// 1 MB, else the topic answers 413 Payload Too Large (learn.microsoft.com/azure/event-grid/event-schema).
+/// The `eventGrid` output binding sends all of an invocation's events in one request
+/// (`EventGridAsyncCollector.FlushAsync` in Azure/azure-sdk-for-net,
+/// sdk/eventgrid/Microsoft.Azure.WebJobs.Extensions.EventGrid/src/OutputBinding), so one output
+/// call is one request here.
+pub const MAX_PUBLISH_BYTES: usize = 1024 * 1024;
+
 /// Where the subscriptions live, relative to the app root.
 pub const SUBSCRIPTIONS_FILE: &str = "infra/eventgrid-subscriptions.json";
 
@@ -94,6 +102,8 @@ pub enum TopicError {
     InvalidEvent { index: usize, message: String },
     #[error("subscription `{0}` does not exist")]
     UnknownSubscription(String),
+    #[error("413 Payload Too Large: {0}")]
+    TooLarge(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -224,6 +234,7 @@ impl Topic {
             return Ok(0);
         };
         let cloud = !is_event_grid_event(first);
+        check_size(&items)?;
         let mut queued: HashMap<&str, Vec<Delivery>> = HashMap::new();
         for (index, item) in items.iter().enumerate() {
             let event = if cloud {
@@ -396,6 +407,31 @@ fn is_event_grid_event(item: &Value) -> bool {
     ["id", "subject", "eventType", "dataVersion"]
         .iter()
         .all(|field| item.get(field).is_some_and(Value::is_string))
+}
+
+/// Refuses a publish request over [`MAX_PUBLISH_BYTES`] (one event, or the array), measured
+/// as the compact JSON the binding sends.
+fn check_size(items: &[Value]) -> Result<(), TopicError> {
+    let mut total = 2 + items.len().saturating_sub(1);
+    for (index, item) in items.iter().enumerate() {
+        let bytes = match item {
+            Value::String(text) => text.len(),
+            other => serde_json::to_vec(other).map_or(0, |v| v.len()),
+        };
+        if bytes > MAX_PUBLISH_BYTES {
+            return Err(TopicError::TooLarge(format!(
+                "event {index} is {bytes} bytes; Event Grid accepts at most {MAX_PUBLISH_BYTES}"
+            )));
+        }
+        total += bytes;
+    }
+    if total > MAX_PUBLISH_BYTES {
+        return Err(TopicError::TooLarge(format!(
+            "the {} events are {total} bytes in one request; Event Grid accepts at most {MAX_PUBLISH_BYTES}",
+            items.len()
+        )));
+    }
+    Ok(())
 }
 
 fn unwrap_string(item: &Value) -> Value {

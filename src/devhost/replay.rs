@@ -2,7 +2,8 @@
 //! delivery id derived from the dead letter, so a repeated replay cannot enqueue it twice),
 //! Event Hubs events and the app's own dead letters are appended to their hub again, and a
 //! change-feed document or a timer run is handed to its function again (re-writing old
-//! document versions could overwrite newer data). The replay first claims the dead letter, so
+//! document versions could overwrite newer data); a document an app function set aside is
+//! read again and its current version handed to that function. The replay first claims the dead letter, so
 //! two concurrent replays send it once; it is removed only when the replay succeeded and put
 //! back when it failed.
 
@@ -29,6 +30,19 @@ pub enum ReplayError {
     },
     #[error("dead letter `{0}` has a malformed payload")]
     Payload(String),
+    #[error(
+        "dead letter `{id}`: document `{document}` no longer exists in `{container}`; discard the dead letter"
+    )]
+    Gone {
+        id: String,
+        container: String,
+        document: String,
+    },
+    #[error("dead letter `{id}`: cannot read its document again: {source}")]
+    Store {
+        id: String,
+        source: crate::store::StoreError,
+    },
 }
 
 /// What a successful replay did.
@@ -109,11 +123,39 @@ async fn send(letter: &DeadLetter, invoker: &Invoker) -> Result<(), ReplayError>
             let data = envelope::cosmos_documents(documents);
             invoke(letter, invoker, "documents", data).await?;
         }
+        DeadLetterKind::Document => {
+            let document = current_document(letter, invoker).await?;
+            let data = envelope::cosmos_documents(&[document]);
+            invoke(letter, invoker, "documents", data).await?;
+        }
         DeadLetterKind::Timer => {
             invoke(letter, invoker, "timer", letter.payload.clone()).await?;
         }
     }
     Ok(())
+}
+
+/// The current version of the document a [`DeadLetterKind::Document`] letter names.
+async fn current_document(letter: &DeadLetter, invoker: &Invoker) -> Result<Value, ReplayError> {
+    let malformed = || ReplayError::Payload(letter.id.clone());
+    let payload = &letter.payload;
+    let container = payload["container"].as_str().ok_or_else(malformed)?;
+    let id = payload["id"].as_str().ok_or_else(malformed)?;
+    let pk = crate::store::PartitionKey::new(payload["partitionKey"].clone())
+        .map_err(|_| malformed())?;
+    let read = invoker.sinks().store.read(container, &pk, id).await;
+    match read {
+        Ok(Some(document)) => Ok(document),
+        Ok(None) => Err(ReplayError::Gone {
+            id: letter.id.clone(),
+            container: container.to_owned(),
+            document: id.to_owned(),
+        }),
+        Err(source) => Err(ReplayError::Store {
+            id: letter.id.clone(),
+            source,
+        }),
+    }
 }
 
 /// Invokes the dead letter's function with `data` bound to its trigger.

@@ -55,7 +55,7 @@ pub fn all(services: &AppServices) -> Vec<crate::runtime::Function> {
     functions.extend(
         relays::RELAYS
             .iter()
-            .filter_map(|(name, container)| relays::relay(name, container)),
+            .filter_map(|(name, container)| relays::relay(services, name, container)),
     );
     functions
 }
