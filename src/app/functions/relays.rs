@@ -51,10 +51,13 @@ pub fn relay(
         Function::trigger(
             name,
             "documents",
-            move |batch: CosmosDocuments<Value>, _context: Context| {
+            // A change-feed document is always a JSON object: anything else is a malformed
+            // envelope (400 naming the field), not a document to set aside.
+            move |batch: CosmosDocuments<Map<String, Value>>, _context: Context| {
                 let services = services.clone();
                 async move {
-                    let plan = plan(kind, container, batch.documents);
+                    let documents = batch.documents.into_iter().map(Value::Object).collect();
+                    let plan = plan(kind, container, documents);
                     if !plan.set_aside.is_empty() {
                         let store = services.store().await?;
                         for entry in &plan.set_aside {
