@@ -107,8 +107,12 @@ impl Drop for Server {
 #[derive(Clone, Copy)]
 enum Kind {
     Runtime,
-    /// `serve` exporting spans and metrics to the sink on this port.
-    RuntimeExporting(u16),
+    /// `serve` exporting spans and metrics to the sink on this port; `sampled`: with the SDK's
+    /// `parentbased_traceidratio` sampler at 0.1 (`OTEL_TRACES_SAMPLER[_ARG]`).
+    RuntimeExporting {
+        sink: u16,
+        sampled: bool,
+    },
     Bare,
     Sink,
 }
@@ -124,7 +128,7 @@ fn start(kind: Kind) -> (Server, Duration) {
                 .env("RUST_LOG", "warn");
             command
         }
-        Kind::RuntimeExporting(sink) => {
+        Kind::RuntimeExporting { sink, sampled } => {
             let mut command = Command::new(env!("CARGO_BIN_EXE_cosmospark"));
             command
                 .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
@@ -133,6 +137,11 @@ fn start(kind: Kind) -> (Server, Duration) {
                     "OTEL_EXPORTER_OTLP_ENDPOINT",
                     format!("http://127.0.0.1:{sink}"),
                 );
+            if sampled {
+                command
+                    .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+                    .env("OTEL_TRACES_SAMPLER_ARG", "0.1");
+            }
             command
         }
         Kind::Bare => {
@@ -170,6 +179,7 @@ fn start(kind: Kind) -> (Server, Duration) {
 use support::rss_kib;
 
 struct Load {
+    seconds: f64,
     requests_per_second: f64,
     p50: Duration,
     p99: Duration,
@@ -213,6 +223,7 @@ async fn load(port: u16, envelope: Arc<String>) -> Load {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     Load {
+        seconds: elapsed.as_secs_f64(),
         requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
@@ -244,6 +255,39 @@ fn profile(tokio: &tokio::runtime::Runtime, server: &Server, envelope: &Arc<Stri
         .args(["-INT", &perf.id().to_string()])
         .status();
     let _ = perf.wait();
+}
+
+/// CPU seconds (user + system) spent so far by the process's telemetry export threads: the
+/// SDK's batch span processor and periodic metric reader, and the blocking HTTP client's
+/// runtime they send through (Linux; 0 elsewhere).
+fn export_thread_cpu(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let mut ticks = 0u64;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ...`: comm may hold spaces, so split after its closing parenthesis.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        if !(comm.starts_with("OpenTelemetry") || comm.starts_with("reqwest-interna")) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After comm: state is field 3, utime 14 and stime 15 (proc(5)).
+        for index in [11, 12] {
+            ticks += fields
+                .get(index)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    // USER_HZ is 100 on Linux.
+    ticks as f64 / 100.0
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -284,7 +328,14 @@ pub fn main() {
     let (runtime_server, _) = start(Kind::Runtime);
     let (bare_server, _) = start(Kind::Bare);
     let (sink, _) = start(Kind::Sink);
-    let (exporting_server, _) = start(Kind::RuntimeExporting(sink.port));
+    let (exporting_server, _) = start(Kind::RuntimeExporting {
+        sink: sink.port,
+        sampled: false,
+    });
+    let (sampled_server, _) = start(Kind::RuntimeExporting {
+        sink: sink.port,
+        sampled: true,
+    });
     std::thread::sleep(Duration::from_millis(300));
     let runtime_idle = rss_kib(runtime_server.child.id());
     let bare_idle = rss_kib(bare_server.child.id());
@@ -298,16 +349,24 @@ pub fn main() {
         let _ = load(runtime_server.port, Arc::clone(&envelope)).await;
         let _ = load(bare_server.port, Arc::clone(&envelope)).await;
         let _ = load(exporting_server.port, Arc::clone(&envelope)).await;
+        let _ = load(sampled_server.port, Arc::clone(&envelope)).await;
     });
+    let export_cpu_before = export_thread_cpu(exporting_server.child.id());
     // Interleave rounds so every server sees the same background load; keep each one's best round.
     let mut runtime_rounds = Vec::new();
     let mut bare_rounds = Vec::new();
     let mut exporting_rounds = Vec::new();
+    let mut sampled_rounds = Vec::new();
+    let mut exporting_seconds = 0.0;
     for _ in 0..rounds_n {
         runtime_rounds.push(tokio.block_on(load(runtime_server.port, Arc::clone(&envelope))));
         bare_rounds.push(tokio.block_on(load(bare_server.port, Arc::clone(&envelope))));
-        exporting_rounds.push(tokio.block_on(load(exporting_server.port, Arc::clone(&envelope))));
+        let round = tokio.block_on(load(exporting_server.port, Arc::clone(&envelope)));
+        exporting_seconds += round.seconds;
+        exporting_rounds.push(round);
+        sampled_rounds.push(tokio.block_on(load(sampled_server.port, Arc::clone(&envelope))));
     }
+    let export_cpu = export_thread_cpu(exporting_server.child.id()) - export_cpu_before;
     let best = |rounds: Vec<Load>| {
         rounds
             .into_iter()
@@ -315,11 +374,18 @@ pub fn main() {
             .expect("at least one round")
     };
     if let Ok(output) = std::env::var("BENCH_PERF_DATA") {
-        profile(&tokio, &runtime_server, &envelope, &output);
+        // `BENCH_PERF_EXPORTING=1` profiles the exporting `serve` instead.
+        let server = if std::env::var_os("BENCH_PERF_EXPORTING").is_some() {
+            &exporting_server
+        } else {
+            &runtime_server
+        };
+        profile(&tokio, server, &envelope, &output);
     }
     let runtime_load = best(runtime_rounds);
     let bare_load = best(bare_rounds);
     let exporting_load = best(exporting_rounds);
+    let sampled_load = best(sampled_rounds);
     let runtime_loaded = rss_kib(runtime_server.child.id());
 
     let p50_overhead = runtime_load.p50.as_secs_f64() * 1e3 - bare_load.p50.as_secs_f64() * 1e3;
@@ -338,7 +404,9 @@ pub fn main() {
          | metric | export enabled | export off | ratio | goal |\n|---|---|---|---|---|\n\
          | throughput, `POST /GetRound`, best of {rounds_n} rounds | {:.0} req/s | {:.0} req/s | {:.3}× | ≥ 0.95× (overhead < 5%) |\n\
          | p50 latency (same round) | {:.3} ms | {:.3} ms | +{:.3} ms | — |\n\
-         | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n",
+         | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n\
+         | throughput, sampler `parentbased_traceidratio` 0.1, best of {rounds_n} rounds | {:.0} req/s | {:.0} req/s | {:.3}× | — |\n\
+         | CPU of the span export thread (encode + send), export enabled | {:.1} % of one core | — | — | — |\n",
         support::load_average(),
         runtime_start.as_secs_f64() * 1e3,
         bare_start.as_secs_f64() * 1e3,
@@ -365,6 +433,10 @@ pub fn main() {
         exporting_load.p99.as_secs_f64() * 1e3,
         runtime_load.p99.as_secs_f64() * 1e3,
         exporting_load.p99.as_secs_f64() / runtime_load.p99.as_secs_f64(),
+        sampled_load.requests_per_second,
+        runtime_load.requests_per_second,
+        sampled_load.requests_per_second / runtime_load.requests_per_second,
+        100.0 * export_cpu / exporting_seconds.max(f64::EPSILON),
     );
     support::publish("runtime", &markdown);
 }

@@ -74,9 +74,10 @@ impl InvocationSpan {
             cosmospark.outcome = Empty,
             cosmospark.duration_ms = Empty,
             http.response.status_code = Empty,
-            traceparent = %parent.as_deref().unwrap_or(""),
+            traceparent = Empty,
         );
         if let Some(parent) = &parent {
+            span.record("traceparent", parent.as_str());
             if spans_have_ids() {
                 trace_context::set_parent(&span, parent);
             } else {

@@ -9,8 +9,9 @@
 //! - `cosmospark.webpubsub.connections` (up-down counter) and
 //!   `cosmospark.webpubsub.messages` (counter) per hub.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -76,25 +77,82 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// The attribute sets of one function, built on its first invocation and reused: recording
+/// then allocates nothing (the set of functions is fixed by the app).
+struct FunctionAttributes {
+    succeeded: [KeyValue; 3],
+    failed: [KeyValue; 3],
+    lag: [KeyValue; 2],
+}
+
+impl FunctionAttributes {
+    fn new(function: &str, trigger: &str) -> Self {
+        let name = KeyValue::new("faas.name", function.to_owned());
+        let trigger = KeyValue::new("faas.trigger", trigger.to_owned());
+        Self {
+            succeeded: [
+                name.clone(),
+                trigger.clone(),
+                KeyValue::new("cosmospark.outcome", "Succeeded"),
+            ],
+            failed: [
+                name.clone(),
+                trigger.clone(),
+                KeyValue::new("cosmospark.outcome", "Failed"),
+            ],
+            lag: [name, trigger],
+        }
+    }
+}
+
+/// Function name → (trigger binding type, its attribute sets).
+type AttributeCache = HashMap<String, Vec<(String, Arc<FunctionAttributes>)>>;
+
+fn function_attributes(function: &str, trigger: &str) -> Arc<FunctionAttributes> {
+    static CACHE: OnceLock<RwLock<AttributeCache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let find = |map: &AttributeCache| {
+        map.get(function).and_then(|triggers| {
+            triggers
+                .iter()
+                .find(|(known, _)| known == trigger)
+                .map(|(_, attributes)| Arc::clone(attributes))
+        })
+    };
+    if let Some(found) = cache.read().ok().as_deref().and_then(find) {
+        return found;
+    }
+    let attributes = Arc::new(FunctionAttributes::new(function, trigger));
+    if let Ok(mut map) = cache.write() {
+        if let Some(found) = find(&map) {
+            return found;
+        }
+        map.entry(function.to_owned())
+            .or_default()
+            .push((trigger.to_owned(), Arc::clone(&attributes)));
+    }
+    attributes
+}
+
 /// One finished invocation of `function` (trigger binding type `trigger`).
 pub fn invocation(function: &str, trigger: &str, succeeded: bool, duration: Duration) {
     if !enabled() {
         return;
     }
-    let outcome = if succeeded { "Succeeded" } else { "Failed" };
-    let attributes = [
-        KeyValue::new("faas.name", function.to_owned()),
-        KeyValue::new("faas.trigger", trigger.to_owned()),
-        KeyValue::new("cosmospark.outcome", outcome),
-    ];
+    let cached = function_attributes(function, trigger);
+    let attributes = if succeeded {
+        &cached.succeeded
+    } else {
+        &cached.failed
+    };
     let instruments = instruments();
-    instruments.invocations.add(1, &attributes);
+    instruments.invocations.add(1, attributes);
     if !succeeded {
-        instruments.errors.add(1, &attributes);
+        instruments.errors.add(1, attributes);
     }
     instruments
         .duration
-        .record(duration.as_secs_f64(), &attributes);
+        .record(duration.as_secs_f64(), attributes);
 }
 
 /// The age of the oldest item of a batch `function` was triggered with.
@@ -104,10 +162,7 @@ pub fn trigger_lag(function: &str, trigger: &str, lag: Duration) {
     }
     instruments().lag.record(
         lag.as_secs_f64(),
-        &[
-            KeyValue::new("faas.name", function.to_owned()),
-            KeyValue::new("faas.trigger", trigger.to_owned()),
-        ],
+        &function_attributes(function, trigger).lag,
     );
 }
 

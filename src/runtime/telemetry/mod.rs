@@ -246,8 +246,17 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
         metrics::enable();
         telemetry.meter = Some(provider);
     }
+    // Spans carry only the attributes the runtime sets: the layer's per-span extras (source
+    // location, thread, target, busy/idle timings) cost a clock read on every poll and an
+    // attribute each to build and encode, and no consumer of invocation spans reads them.
+    // Nothing reads the ambient OpenTelemetry context either (parents come from the span tree).
     let otel_layer = tracer_provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
             .with_tracer(provider.tracer(SCOPE))
             .with_filter(export_filter())
     });
