@@ -81,6 +81,14 @@ pub struct Snapshot {
     pub triggers: Vec<TriggerBacklog>,
 }
 
+/// The pause of a background observer (dashboard sampler, lag watch) after one backlog read
+/// that took `took`: at least `every`, and long enough that reading spends at most a twentieth
+/// of the time. Reading a deep backlog costs in proportion to its depth, so a fixed period
+/// would slow the triggers exactly when they fall behind.
+pub fn observer_pause(every: Duration, took: Duration) -> Duration {
+    every.max(took.saturating_mul(20))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BacklogError {
     #[error("reading the backlog: {0}")]
@@ -394,6 +402,16 @@ fn age(now: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observers_pause_longer_when_reading_the_backlog_is_slow() {
+        let every = Duration::from_secs(1);
+        assert_eq!(observer_pause(every, Duration::from_millis(10)), every);
+        assert_eq!(
+            observer_pause(every, Duration::from_millis(200)),
+            Duration::from_secs(4)
+        );
+    }
 
     #[test]
     fn running_counts_until_dropped() {

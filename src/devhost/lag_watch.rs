@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::backlog::{Backlog, Snapshot, TriggerBacklog, TriggerKind};
+use super::backlog::{Backlog, Snapshot, TriggerBacklog, TriggerKind, observer_pause};
 
 /// When a trigger counts as behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +112,11 @@ pub async fn watch(
 ) {
     let mut detector = Detector::new(thresholds);
     let mut last: Option<Snapshot> = None;
+    let mut pause = every;
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(pause) => {}
         }
         // An idle platform that has not changed since the last look is not read again.
         if last
@@ -124,7 +125,10 @@ pub async fn watch(
         {
             continue;
         }
-        match backlog.snapshot().await {
+        let started = tokio::time::Instant::now();
+        let read = backlog.snapshot().await;
+        pause = observer_pause(every, started.elapsed());
+        match read {
             Ok(snapshot) => {
                 for change in detector.observe(&snapshot.triggers) {
                     println!("{change}");

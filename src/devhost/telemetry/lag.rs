@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::devhost::backlog::{Backlog, BacklogError, Snapshot, TriggerBacklog};
+use crate::devhost::backlog::{Backlog, BacklogError, Snapshot, TriggerBacklog, observer_pause};
 
 /// How often the backlog is read.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -178,13 +178,15 @@ where
     Fut: std::future::Future<Output = Result<Snapshot, BacklogError>>,
 {
     loop {
+        let started = tokio::time::Instant::now();
         match read().await {
             Ok(snapshot) => lag.push(Utc::now(), snapshot),
             Err(error) => tracing::debug!(%error, "cannot sample the trigger backlog"),
         }
+        let pause = observer_pause(every, started.elapsed());
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
     lag.closed.cancel();
