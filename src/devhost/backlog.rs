@@ -27,6 +27,9 @@ use crate::store::{ChangeFeedConsumer, CmpOp, Query, Store, StoreError};
 
 /// Changes read per change-feed page while counting.
 const COUNT_PAGE: u32 = 1000;
+/// A change feed's pending changes are counted up to this many: the count costs a read of each
+/// change, and past this depth the exact figure changes no decision (idle is zero pending).
+pub const COUNT_LIMIT: u64 = 10_000;
 /// Re-check at least this often while waiting (a redelivery becoming due writes nothing).
 const RECHECK: Duration = Duration::from_millis(25);
 
@@ -50,7 +53,8 @@ pub struct TriggerBacklog {
     pub kind: TriggerKind,
     /// What it reads: the container, the event hub, or the Event Grid subscription(s).
     pub source: String,
-    /// Changes, deliveries or events not yet handled (handled = checkpointed or dead-lettered).
+    /// Changes, deliveries or events not yet handled (handled = checkpointed or dead-lettered);
+    /// a change feed is counted up to [`COUNT_LIMIT`].
     pub pending: u64,
     /// How long the oldest pending item has waited, when there is one.
     #[serde(rename = "oldestPendingAgeMs", serialize_with = "as_millis")]
@@ -319,6 +323,9 @@ impl Backlog {
             }
             pending += page.items.len() as u64;
             continuation = Some(page.continuation);
+            if pending >= COUNT_LIMIT {
+                break;
+            }
         }
         Ok(TriggerBacklog {
             trigger: trigger.function.clone(),
@@ -336,7 +343,9 @@ impl Backlog {
         subscriptions: &[String],
         now: DateTime<Utc>,
     ) -> Result<TriggerBacklog, BacklogError> {
-        let query = Query::new().filter("/function", CmpOp::Eq, function);
+        let query = Query::new()
+            .filter("/function", CmpOp::Eq, function)
+            .select(&["/enqueuedAt"]);
         let queued = self.store.query(EVENT_GRID_CONTAINER, None, &query).await?;
         let oldest = queued
             .iter()
