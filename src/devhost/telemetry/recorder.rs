@@ -4,6 +4,7 @@
 //! trace id into waterfalls. Memory is bounded: one fixed-size histogram per declared function
 //! and [`RECENT`] invocations.
 
+use crate::runtime::telemetry::trace_context::TraceParent;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -44,31 +45,13 @@ pub struct TraceContext {
 }
 
 impl TraceContext {
-    /// Parses a `traceparent` as the W3C Trace Context spec reads version 00: lowercase hex
-    /// fields of 2, 32, 16 and 2 characters, trace and parent ids not all zeros; version `ff`
-    /// is invalid. `None` for anything else.
+    /// Parses a `traceparent` with the runtime's W3C reader
+    /// ([`crate::runtime::telemetry::trace_context::TraceParent`]); `None` when it is invalid.
     pub fn parse(traceparent: &str) -> Option<Self> {
-        let mut parts = traceparent.trim().split('-');
-        let (version, trace, parent, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, len: usize| {
-            s.len() == len
-                && s.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        let zeros = |s: &str| s.bytes().all(|b| b == b'0');
-        // Versions above 00 may append fields; version 00 has exactly four.
-        let valid = hex(version, 2)
-            && version != "ff"
-            && (version != "00" || parts.next().is_none())
-            && hex(trace, 32)
-            && !zeros(trace)
-            && hex(parent, 16)
-            && !zeros(parent)
-            && hex(flags, 2);
-        valid.then(|| Self {
-            trace_id: trace.to_owned(),
-            parent_id: parent.to_owned(),
+        let parsed = TraceParent::parse(traceparent)?;
+        Some(Self {
+            trace_id: parsed.trace_id.to_string(),
+            parent_id: parsed.span_id.to_string(),
         })
     }
 }
