@@ -8,7 +8,7 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::security::principal;
-use support::{Dev, admin_principal, app_root, log_file};
+use support::{Dev, app_root, log_file};
 
 async fn signed_in(dev: &Dev, name: &str) -> reqwest::Client {
     let client = reqwest::Client::builder()
@@ -169,16 +169,7 @@ async fn after_a_burst_of_chats_idle_means_no_backlog_anywhere() {
     for trigger in idle["triggers"].as_array().unwrap() {
         assert_eq!(trigger["pending"], 0, "{trigger}");
     }
-    let retention: Value = dev
-        .http
-        .get(dev.url("/_devhost/retention"))
-        .header("x-ms-client-principal", admin_principal())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let retention = dev.admin_json("/_devhost/retention").await;
     assert_eq!(retention["eventHubs"]["unprocessed"], 0, "{retention}");
     assert_eq!(retention["eventGridPending"], 0, "{retention}");
     // Every chat reached both participants' summaries before idle was reported.

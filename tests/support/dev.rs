@@ -211,8 +211,13 @@ impl Dev {
     }
 
     pub async fn dead_letters(&self) -> Vec<Value> {
+        serde_json::from_value(self.admin_json("/_devhost/deadletters").await).unwrap()
+    }
+
+    /// `GET path` as the admin, read as JSON (the `/_devhost` tools need the role).
+    pub async fn admin_json(&self, path: &str) -> Value {
         self.http
-            .get(self.url("/_devhost/deadletters"))
+            .get(self.url(path))
             .header("x-ms-client-principal", admin_principal())
             .send()
             .await
