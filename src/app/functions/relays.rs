@@ -9,6 +9,8 @@
 //! ([`crate::app::relay_dead_letters`]) and the rest is relayed. Failures a retry can fix
 //! (the store, the topic) still fail the invocation, which the host retries without limit.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -20,6 +22,7 @@ use crate::runtime::outputs::{EventGridEvents, Outputs};
 use crate::runtime::telemetry;
 use crate::runtime::triggers::{CosmosDocuments, EventGridEvent, EventGridSchemaEvent};
 use crate::runtime::{Context, Function, FunctionError};
+use crate::store::ContainerSpec;
 
 /// The relay functions: (function name, container).
 pub const RELAYS: [(&str, &str); 5] = [
@@ -153,8 +156,9 @@ pub fn plan(kind: EventKind, container: &str, documents: Vec<Value>) -> Plan {
 
 /// The partition-key value of `document` in `container` (from `infra/cosmos-containers.json`).
 fn partition_key(container: &str, document: &Value) -> Option<Value> {
-    let specs = container_specs().ok()?;
-    let spec = specs.iter().find(|spec| spec.name == container)?;
+    // Parsed once: this runs for every relayed document.
+    static SPECS: LazyLock<Option<Vec<ContainerSpec>>> = LazyLock::new(|| container_specs().ok());
+    let spec = SPECS.as_ref()?.iter().find(|spec| spec.name == container)?;
     spec.partition_key_of(document)
         .ok()
         .map(|pk| pk.value().clone())
