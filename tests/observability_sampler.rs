@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use cosmospark::runtime::telemetry::invocation::InvocationSpan;
+use cosmospark::runtime::telemetry::invocation::{InvocationSpan, labels};
 use cosmospark::runtime::telemetry::{self, Config, LogFormat, traceparent_of};
 use cosmospark::runtime::triggers::facts::TriggerFacts;
 
@@ -47,14 +47,13 @@ fn the_sdk_sampler_variables_decide_which_invocations_are_sampled() {
     let _telemetry = telemetry::init(&config).expect("telemetry");
     let facts = TriggerFacts::default();
 
-    let root = InvocationSpan::start("GetRound", "httpTrigger", Some("1"), None, &facts);
+    let root = InvocationSpan::start(labels("GetRound", "httpTrigger"), Some("1"), None, &facts);
     let own = traceparent_of(root.span()).expect("the span has ids");
     let expected = if sampler == "always_on" { "-01" } else { "-00" };
     assert!(own.ends_with(expected), "{own} (sampler {sampler:?})");
 
     let continued = InvocationSpan::start(
-        "GetRound",
-        "httpTrigger",
+        labels("GetRound", "httpTrigger"),
         Some("2"),
         Some(SAMPLED_PARENT),
         &facts,

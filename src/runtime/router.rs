@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::FutureExt;
+use opentelemetry::context::FutureExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -24,7 +25,7 @@ use super::logs::take_span_logs;
 use super::manifest::RouteTemplate;
 use super::outputs::{HttpResponseData, Outputs};
 use super::protocol::{InvocationRequest, InvocationResponse, ProtocolError};
-use super::telemetry::invocation::InvocationSpan;
+use super::telemetry::invocation::{FunctionLabels, InvocationSpan, labels};
 use super::telemetry::spans_have_ids;
 use super::triggers::facts::{TriggerFacts, trigger_facts};
 use super::triggers::{HttpRequestData, Trigger};
@@ -52,7 +53,7 @@ enum Target {
 }
 
 struct Dispatch {
-    functions: HashMap<String, (String, Target)>,
+    functions: HashMap<String, (String, &'static FunctionLabels, Target)>,
 }
 
 impl FunctionApp {
@@ -90,12 +91,12 @@ impl FunctionApp {
                         None => (**method_router).clone(),
                     };
                     if entry.decl.is_http_only() {
-                        let name = entry.decl.name.clone();
+                        let labels = labels(&entry.decl.name, "httpTrigger");
                         let traced =
                             guarded
                                 .clone()
                                 .layer(middleware::from_fn(move |request, next| {
-                                    forwarded_span(name.clone(), request, next)
+                                    forwarded_span(labels, request, next)
                                 }));
                         forwarded = forwarded.route(&path, traced);
                     }
@@ -108,7 +109,12 @@ impl FunctionApp {
                     }
                 }
             };
-            functions.insert(key.clone(), (entry.decl.name.clone(), target));
+            let binding_type = match &target {
+                Target::Trigger { binding_type, .. } => binding_type.as_str(),
+                Target::Http { .. } => "httpTrigger",
+            };
+            let labels = labels(&entry.decl.name, binding_type);
+            functions.insert(key.clone(), (entry.decl.name.clone(), labels, target));
         }
         let dispatch = Arc::new(Dispatch { functions });
         Router::new()
@@ -136,24 +142,30 @@ async fn not_found() -> Response {
     )
 }
 
-async fn forwarded_span(name: String, request: Request, next: Next) -> Response {
+async fn forwarded_span(labels: &'static FunctionLabels, request: Request, next: Next) -> Response {
     let invocation_id = header_text(request.headers(), INVOCATION_ID_HEADER);
     let traceparent = header_text(request.headers(), TRACEPARENT_HEADER);
     let invocation = InvocationSpan::start(
-        &name,
-        "httpTrigger",
+        labels,
         invocation_id.as_deref(),
         traceparent.as_deref(),
         &TriggerFacts::default(),
     );
-    let response = next
-        .run(request)
-        .instrument(invocation.span().clone())
-        .await;
+    let response = in_invocation(&invocation, next.run(request)).await;
     let status = response.status();
     invocation.record_status(status.as_u16());
     invocation.finish(!status.is_server_error());
     response
+}
+
+/// Runs `work` inside the invocation: its `tracing` span entered and, with a tracer, its
+/// OpenTelemetry context attached (so spans opened inside are its children).
+async fn in_invocation<F: Future>(invocation: &InvocationSpan, work: F) -> F::Output {
+    let work = work.instrument(invocation.span().clone());
+    match invocation.otel_context() {
+        Some(context) => work.with_context(context.clone()).await,
+        None => work.await,
+    }
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -199,7 +211,8 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some((function_name, target)) = dispatch.functions.get(&name.to_ascii_lowercase()) else {
+    let Some((function_name, labels, target)) = dispatch.functions.get(&name.to_ascii_lowercase())
+    else {
         return error_response(
             StatusCode::NOT_FOUND,
             format!("no function named `{name}` is registered"),
@@ -214,25 +227,19 @@ async fn invoke(
     let invocation_id = header_text(&headers, INVOCATION_ID_HEADER);
     let traceparent = header_text(&headers, TRACEPARENT_HEADER)
         .or_else(|| traceparent_from_data(target, &request));
-    let (binding_type, facts) = match target {
+    let facts = match target {
+        // Read only when spans have ids or metrics export: the payload is parsed again.
         Target::Trigger {
             binding_type,
             binding,
             ..
-        } => (
-            binding_type.as_str(),
-            // Read only when spans have ids or metrics export: the payload is parsed again.
-            if spans_have_ids() || super::telemetry::metrics::enabled() {
-                trigger_facts(binding_type, binding, &request)
-            } else {
-                TriggerFacts::default()
-            },
-        ),
-        Target::Http { .. } => ("httpTrigger", TriggerFacts::default()),
+        } if spans_have_ids() || super::telemetry::metrics::enabled() => {
+            trigger_facts(binding_type, binding, &request)
+        }
+        _ => TriggerFacts::default(),
     };
     let invocation = InvocationSpan::start(
-        function_name,
-        binding_type,
+        labels,
         invocation_id.as_deref(),
         traceparent.as_deref(),
         &facts,
@@ -244,14 +251,18 @@ async fn invoke(
         traceparent,
         request,
     };
-    let run = AssertUnwindSafe(run(target, context))
-        .catch_unwind()
-        .instrument(span.clone());
-    let result = run.await;
+    let result = in_invocation(
+        &invocation,
+        AssertUnwindSafe(run(target, context)).catch_unwind(),
+    )
+    .await;
+    if let Ok(Ok((_, Some(status)))) = &result {
+        invocation.record_status(*status);
+    }
     invocation.finish(matches!(result, Ok(Ok(_))));
     let _entered = span.enter();
     match result {
-        Ok(Ok(outputs)) => {
+        Ok(Ok((outputs, _))) => {
             let mut logs = take_span_logs(&span);
             logs.extend(outputs.logs);
             let envelope = InvocationResponse {
@@ -314,14 +325,18 @@ fn traceparent_from_data(target: &Target, request: &InvocationRequest) -> Option
     }
 }
 
-async fn run(target: &Target, context: Context) -> Result<Outputs, InvokeError> {
+/// Runs the function; an HTTP function's answer also gives its response status.
+async fn run(target: &Target, context: Context) -> Result<(Outputs, Option<u16>), InvokeError> {
     match target {
-        Target::Trigger { invoke, .. } => invoke(context).await,
+        Target::Trigger { invoke, .. } => Ok((invoke(context).await?, None)),
         Target::Http { .. } => run_http(target, context).await,
     }
 }
 
-async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeError> {
+async fn run_http(
+    target: &Target,
+    context: Context,
+) -> Result<(Outputs, Option<u16>), InvokeError> {
     let Target::Http {
         router,
         binding,
@@ -358,10 +373,6 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
         .await
         .unwrap_or_else(|never| match never {});
     let (mut parts, body) = answer.into_parts();
-    tracing::Span::current().record(
-        "http.response.status_code",
-        i64::from(parts.status.as_u16()),
-    );
     let extra = parts.extensions.remove::<Outputs>();
     let bytes = axum::body::to_bytes(Body::new(body), usize::MAX)
         .await
@@ -410,5 +421,5 @@ async fn run_http(target: &Target, context: Context) -> Result<Outputs, InvokeEr
     if let Some(extra) = extra {
         outputs.merge(extra);
     }
-    Ok(outputs)
+    Ok((outputs, Some(parts.status.as_u16())))
 }

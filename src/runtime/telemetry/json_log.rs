@@ -17,6 +17,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::trace_context::InvocationTrace;
+
 /// The JSON lines layer, writing through `W` (stderr in the binary).
 pub struct JsonLines<W> {
     writer: W,
@@ -63,27 +65,29 @@ where
         }
         if let Some(span) = ctx.event_span(event) {
             line.insert("span".into(), Value::String(span.name().to_owned()));
-            let id = span.id();
-            // The registering dispatch; a layer inside an `Option` is not told it, and then the
-            // process-wide one is (this layer is installed globally).
-            let dispatch = self
-                .dispatch
-                .get()
-                .and_then(WeakDispatch::upgrade)
-                .unwrap_or_else(|| tracing::dispatcher::get_default(Dispatch::clone));
-            let otel = tracing_opentelemetry::get_otel_context(&id, &dispatch);
-            if let Some(context) = otel {
+            // The invocation span keeps its ids itself; other spans' come from the layer.
+            let invocation = span
+                .extensions()
+                .get::<InvocationTrace>()
+                .filter(|trace| trace.otel.is_some())
+                .map(|trace| (trace.context.trace_id, trace.context.span_id));
+            let ids = invocation.or_else(|| {
+                // The registering dispatch; a layer inside an `Option` is not told it, and
+                // then the process-wide one is (this layer is installed globally).
+                let dispatch = self
+                    .dispatch
+                    .get()
+                    .and_then(WeakDispatch::upgrade)
+                    .unwrap_or_else(|| tracing::dispatcher::get_default(Dispatch::clone));
+                let context = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
                 let span_context = context.span().span_context().clone();
-                if span_context.is_valid() {
-                    line.insert(
-                        "trace_id".into(),
-                        Value::String(span_context.trace_id().to_string()),
-                    );
-                    line.insert(
-                        "span_id".into(),
-                        Value::String(span_context.span_id().to_string()),
-                    );
-                }
+                span_context
+                    .is_valid()
+                    .then(|| (span_context.trace_id(), span_context.span_id()))
+            });
+            if let Some((trace_id, span_id)) = ids {
+                line.insert("trace_id".into(), Value::String(trace_id.to_string()));
+                line.insert("span_id".into(), Value::String(span_id.to_string()));
             }
         }
         let mut text = Value::Object(line).to_string();

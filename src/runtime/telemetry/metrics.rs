@@ -9,9 +9,8 @@
 //! - `cosmospark.webpubsub.connections` (up-down counter) and
 //!   `cosmospark.webpubsub.messages` (counter) per hub.
 
-use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -77,18 +76,19 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The attribute sets of one function, built on its first invocation and reused: recording
-/// then allocates nothing (the set of functions is fixed by the app).
-struct FunctionAttributes {
+/// The attribute sets of one function (see [`super::invocation::labels`], which builds them
+/// once per function): recording then allocates nothing.
+#[derive(Debug)]
+pub struct FunctionAttributes {
     succeeded: [KeyValue; 3],
     failed: [KeyValue; 3],
     lag: [KeyValue; 2],
 }
 
 impl FunctionAttributes {
-    fn new(function: &str, trigger: &str) -> Self {
-        let name = KeyValue::new("faas.name", function.to_owned());
-        let trigger = KeyValue::new("faas.trigger", trigger.to_owned());
+    pub(super) fn new(function: &'static str, trigger: &'static str) -> Self {
+        let name = KeyValue::new("faas.name", function);
+        let trigger = KeyValue::new("faas.trigger", trigger);
         Self {
             succeeded: [
                 name.clone(),
@@ -105,45 +105,15 @@ impl FunctionAttributes {
     }
 }
 
-/// Function name → (trigger binding type, its attribute sets).
-type AttributeCache = HashMap<String, Vec<(String, Arc<FunctionAttributes>)>>;
-
-fn function_attributes(function: &str, trigger: &str) -> Arc<FunctionAttributes> {
-    static CACHE: OnceLock<RwLock<AttributeCache>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let find = |map: &AttributeCache| {
-        map.get(function).and_then(|triggers| {
-            triggers
-                .iter()
-                .find(|(known, _)| known == trigger)
-                .map(|(_, attributes)| Arc::clone(attributes))
-        })
-    };
-    if let Some(found) = cache.read().ok().as_deref().and_then(find) {
-        return found;
-    }
-    let attributes = Arc::new(FunctionAttributes::new(function, trigger));
-    if let Ok(mut map) = cache.write() {
-        if let Some(found) = find(&map) {
-            return found;
-        }
-        map.entry(function.to_owned())
-            .or_default()
-            .push((trigger.to_owned(), Arc::clone(&attributes)));
-    }
-    attributes
-}
-
-/// One finished invocation of `function` (trigger binding type `trigger`).
-pub fn invocation(function: &str, trigger: &str, succeeded: bool, duration: Duration) {
+/// One finished invocation of the function `attributes` describe.
+pub fn invocation(attributes: &FunctionAttributes, succeeded: bool, duration: Duration) {
     if !enabled() {
         return;
     }
-    let cached = function_attributes(function, trigger);
     let attributes = if succeeded {
-        &cached.succeeded
+        &attributes.succeeded
     } else {
-        &cached.failed
+        &attributes.failed
     };
     let instruments = instruments();
     instruments.invocations.add(1, attributes);
@@ -155,15 +125,12 @@ pub fn invocation(function: &str, trigger: &str, succeeded: bool, duration: Dura
         .record(duration.as_secs_f64(), attributes);
 }
 
-/// The age of the oldest item of a batch `function` was triggered with.
-pub fn trigger_lag(function: &str, trigger: &str, lag: Duration) {
+/// The age of the oldest item of a batch the function `attributes` describe was triggered with.
+pub fn trigger_lag(attributes: &FunctionAttributes, lag: Duration) {
     if !enabled() {
         return;
     }
-    instruments().lag.record(
-        lag.as_secs_f64(),
-        &function_attributes(function, trigger).lag,
-    );
+    instruments().lag.record(lag.as_secs_f64(), &attributes.lag);
 }
 
 /// A Web PubSub client connected (`+1`) or left (`-1`) hub `hub`.

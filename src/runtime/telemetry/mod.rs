@@ -15,14 +15,16 @@ mod export;
 pub mod invocation;
 pub mod json_log;
 pub mod metrics;
+mod span_events;
 pub mod trace_context;
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -47,6 +49,12 @@ pub const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
 pub const SCOPE: &str = "cosmospark";
 
 static SPAN_IDS: AtomicBool = AtomicBool::new(false);
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+/// The tracer invocation spans are opened with, once [`init`] installed one.
+fn tracer() -> Option<&'static SdkTracer> {
+    TRACER.get()
+}
 
 /// Whether spans get OpenTelemetry ids (export or JSON logs are on); the runtime then reads
 /// trigger payloads for their trace context and lag.
@@ -208,9 +216,20 @@ fn env_filter() -> tracing_subscriber::EnvFilter {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
-/// What becomes OpenTelemetry data, whatever `RUST_LOG` says about log lines: every span at
-/// `info` and above (invocations, hosts, outputs), and only warnings and errors as span events.
+/// What `tracing-opentelemetry` turns into OpenTelemetry spans, whatever `RUST_LOG` says about
+/// log lines: every span at `info` and above (hosts, outputs) except the invocation span, which
+/// [`invocation`] opens with the tracer itself. Events go through [`span_events`] instead.
 fn export_filter() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.is_span()
+            && *metadata.level() <= tracing::Level::INFO
+            && metadata.name() != super::logs::INVOCATION_SPAN
+    })
+}
+
+/// What [`span_events`] sees: the same spans, the invocation span included (this also keeps it
+/// enabled when `RUST_LOG` hides it from the log lines), and warnings and errors.
+fn span_events_filter() -> tracing_subscriber::filter::FilterFn {
     tracing_subscriber::filter::filter_fn(|metadata| {
         if metadata.is_span() {
             *metadata.level() <= tracing::Level::INFO
@@ -249,17 +268,21 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     // Spans carry only the attributes the runtime sets: the layer's per-span extras (source
     // location, thread, target, busy/idle timings) cost a clock read on every poll and an
     // attribute each to build and encode, and no consumer of invocation spans reads them.
-    // Nothing reads the ambient OpenTelemetry context either (parents come from the span tree).
+    // Context activation makes a span opened inside an invocation the child of the
+    // invocation's OpenTelemetry span, which the runtime attaches while the invocation runs.
     let otel_layer = tracer_provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_location(false)
             .with_threads(false)
             .with_target(false)
             .with_tracked_inactivity(false)
-            .with_context_activation(false)
+            .with_context_activation(true)
             .with_tracer(provider.tracer(SCOPE))
             .with_filter(export_filter())
     });
+    let span_events = tracer_provider
+        .as_ref()
+        .map(|_| span_events::SpanEvents::default().with_filter(span_events_filter()));
     let human = (config.log_format == LogFormat::Human).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -270,11 +293,13 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     let installed = tracing_subscriber::registry()
         .with(InvocationLogLayer.with_filter(env_filter()))
         .with(otel_layer)
+        .with(span_events)
         .with(human)
         .with(json)
         .try_init()
         .is_ok();
-    if installed && tracer_provider.is_some() {
+    if installed && let Some(provider) = &tracer_provider {
+        let _ = TRACER.set(provider.tracer(SCOPE));
         SPAN_IDS.store(true, Ordering::Relaxed);
     }
     if installed {

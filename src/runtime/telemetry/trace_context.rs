@@ -3,8 +3,9 @@
 //! invocation hands on to the events it emits.
 //!
 //! With the OpenTelemetry layer installed (export or JSON logs) a span has its own ids and
-//! [`traceparent_of`] gives them; without it the runtime still records the invocation's incoming
-//! `traceparent` on its span ([`InvocationTrace`]) so events carry the trace onward.
+//! [`traceparent_of`] gives them; the invocation span's ids are those of the OpenTelemetry span
+//! the runtime opens beside it ([`InvocationTrace`]). Without the layer the runtime still records
+//! the invocation's incoming `traceparent` there, so events carry the trace onward.
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -97,24 +98,44 @@ pub fn set_parent(span: &tracing::Span, traceparent: &str) {
 
 /// The `traceparent` naming `span` itself (None without the OpenTelemetry layer).
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    if let Some(trace) = invocation_trace(span) {
+        return trace.otel.is_some().then(|| trace.context.to_string());
+    }
     let context = span.context();
     TraceParent::from_span_context(context.span().span_context()).map(|p| p.to_string())
 }
 
-/// The trace context an invocation records on its span for [`current_traceparent`] when no
-/// OpenTelemetry layer gives the span ids of its own.
+/// What an invocation span knows of its trace, kept in the span's extensions: with
+/// OpenTelemetry, the context of the invocation's own OpenTelemetry span (`otel`, its ids in
+/// `context`); without it, the incoming `traceparent` (`context`) for [`current_traceparent`].
 #[derive(Debug, Clone)]
-pub struct InvocationTrace(pub String);
+pub struct InvocationTrace {
+    pub context: TraceParent,
+    pub otel: Option<opentelemetry::Context>,
+}
 
-/// Records `traceparent` on `span` for [`current_traceparent`].
-pub fn record_invocation_trace(span: &tracing::Span, traceparent: String) {
+/// Keeps `trace` on `span` (a no-op when the span is disabled).
+pub fn record_invocation_trace(span: &tracing::Span, trace: InvocationTrace) {
     span.with_subscriber(|(id, dispatch)| {
         if let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>()
             && let Some(span) = registry.span(id)
         {
-            span.extensions_mut().insert(InvocationTrace(traceparent));
+            span.extensions_mut().insert(trace);
         }
     });
+}
+
+/// The [`InvocationTrace`] kept on `span` itself.
+fn invocation_trace(span: &tracing::Span) -> Option<InvocationTrace> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        registry
+            .span(id)?
+            .extensions()
+            .get::<InvocationTrace>()
+            .cloned()
+    })
+    .flatten()
 }
 
 /// The `traceparent` an event emitted now should carry: the current span's own context when
@@ -122,15 +143,17 @@ pub fn record_invocation_trace(span: &tracing::Span, traceparent: String) {
 /// invocation without either.
 pub fn current_traceparent() -> Option<String> {
     let span = tracing::Span::current();
-    if let Some(own) = traceparent_of(&span) {
-        return Some(own);
-    }
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        registry.span(id)?.scope().find_map(|span| {
+        let current = registry.span(id)?;
+        let is_invocation = current.extensions().get::<InvocationTrace>().is_some();
+        if !is_invocation && let Some(own) = traceparent_of(&span) {
+            return Some(own);
+        }
+        current.scope().find_map(|span| {
             span.extensions()
                 .get::<InvocationTrace>()
-                .map(|trace| trace.0.clone())
+                .map(|trace| trace.context.to_string())
         })
     })
     .flatten()
