@@ -1,8 +1,9 @@
 //! OpenTelemetry through the running `cosmospark dev`: spans go to an in-test OTLP/HTTP
 //! collector, and one click's trace covers both paths it starts —
-//! chat: HTTP → change feed relay → Event Grid subscribers → Web PubSub push (and the chats'
-//! relay to Event Hubs → UpdateProcessor); command: HTTP → change feed relay → Event Hubs →
-//! UpdateProcessor. Also: an unreachable collector never fails an invocation.
+//! chat: HTTP → change feed relay → Event Grid subscribers → Web PubSub push, on through the
+//! chat summaries a subscriber writes (their change feed relay → the summary push), and the
+//! chats' relay to Event Hubs → UpdateProcessor; command: HTTP → change feed relay → Event
+//! Hubs → UpdateProcessor. Also: an unreachable collector never fails an invocation.
 
 mod support;
 
@@ -162,6 +163,9 @@ async fn one_click_is_one_trace_across_chat_and_command_paths() {
         "UserChatsCreate",
         "TaskGreetingValidator",
         "ChatsToEventHub",
+        // The summaries UserChatsCreate wrote carry its trace on.
+        "CosmicUserChatsTrigger",
+        "UserChatsPush",
     ];
     let command_path = ["CommandInsert", "CommandsToEventHub", "UpdateProcessor"];
     let spans = received(&collector, |spans| {
@@ -244,7 +248,8 @@ async fn one_click_is_one_trace_across_chat_and_command_paths() {
         Some("eventHubTrigger")
     );
 
-    // Metrics: invocations per function and the trigger lag the handler saw.
+    // Metrics: invocations per function, the trigger lag the handler saw, and dev's own backlog
+    // per trigger (gauges read from its backlog sampler).
     let deadline = tokio::time::Instant::now() + HANG;
     loop {
         let counted = collector.metric_points("faas.invocations").iter().any(|p| {
@@ -258,12 +263,25 @@ async fn one_click_is_one_trace_across_chat_and_command_paths() {
                 p.get("faas.trigger").and_then(AttributeValue::text) == Some("cosmosDBTrigger")
             });
         let durations = !collector.metric_points("faas.invoke_duration").is_empty();
-        if counted && lag && durations {
+        let backlog = [
+            "cosmospark.trigger.backlog",
+            "cosmospark.trigger.backlog.age",
+        ]
+        .iter()
+        .all(|metric| {
+            collector.metric_points(metric).iter().any(|p| {
+                p.get("faas.name").and_then(AttributeValue::text) == Some("CommandsToEventHub")
+                    && p.get("faas.trigger").and_then(AttributeValue::text)
+                        == Some("cosmosDBTrigger")
+                    && p.get("cosmospark.source").and_then(AttributeValue::text) == Some("Commands")
+            })
+        });
+        if counted && lag && durations && backlog {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no invocation metrics arrived"
+            "no invocation or backlog metrics arrived"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -38,7 +38,11 @@ pub fn parse_docs<T: DeserializeOwned>(container: &str, docs: Vec<Value>) -> Vec
         .collect()
 }
 
-/// Serialises a document for the store.
+/// Serialises a document for the store. Inside a traced invocation the document carries its
+/// `traceparent`, so the change-feed relay that reads it continues the trace.
 pub fn to_doc<T: Serialize>(value: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(value).map_err(|e| StoreError::Other(format!("serialise: {e}")))
+    let mut doc =
+        serde_json::to_value(value).map_err(|e| StoreError::Other(format!("serialise: {e}")))?;
+    crate::runtime::telemetry::stamp(&mut doc);
+    Ok(doc)
 }

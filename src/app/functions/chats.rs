@@ -190,10 +190,8 @@ async fn store_numbered(
             },
             None => BatchOp::Create(to_doc(&next)?),
         };
-        let mut doc = to_doc(&numbered)?;
-        // The change-feed relay continues this request's trace from the document.
-        crate::runtime::telemetry::stamp(&mut doc);
-        let ops = vec![BatchOp::Create(doc), counter_op];
+        // `to_doc` stamps the request's trace: the change-feed relay continues it.
+        let ops = vec![BatchOp::Create(to_doc(&numbered)?), counter_op];
         let response = store.batch(containers::CHATS, &key, ops).await?;
         match response.failure() {
             None => {

@@ -158,8 +158,10 @@ impl TriggerLag {
 }
 
 /// Samples the platform's backlog into `lag` every `every` until `cancel` fires, then closes
-/// `lag`.
+/// `lag`; while it runs the samples are also OpenTelemetry gauges ([`super::gauges`]).
 pub async fn sample(backlog: Backlog, lag: TriggerLag, every: Duration, cancel: CancellationToken) {
+    // Exported as gauges (when metrics are) while the sampler runs.
+    let _gauges = super::gauges::register(&lag);
     let previous = lag.clone();
     // An idle platform that has not changed since the last sample is not read again, so an
     // open dashboard costs a timer tick per period and no store reads.

@@ -5,7 +5,9 @@
 //! - [`recorder`]: every invocation's outcome and duration (per-function counts, failures and
 //!   percentiles) and the latest invocations grouped by trace id.
 //! - [`lag`]: each trigger's backlog sampled over time by a background task.
+//! - [`gauges`]: those samples as OpenTelemetry gauges when `dev` exports metrics.
 
+pub mod gauges;
 pub mod lag;
 pub mod recorder;
 
