@@ -179,6 +179,7 @@ fn start(kind: Kind) -> (Server, Duration) {
 use support::rss_kib;
 
 struct Load {
+    requests: usize,
     seconds: f64,
     requests_per_second: f64,
     p50: Duration,
@@ -223,6 +224,7 @@ async fn load(port: u16, envelope: Arc<String>) -> Load {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     Load {
+        requests: latencies.len(),
         seconds: elapsed.as_secs_f64(),
         requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
@@ -288,6 +290,39 @@ fn export_thread_cpu(pid: u32) -> f64 {
     }
     // USER_HZ is 100 on Linux.
     ticks as f64 / 100.0
+}
+
+/// CPU seconds (user + system) spent so far by the whole process, every thread (Linux; 0
+/// elsewhere).
+fn process_cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&index| fields.get(index).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// One measured round on `server`, adding its CPU time and requests to `cpu`.
+fn measured_round(
+    tokio: &tokio::runtime::Runtime,
+    server: &Server,
+    envelope: &Arc<String>,
+    cpu: &mut (f64, usize),
+) -> Load {
+    let before = process_cpu(server.child.id());
+    let round = tokio.block_on(load(server.port, Arc::clone(envelope)));
+    // The export thread finishes the round's last batch inside the window.
+    std::thread::sleep(Duration::from_millis(200));
+    cpu.0 += process_cpu(server.child.id()) - before;
+    cpu.1 += round.requests;
+    round
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -358,10 +393,18 @@ pub fn main() {
     let mut exporting_rounds = Vec::new();
     let mut sampled_rounds = Vec::new();
     let mut exporting_seconds = 0.0;
+    // Whole-process CPU seconds and requests over the measured rounds: CPU per request is
+    // what tracing costs even when other work on the machine makes throughput noisy.
+    let (mut runtime_cpu, mut exporting_cpu) = ((0.0, 0), (0.0, 0));
     for _ in 0..rounds_n {
-        runtime_rounds.push(tokio.block_on(load(runtime_server.port, Arc::clone(&envelope))));
+        runtime_rounds.push(measured_round(
+            &tokio,
+            &runtime_server,
+            &envelope,
+            &mut runtime_cpu,
+        ));
         bare_rounds.push(tokio.block_on(load(bare_server.port, Arc::clone(&envelope))));
-        let round = tokio.block_on(load(exporting_server.port, Arc::clone(&envelope)));
+        let round = measured_round(&tokio, &exporting_server, &envelope, &mut exporting_cpu);
         exporting_seconds += round.seconds;
         exporting_rounds.push(round);
         sampled_rounds.push(tokio.block_on(load(sampled_server.port, Arc::clone(&envelope))));
@@ -388,6 +431,7 @@ pub fn main() {
     let sampled_load = best(sampled_rounds);
     let runtime_loaded = rss_kib(runtime_server.child.id());
 
+    let per_request = |(seconds, requests): (f64, usize)| seconds / requests.max(1) as f64;
     let p50_overhead = runtime_load.p50.as_secs_f64() * 1e3 - bare_load.p50.as_secs_f64() * 1e3;
     let markdown = format!(
         "Machine: {machine}. Load average {} after the load rounds.\n\n\
@@ -406,6 +450,7 @@ pub fn main() {
          | p50 latency (same round) | {:.3} ms | {:.3} ms | +{:.3} ms | — |\n\
          | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n\
          | throughput, sampler `parentbased_traceidratio` 0.1, best of {rounds_n} rounds | {:.0} req/s | {:.0} req/s | {:.3}× | — |\n\
+         | CPU per request (whole process, all threads, all measured rounds) | {:.1} µs | {:.1} µs | {:.3}× | ≤ 1.05× |\n\
          | CPU of the span export thread (encode + send), export enabled | {:.1} % of one core | — | — | — |\n",
         support::load_average(),
         runtime_start.as_secs_f64() * 1e3,
@@ -436,6 +481,9 @@ pub fn main() {
         sampled_load.requests_per_second,
         runtime_load.requests_per_second,
         sampled_load.requests_per_second / runtime_load.requests_per_second,
+        per_request(exporting_cpu) * 1e6,
+        per_request(runtime_cpu) * 1e6,
+        per_request(exporting_cpu) / per_request(runtime_cpu).max(f64::EPSILON),
         100.0 * export_cpu / exporting_seconds.max(f64::EPSILON),
     );
     support::publish("runtime", &markdown);
