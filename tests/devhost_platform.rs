@@ -441,15 +441,7 @@ async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
         }
     };
     write(json!({"id": "cmd-poison", "poison": true})).await;
-    let letter = eventually(|| async {
-        platform
-            .dead_letters
-            .list()
-            .unwrap()
-            .into_iter()
-            .find(|l| l.function == "Feed")
-    })
-    .await;
+    let letter = eventually(|| async { dead_letter_of(&platform, "Feed") }).await;
     assert_eq!(letter.source, "Commands");
     assert_eq!(letter.attempts, 3);
     assert_eq!(letter.payload[0]["id"], "cmd-poison");
@@ -481,14 +473,7 @@ async fn change_feed_batches_retry_then_dead_letter_and_the_lease_moves_on() {
             .iter()
             .any(|s| s.1 == ["cmd-poison"])
     );
-    assert!(
-        platform
-            .dead_letters
-            .list()
-            .unwrap()
-            .iter()
-            .all(|l| l.function != "Feed")
-    );
+    assert!(dead_letter_of(&platform, "Feed").is_none());
     running.stop().await;
 }
 
@@ -609,14 +594,7 @@ async fn a_poison_hub_event_is_dead_lettered_alone_and_one_of_two_concurrent_rep
         .filter(|(ok, b)| *ok && b.contains(&"poison".to_owned()))
         .count();
     assert_eq!(sent_again, 1, "re-sent once");
-    assert!(
-        platform
-            .dead_letters
-            .list()
-            .unwrap()
-            .iter()
-            .all(|l| l.function != "Picky")
-    );
+    assert!(dead_letter_of(&platform, "Picky").is_none());
     running.stop().await;
 }
 
@@ -750,20 +728,25 @@ async fn cosmos_db_input_reads_the_document_named_by_the_route() {
     running.stop().await;
 }
 
+/// The dead letter of `function`, if it has one.
+fn dead_letter_of(
+    platform: &cosmospark::devhost::server::Platform,
+    function: &str,
+) -> Option<cosmospark::devhost::dead_letter::DeadLetter> {
+    platform
+        .dead_letters
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.function == function)
+}
+
 /// The dead letter of `function` once it appears; it holds one event, alone.
 async fn lone_dead_letter(
     platform: &cosmospark::devhost::server::Platform,
     function: &str,
 ) -> cosmospark::devhost::dead_letter::DeadLetter {
-    let letter = eventually(|| async {
-        platform
-            .dead_letters
-            .list()
-            .unwrap()
-            .into_iter()
-            .find(|l| l.function == function)
-    })
-    .await;
+    let letter = eventually(|| async { dead_letter_of(platform, function) }).await;
     assert_eq!(
         letter.payload.as_array().map(Vec::len),
         Some(1),

@@ -19,71 +19,62 @@ use cosmospark::runtime::manifest::Schedule;
 use cosmospark::runtime::{ClientPrincipal, InvocationRequest};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use support::arbitrary::{self, Shape};
 use support::security::{Call, Serve, principal};
 
 /// JSON with the field names the decoders look for, nested up to 40 levels.
 fn arb_json() -> impl Strategy<Value = Value> {
-    let names = prop_oneof![
-        Just("Data"),
-        Just("data"),
-        Just("Metadata"),
-        Just("req"),
-        Just("Body"),
-        Just("Headers"),
-        Just("userId"),
-        Just("userRoles"),
-        Just("claims"),
-        Just("typ"),
-        Just("val"),
-        Just("toUserId"),
-        Just("content"),
-        Just("id"),
-        Just("position"),
-        Just("latitude"),
-        Just("longitude"),
-        Just("type"),
-        Just("group"),
-        Just("event"),
-        Just("ackId"),
-        Just("dataType"),
-        Just("user"),
-        Just("score"),
-        Just("sequenceId"),
-    ]
-    .prop_map(str::to_owned);
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        ".{0,16}".prop_map(Value::String),
-        prop_oneof![
-            Just("joinGroup"),
-            Just("sendToGroup"),
-            Just("event"),
-            Just("sequenceAck"),
-            Just("json"),
-            Just("text"),
-            Just("binary"),
-            Just("authenticated"),
-            Just("admin"),
-            Just("Hi-CosmosPark"),
-            Just("12.97"),
-            Just("\u{0}"),
-            Just("\u{fffd}"),
-        ]
-        .prop_map(|s| Value::String(s.to_owned())),
+    const NAMES: &[&str] = &[
+        "Data",
+        "data",
+        "Metadata",
+        "req",
+        "Body",
+        "Headers",
+        "userId",
+        "userRoles",
+        "claims",
+        "typ",
+        "val",
+        "toUserId",
+        "content",
+        "id",
+        "position",
+        "latitude",
+        "longitude",
+        "type",
+        "group",
+        "event",
+        "ackId",
+        "dataType",
+        "user",
+        "score",
+        "sequenceId",
     ];
-    leaf.prop_recursive(40, 256, 6, move |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((names.clone(), inner), 0..5)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
-        ]
-    })
+    const WORDS: &[&str] = &[
+        "joinGroup",
+        "sendToGroup",
+        "event",
+        "sequenceAck",
+        "json",
+        "text",
+        "binary",
+        "authenticated",
+        "admin",
+        "Hi-CosmosPark",
+        "12.97",
+        "\u{0}",
+        "\u{fffd}",
+    ];
+    let keys = prop::sample::select(NAMES).prop_map(str::to_owned).boxed();
+    let shape = Shape {
+        depth: 40,
+        size: 256,
+        width: 5,
+        stringified: false,
+    };
+    arbitrary::nested(arbitrary::leaf(16, WORDS), keys, shape)
 }
 
 /// Bytes that are mostly JSON-like, sometimes broken.

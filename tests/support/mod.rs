@@ -6,11 +6,13 @@
 //! - [`handler`]: `cosmospark serve` invoked as the host does, and the recorded protocol fixtures;
 //! - [`npm`], [`browser`]: npm installs and the browser harness;
 //! - [`game`], [`cqrs`], [`store`], [`infra`], [`pubsub`]: helpers of one area each;
-//! - [`otlp`]: an in-test OpenTelemetry collector (OTLP/HTTP).
+//! - [`otlp`]: an in-test OpenTelemetry collector (OTLP/HTTP);
+//! - [`arbitrary`]: proptest strategies for JSON shaped like what the decoders read.
 //!
 //! The helpers used across areas are re-exported here (`support::Dev`, `support::repo`, ...).
 #![allow(dead_code, unused_imports)]
 
+pub mod arbitrary;
 pub mod browser;
 pub mod cqrs;
 pub mod dev;
