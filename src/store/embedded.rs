@@ -34,9 +34,9 @@ use super::model::{
 use super::query::Query;
 use super::system::{check_item_ttl, check_size, expires_at, is_expired, now_millis};
 
-/// redb's page cache. Its default (1 GiB) lets a long-running `dev` grow with the store; the
-/// OS page cache serves what falls out of this one.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// redb's page cache unless configured (`Store__CacheMiB`). redb's default (1 GiB) lets a
+/// long-running `dev` grow with the store; the OS page cache serves what falls out of this one.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 const ITEMS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("items");
@@ -121,8 +121,13 @@ impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`, and starts purging expired items in the background
     /// while a handle is alive.
     pub async fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES).await
+    }
+
+    /// [`EmbeddedStore::open`] with a page cache of at most `cache_bytes`.
+    pub async fn open_with_cache(dir: impl AsRef<Path>, cache_bytes: usize) -> StoreResult<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let inner = tokio::task::spawn_blocking(move || Inner::open(dir))
+        let inner = tokio::task::spawn_blocking(move || Inner::open(dir, cache_bytes))
             .await
             .map_err(engine)??;
         let store = Self {
@@ -259,7 +264,7 @@ fn parse_continuation(token: &str) -> StoreResult<u64> {
 }
 
 impl Inner {
-    fn open(dir: PathBuf) -> StoreResult<Self> {
+    fn open(dir: PathBuf, cache_bytes: usize) -> StoreResult<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| {
             StoreError::Other(format!(
                 "cannot create store directory {}: {e}",
@@ -267,7 +272,7 @@ impl Inner {
             ))
         })?;
         let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(cache_bytes)
             .create(dir.join(DB_FILE))
             .map_err(engine)?;
         let txn = db.begin_write().map_err(engine)?;
