@@ -791,9 +791,11 @@ impl Dispatcher {
             .with_index(name, |index| index.due(now, limit, busy))
             .unwrap_or_default();
         let mut due = Vec::with_capacity(ids.len());
-        for id in ids {
+        for (id, generation) in ids {
             let Some(doc) = store.read(EVENT_GRID_CONTAINER, &pk, &id).await? else {
-                self.topic.with_index(name, |index| index.remove(&id));
+                // Unless it was enqueued again since the look.
+                self.topic
+                    .with_index(name, |index| index.remove_if_unchanged(&id, generation));
                 continue;
             };
             match serde_json::from_value::<Delivery>(doc.clone()) {
@@ -849,6 +851,14 @@ impl Dispatcher {
         }
         let store = &self.topic.store;
         let pk = self.pk();
+        // Out of the index before out of the queue: an enqueue of the same id that lands after
+        // the store delete then adds it back to the index, and one that lands before it finds
+        // the finished delivery still queued (409) and is a duplicate of it.
+        self.topic.with_index(&self.subscription.name, |index| {
+            for id in finished.iter() {
+                index.remove(id);
+            }
+        });
         let mut kept = Vec::new();
         for chunk in finished.chunks(MAX_BATCH_OPS) {
             let ops = chunk
@@ -879,11 +889,6 @@ impl Dispatcher {
                 }
             }
         }
-        self.topic.with_index(&self.subscription.name, |index| {
-            for id in finished.iter().filter(|id| !kept.contains(id)) {
-                index.remove(id);
-            }
-        });
         for id in finished.drain(..) {
             if !kept.contains(&id) {
                 in_flight.remove(&id);
