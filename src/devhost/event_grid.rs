@@ -39,7 +39,7 @@ use super::invoke::Invoker;
 use super::notify::{WriteSignal, sleep_or_never};
 use crate::runtime::manifest::{BindingKind, Manifest};
 use crate::store::model::MAX_BATCH_OPS;
-use crate::store::{BatchOp, PartitionKey, Query, Store, StoreError};
+use crate::store::{BatchOp, ChangeFeedStart, PartitionKey, Query, Store, StoreError};
 
 /// Deliveries in flight per subscription.
 pub const MAX_CONCURRENT_DELIVERIES: usize = 64;
@@ -771,25 +771,23 @@ impl Dispatcher {
         let pk = self.pk();
         let name = self.subscription.name.as_str();
         if !*loaded {
-            let docs = store
-                .query(EVENT_GRID_CONTAINER, Some(&pk), &Query::new())
-                .await?;
-            for doc in docs {
-                match serde_json::from_value::<Delivery>(doc.clone()) {
-                    Ok(delivery) => {
-                        self.topic
-                            .with_index(name, |index| index.set(&delivery.id, delivery.due_at));
-                    }
-                    Err(error) => self.set_aside(doc, &error.to_string()).await,
-                }
-            }
+            self.load_index().await?;
             *loaded = true;
         }
         let now = Utc::now().timestamp_millis();
-        let (ids, mut next) = self
-            .topic
-            .with_index(name, |index| index.due(now, limit, busy))
-            .unwrap_or_default();
+        let look = || {
+            self.topic
+                .with_index(name, |index| index.due(now, limit, busy))
+                .unwrap_or_default()
+        };
+        let (mut ids, mut next) = look();
+        if ids.is_empty() && self.index_misses_deliveries().await? {
+            // Only a delivery this process enqueued but did not index (its enqueue was dropped
+            // between the store commit and the index) gets here; the store is the record.
+            tracing::debug!(subscription = %name, "due index reloaded from the queue");
+            self.load_index().await?;
+            (ids, next) = look();
+        }
         let mut due = Vec::with_capacity(ids.len());
         for (id, generation) in ids {
             let Some(doc) = store.read(EVENT_GRID_CONTAINER, &pk, &id).await? else {
@@ -809,6 +807,45 @@ impl Dispatcher {
             }
         }
         Ok((due, next))
+    }
+
+    /// Fills the due index with every queued delivery of the subscription.
+    async fn load_index(&self) -> Result<(), StoreError> {
+        let docs = self
+            .topic
+            .store
+            .query(EVENT_GRID_CONTAINER, Some(&self.pk()), &Query::new())
+            .await?;
+        for doc in docs {
+            match serde_json::from_value::<Delivery>(doc.clone()) {
+                Ok(delivery) => {
+                    self.topic.with_index(&self.subscription.name, |index| {
+                        index.set(&delivery.id, delivery.due_at)
+                    });
+                }
+                Err(error) => self.set_aside(doc, &error.to_string()).await,
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the store holds more queued deliveries for the subscription than the due
+    /// index (counted by key, where the store can count; never true where it cannot).
+    async fn index_misses_deliveries(&self) -> Result<bool, StoreError> {
+        let queued = self
+            .topic
+            .store
+            .change_feed_backlog(
+                EVENT_GRID_CONTAINER,
+                &ChangeFeedStart::Beginning,
+                Some(&self.pk()),
+            )
+            .await?;
+        let indexed = self
+            .topic
+            .with_index(&self.subscription.name, |index| index.len())
+            .unwrap_or(0);
+        Ok(queued.is_some_and(|q| q.pending > indexed as u64))
     }
 
     async fn set_aside(&self, doc: Value, error: &str) {
