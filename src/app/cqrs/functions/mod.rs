@@ -3,7 +3,7 @@
 mod admin;
 mod commands;
 mod queries;
-mod relays;
+pub mod relays;
 mod update_processor;
 
 use axum::Json;
