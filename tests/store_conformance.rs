@@ -825,6 +825,10 @@ pub async fn change_feed_backlog_counts_what_a_read_returns(store: Store) {
         backlog_matches_a_read(&store, c, beginning.clone(), Some(pk("u1"))).await,
         2
     );
+    assert_eq!(
+        backlog_matches_a_read(&store, c, beginning.clone(), Some(pk("nobody"))).await,
+        0
+    );
     let first = store
         .read_change_feed(c, &ChangeFeedRequest::new(beginning).max_items(1))
         .await

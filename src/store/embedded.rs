@@ -1095,6 +1095,13 @@ impl Inner {
             (Some(pk), 0, None) => Some(self.count_partition(&txn, container, pk)?),
             _ => None,
         };
+        if whole_partition == Some(0) {
+            // Nothing to date: the feed's other partitions are not read at all.
+            return Ok(ChangeFeedBacklog {
+                pending: 0,
+                oldest: None,
+            });
+        }
         let filtered = pk_key.is_some() || since_ms.is_some();
         let feed = txn.open_table(FEED).map_err(engine)?;
         let (mut pending, mut oldest_ms) = (0u64, None);
