@@ -1,6 +1,7 @@
 //! The `cosmospark` binary: `serve` (the custom handler the Functions host starts), `dev` (the
-//! local platform), `deadletters` (list / replay), `check` (validate the manifest against the
-//! registered handlers), `seed` (demo users), `rebuild` (read models) and `store` tools.
+//! local platform), `deadletters` (list / replay / discard), `check` (validate the manifest
+//! against the registered handlers), `seed` (demo users), `rebuild` (read models) and `store`
+//! tools.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use cosmospark::app::cqrs::layout::DEAD_LETTERS as READ_MODEL_DEAD_LETTERS;
 use cosmospark::app::services::Settings;
 use cosmospark::app::settings;
 use cosmospark::devhost;
-use cosmospark::devhost::dead_letter::{AppDeadLetters, DeadLetters, Entry};
+use cosmospark::devhost::dead_letter::{AppDeadLetters, DeadLetterError, DeadLetters, Entry};
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::event_hubs::DEFAULT_PARTITIONS;
 use cosmospark::devhost::replay::{Replayed, replay};
@@ -164,6 +165,14 @@ enum DeadLetterAction {
         data_dir: PathBuf,
         #[arg(long, default_value = ".")]
         root: PathBuf,
+    },
+    /// Drop a dead letter without replaying it. Stop `cosmospark dev` first, or
+    /// DELETE /_devhost/deadletters/<id> while it runs.
+    Discard {
+        /// The dead letter id (see `list`).
+        id: String,
+        #[arg(long, default_value = ".data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -535,6 +544,31 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
             }
             anyhow::ensure!(failed == 0, "{failed} of {} replays failed", ids.len());
             Ok(())
+        }
+        DeadLetterAction::Discard { id, data_dir } => {
+            // The app's own dead letters live in the store, which a running `dev` holds.
+            let config = StoreConfig::Embedded {
+                dir: data_dir.join("store"),
+            };
+            let store = cosmospark::store::open_store(&config).await.with_context(|| {
+                format!(
+                    "opening the store (stop `cosmospark dev` first, or DELETE /_devhost/deadletters/{id} while it runs)"
+                )
+            })?;
+            let letters = with_app_dead_letters(DeadLetters::new(&data_dir), &store);
+            match letters.discard(&id).await {
+                Ok(()) => {
+                    println!("discarded {id}");
+                    Ok(())
+                }
+                Err(DeadLetterError::NotFound(_)) => {
+                    anyhow::bail!(
+                        "dead letter `{id}` does not exist in {}",
+                        data_dir.display()
+                    )
+                }
+                Err(error) => Err(error.into()),
+            }
         }
     }
 }

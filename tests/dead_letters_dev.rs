@@ -1,6 +1,7 @@
 //! The update processor's own dead letters through the running `cosmospark dev` binary: an
 //! event it cannot read is set aside alone, listed beside the platform's dead letters, and
-//! replayed through the same route — once, even when two replays race.
+//! replayed through the same route — once, even when two replays race; and discarded from the
+//! CLI.
 
 mod support;
 
@@ -74,4 +75,48 @@ async fn read_model_dead_letters_are_listed_and_replayed_like_the_others() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
     dev.terminate();
+}
+
+#[tokio::test]
+async fn the_cli_discards_a_dead_letter_once_dev_has_stopped() {
+    let root = app_root(&[], None);
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(root.path(), data.path()).await;
+    dev.write("Commands", json!({"id": "no-data", "userId": "bo"}))
+        .await;
+    let letter = eventually(|| async { app_letters(&dev).await.into_iter().next() }).await;
+    let id = letter["id"].as_str().unwrap().to_owned();
+    let cli = |args: &[&str]| {
+        support::cosmospark()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap()
+    };
+    // The running platform holds the store: the CLI says so and changes nothing.
+    let refused = cli(&["deadletters", "discard", &id]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("stop `cosmospark dev` first"), "{stderr}");
+    assert!(dev.terminate().success());
+
+    let listed = cli(&["deadletters", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&id));
+    let discarded = cli(&["deadletters", "discard", &id]);
+    assert!(
+        discarded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&discarded.stderr)
+    );
+    assert!(String::from_utf8_lossy(&discarded.stdout).contains(&format!("discarded {id}")));
+    let listed = cli(&["deadletters", "list"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&id));
+    let again = cli(&["deadletters", "discard", &id]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

@@ -5,6 +5,8 @@
 //!   dead letters, the good documents' events arrive, every lease moves past it, and its dead
 //!   letter can be replayed (failing again while the document is still poison, relayed once it
 //!   is fixed) or discarded;
+//! - a document whose event is over Event Hubs' 1 MB in an Event Hubs relay's container: set
+//!   aside alone, the others' events appended to the hub;
 //! - a timer run that fails past its retry policy: dead-lettered alone with its error, and
 //!   replayed with the payload it was given.
 
@@ -286,6 +288,93 @@ async fn a_poison_document_in_each_relay_is_set_aside_alone_and_the_feed_moves_o
             .into(),
     );
 
+    running.cancel.cancel();
+    running.tracker.close();
+    running.tracker.wait().await;
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_event_hubs_is_set_aside_alone_and_the_others_are_relayed() {
+    use cosmospark::app::cqrs::functions::relays as hub_relays;
+    let (name, container) = ("UsersToEventHub", "CosmicUsers");
+    let root = bare_app_root();
+    let folder = root.path().join("functions").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        repo().join("functions").join(name).join("function.json"),
+        folder.join("function.json"),
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let options = support::platform::options(root.path(), data.path());
+    let mut platform = Platform::open_with(&options, |store: Store, _| {
+        let settings = Settings::from_lookup(|_| None).map_err(|e| e.to_string())?;
+        let services = AppServices::with_store(store, settings).map_err(|e| e.to_string())?;
+        FunctionApp::new()
+            .register(hub_relays::function(&services, name, container))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap();
+    platform.dead_letters = platform
+        .dead_letters
+        .clone()
+        .with_app(AppDeadLetters::with_prefix(
+            platform.store.clone(),
+            relay_dead_letters::CONTAINER,
+            "relay-",
+        ));
+    let router = platform.router().unwrap();
+    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+    platform.start_triggers(&tracker, &cancel).await.unwrap();
+    let running = Running {
+        platform,
+        router,
+        cancel,
+        tracker,
+        _root: root,
+        _data: data,
+    };
+    // Over Event Hubs' 1 MB per event, under Cosmos DB's 2 MB per item.
+    let poison_filler = "p".repeat(hub_relays::MAX_EVENT_BYTES);
+    let store = running.platform.store.clone();
+    for (id, filler) in [
+        ("good-1", "fine"),
+        ("poison", poison_filler.as_str()),
+        ("good-2", "fine too"),
+    ] {
+        store
+            .upsert(
+                container,
+                &PartitionKey::from(id),
+                document(container, id, filler),
+            )
+            .await
+            .unwrap();
+    }
+    running.idle().await;
+    let letters = running.letters().await;
+    assert_eq!(letters.len(), 1, "{letters:#?}");
+    assert_eq!(letters[0]["function"], name);
+    assert_eq!(letters[0]["kind"], "document");
+    assert_eq!(letters[0]["payload"]["id"], "poison");
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Event Hubs accepts at most 1048576"),
+        "{letters:#?}"
+    );
+    let (status, retention) = running.call("GET", "/_devhost/retention").await;
+    assert_eq!(status, StatusCode::OK, "{retention}");
+    let appended: i64 = retention["eventHubs"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["hub"] == "cosmospark-events")
+        .map(|p| p["retained"].as_i64().unwrap())
+        .sum();
+    assert_eq!(appended, 2, "the two good documents' events: {retention:#}");
     running.cancel.cancel();
     running.tracker.close();
     running.tracker.wait().await;

@@ -771,6 +771,100 @@ pub async fn leases_track_independent_consumers(store: Store) {
     );
 }
 
+/// The store's backlog count for `start` (and `partition`) against reading the feed from there:
+/// the same number of items, and the oldest write is the first item's.
+async fn backlog_matches_a_read(
+    store: &Store,
+    c: &str,
+    start: ChangeFeedStart,
+    partition: Option<PartitionKey>,
+) -> u64 {
+    let counted = store
+        .change_feed_backlog(c, &start, partition.as_ref())
+        .await
+        .unwrap()
+        .expect("the embedded store counts its change feed");
+    let mut request = ChangeFeedRequest::new(start).max_items(1000);
+    request.partition_key = partition;
+    let page = store.read_change_feed(c, &request).await.unwrap();
+    assert_eq!(counted.pending, page.items.len() as u64, "{request:?}");
+    assert_eq!(
+        counted.oldest.map(|at| at.timestamp()),
+        page.items.first().and_then(|d| d["_ts"].as_i64()),
+        "{request:?}"
+    );
+    counted.pending
+}
+
+pub async fn change_feed_backlog_counts_what_a_read_returns(store: Store) {
+    let c = users(&store).await;
+    for (id, user) in [
+        ("a1", "u1"),
+        ("a2", "u1"),
+        ("b1", "u2"),
+        ("b2", "u2"),
+        ("c1", "u3"),
+    ] {
+        store
+            .create(c, &pk(user), json!({"id": id, "userId": user}))
+            .await
+            .unwrap();
+    }
+    // An update moves a1 to the end of the feed; a deleted item leaves it.
+    store
+        .upsert(c, &pk("u1"), json!({"id": "a1", "userId": "u1", "v": 2}))
+        .await
+        .unwrap();
+    store.delete(c, &pk("u2"), "b2", None).await.unwrap();
+    let beginning = ChangeFeedStart::Beginning;
+    assert_eq!(
+        backlog_matches_a_read(&store, c, beginning.clone(), None).await,
+        4
+    );
+    assert_eq!(
+        backlog_matches_a_read(&store, c, beginning.clone(), Some(pk("u1"))).await,
+        2
+    );
+    assert_eq!(
+        backlog_matches_a_read(&store, c, beginning.clone(), Some(pk("nobody"))).await,
+        0
+    );
+    let first = store
+        .read_change_feed(c, &ChangeFeedRequest::new(beginning).max_items(1))
+        .await
+        .unwrap();
+    let after_first = ChangeFeedStart::Continuation(first.continuation);
+    assert_eq!(
+        backlog_matches_a_read(&store, c, after_first.clone(), None).await,
+        3
+    );
+    assert_eq!(
+        backlog_matches_a_read(&store, c, after_first, Some(pk("u2"))).await,
+        1
+    );
+    let (_, end) = drain(&store, c, ChangeFeedStart::Beginning, 2).await;
+    let end = ChangeFeedStart::Continuation(end);
+    assert_eq!(
+        backlog_matches_a_read(&store, c, end.clone(), None).await,
+        0
+    );
+    assert_eq!(
+        backlog_matches_a_read(&store, c, ChangeFeedStart::Now, None).await,
+        0
+    );
+    let past = ChangeFeedStart::Time(chrono::Utc::now() - chrono::Duration::hours(1));
+    assert_eq!(backlog_matches_a_read(&store, c, past, None).await, 4);
+    store
+        .create(c, &pk("u4"), json!({"id": "d1", "userId": "u4"}))
+        .await
+        .unwrap();
+    assert_eq!(backlog_matches_a_read(&store, c, end, None).await, 1);
+    let unknown = store
+        .change_feed_backlog("missing", &ChangeFeedStart::Beginning, None)
+        .await;
+    assert!(unknown.is_err_and(|e| e.is_not_found()));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?; embedded only: $($embedded_case:ident),* $(,)?) => {
         mod embedded {
@@ -819,5 +913,7 @@ conformance!(
     leases_track_independent_consumers;
     // The SDK's in-memory emulator implements neither TTL expiry nor a point-in-time change-feed
     // start (it ignores `If-Modified-Since`); real Cosmos DB does both server-side.
+    // The Cosmos DB backend answers no backlog count (`None`): its feed has no positions to count.
     embedded only: ttl_hides_expired_items, change_feed_from_time,
+    change_feed_backlog_counts_what_a_read_returns,
 );

@@ -1,5 +1,6 @@
-//! The Event Grid relays' own dead letters. A change-feed document a relay can never publish is
-//! set aside here instead of failing its batch: the relays retry without limit
+//! The change-feed relays' own dead letters (Event Grid and Event Hubs relays). A change-feed
+//! document a relay can never publish is set aside here instead of failing its batch: the
+//! relays retry without limit
 //! (`maxRetryCount: -1`), and the host retries a failing batch forever under such a policy
 //! (`Utility.WaitForNextExecutionAttempt` in Azure/azure-webjobs-sdk stops only when
 //! `MaxRetryCount != -1`), so one such document would hold its lease forever.
@@ -11,11 +12,14 @@
 //! failed again) stays one entry. A replay hands the document's current version to the relay
 //! again; the platform lists and replays these beside its own dead letters.
 
+use std::sync::LazyLock;
+
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::store::{PartitionKey, Store, StoreError};
+use crate::app::services::container_specs;
+use crate::store::{ContainerSpec, PartitionKey, Store, StoreError};
 
 /// The container of the relays' dead letters.
 pub const CONTAINER: &str = "RelayDeadLetters";
@@ -32,6 +36,34 @@ pub struct SetAside {
     /// Its `_etag` (the version that failed).
     pub version: Option<String>,
     pub reason: String,
+}
+
+impl SetAside {
+    /// The entry naming `document` of `container`, set aside for `reason`.
+    pub fn of(container: &str, document: &Value, reason: String) -> Self {
+        Self {
+            id: document
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            partition_key: partition_key(container, document),
+            version: document
+                .get("_etag")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            reason,
+        }
+    }
+}
+
+/// The partition-key value of `document` in `container` (from `infra/cosmos-containers.json`).
+pub fn partition_key(container: &str, document: &Value) -> Option<Value> {
+    // Parsed once: this runs for every relayed document.
+    static SPECS: LazyLock<Option<Vec<ContainerSpec>>> = LazyLock::new(|| container_specs().ok());
+    let spec = SPECS.as_ref()?.iter().find(|spec| spec.name == container)?;
+    spec.partition_key_of(document)
+        .ok()
+        .map(|pk| pk.value().clone())
 }
 
 /// Writes the dead letter of `document` for relay `function` reading `container`.

@@ -23,12 +23,14 @@ use super::event_grid::Topic;
 use super::event_hubs::{EventHubs, HubError, HubTrigger};
 use super::notify::WriteSignal;
 use crate::runtime::manifest::Manifest;
-use crate::store::{ChangeFeedConsumer, CmpOp, Query, Store, StoreError};
+use crate::store::{
+    ChangeFeedConsumer, ChangeFeedStart, CmpOp, PartitionKey, Query, Store, StoreError,
+};
 
 /// Changes read per change-feed page while counting.
 const COUNT_PAGE: u32 = 1000;
-/// A change feed's pending changes are counted up to this many: the count costs a read of each
-/// change, and past this depth the exact figure changes no decision (idle is zero pending).
+/// Where the store cannot count a change feed's pending changes, they are read and counted up
+/// to this many: past this depth the exact figure changes no decision (idle is zero pending).
 pub const COUNT_LIMIT: u64 = 10_000;
 /// Re-check at least this often while waiting (a redelivery becoming due writes nothing).
 const RECHECK: Duration = Duration::from_millis(25);
@@ -54,7 +56,7 @@ pub struct TriggerBacklog {
     /// What it reads: the container, the event hub, or the Event Grid subscription(s).
     pub source: String,
     /// Changes, deliveries or events not yet handled (handled = checkpointed or dead-lettered);
-    /// a change feed is counted up to [`COUNT_LIMIT`].
+    /// a change feed the store cannot count is read up to [`COUNT_LIMIT`].
     pub pending: u64,
     /// How long the oldest pending item has waited, when there is one.
     #[serde(rename = "oldestPendingAgeMs", serialize_with = "as_millis")]
@@ -296,7 +298,8 @@ impl Backlog {
     }
 
     /// Changes after the lease's continuation (or after the start position before the first
-    /// checkpoint), read the way the trigger reads them.
+    /// checkpoint): counted by the store from its change-feed index when it can, otherwise
+    /// read the way the trigger reads them, up to [`COUNT_LIMIT`].
     async fn feed(
         &self,
         trigger: &FeedTrigger,
@@ -312,6 +315,22 @@ impl Backlog {
         .await?
         .with_max_items(COUNT_PAGE);
         let mut continuation = consumer.checkpointed().await;
+        let start = continuation
+            .clone()
+            .map_or_else(|| trigger.start.clone(), ChangeFeedStart::Continuation);
+        if let Some(counted) = self
+            .store
+            .change_feed_backlog(&trigger.container, &start, None)
+            .await?
+        {
+            return Ok(TriggerBacklog {
+                trigger: trigger.function.clone(),
+                kind: TriggerKind::CosmosDb,
+                source: trigger.container.clone(),
+                pending: counted.pending,
+                oldest_pending_age: counted.oldest.map(|at| age(now, at)),
+            });
+        }
         let (mut pending, mut oldest) = (0u64, None);
         loop {
             let page = consumer.page_after(continuation.clone()).await?;
@@ -336,13 +355,43 @@ impl Backlog {
         })
     }
 
-    /// Deliveries in the queue for `function`, due now or waiting for a redelivery.
+    /// Deliveries in the queue for `function`, due now or waiting for a redelivery. The store
+    /// counts each subscription's partition of the queue by key when it can; the age is then
+    /// that of the oldest queued write (an enqueue, or the reschedule of a redelivery).
     async fn grid(
         &self,
         function: &str,
         subscriptions: &[String],
         now: DateTime<Utc>,
     ) -> Result<TriggerBacklog, BacklogError> {
+        let (mut pending, mut oldest, mut counted) = (0, None::<DateTime<Utc>>, true);
+        for subscription in subscriptions {
+            let partition = PartitionKey::from(subscription.as_str());
+            match self
+                .store
+                .change_feed_backlog(
+                    EVENT_GRID_CONTAINER,
+                    &ChangeFeedStart::Beginning,
+                    Some(&partition),
+                )
+                .await?
+            {
+                Some(queue) => {
+                    pending += queue.pending;
+                    oldest = [oldest, queue.oldest].into_iter().flatten().min();
+                }
+                None => counted = false,
+            }
+        }
+        if counted {
+            return Ok(TriggerBacklog {
+                trigger: function.to_owned(),
+                kind: TriggerKind::EventGrid,
+                source: subscriptions.join(","),
+                pending,
+                oldest_pending_age: oldest.map(|at| age(now, at)),
+            });
+        }
         let query = Query::new()
             .filter("/function", CmpOp::Eq, function)
             .select(&["/enqueuedAt"]);

@@ -9,7 +9,8 @@
 //! A dispatcher never polls: it sleeps until an enqueue for its subscription wakes it
 //! ([`Topic::publish`], [`Topic::redeliver`]; the data directory is locked to one process, so
 //! every enqueue goes through the topic), until the earliest queued redelivery is due, or until
-//! a delivery finishes.
+//! a delivery finishes. It finds its due deliveries through a [`DueIndex`] kept in step with
+//! the queue, so a deep queue costs no more per look than a short one.
 //!
 //! Event Grid delivers each event "at least once immediately" to every matching subscription,
 //! one event per request by default, without ordering guarantees
@@ -20,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,12 +33,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::containers::{EVENT_GRID_CONTAINER, LEGACY_EVENT_GRID_CONTAINER};
 use super::dead_letter::{DeadLetterKind, DeadLetters, Failed};
+use super::due_index::DueIndex;
 use super::envelope;
 use super::invoke::Invoker;
 use super::notify::{WriteSignal, sleep_or_never};
 use crate::runtime::manifest::{BindingKind, Manifest};
 use crate::store::model::MAX_BATCH_OPS;
-use crate::store::{BatchOp, CmpOp, PartitionKey, Query, SortOrder, Store, StoreError};
+use crate::store::{BatchOp, ChangeFeedStart, PartitionKey, Query, Store, StoreError};
 
 /// Deliveries in flight per subscription.
 pub const MAX_CONCURRENT_DELIVERIES: usize = 64;
@@ -162,6 +164,8 @@ pub struct Topic {
     subscriptions: Arc<Vec<Subscription>>,
     /// Wakes a subscription's dispatcher when deliveries are enqueued for it.
     wake: Arc<HashMap<String, Arc<Notify>>>,
+    /// Each subscription's queued deliveries by due time.
+    due: Arc<HashMap<String, Mutex<DueIndex>>>,
 }
 
 impl Topic {
@@ -210,12 +214,23 @@ impl Topic {
             .iter()
             .map(|s: &Subscription| (s.name.clone(), Arc::new(Notify::new())))
             .collect();
+        let due = subscriptions
+            .iter()
+            .map(|s: &Subscription| (s.name.clone(), Mutex::new(DueIndex::default())))
+            .collect();
         Ok(Self {
             store,
             name: parsed.topic,
             subscriptions: Arc::new(subscriptions),
             wake: Arc::new(wake),
+            due: Arc::new(due),
         })
+    }
+
+    /// Runs `f` on `subscription`'s due index (none for an unknown subscription).
+    fn with_index<R>(&self, subscription: &str, f: impl FnOnce(&mut DueIndex) -> R) -> Option<R> {
+        let index = self.due.get(subscription)?;
+        Some(f(&mut index.lock().unwrap_or_else(PoisonError::into_inner)))
     }
 
     pub fn subscriptions(&self) -> &[Subscription] {
@@ -292,7 +307,13 @@ impl Topic {
                 .collect::<Result<Vec<_>, _>>()?;
             let response = self.store.batch(EVENT_GRID_CONTAINER, &pk, ops).await?;
             match response.failure() {
-                None => {}
+                None => {
+                    self.with_index(subscription, |index| {
+                        for delivery in chunk {
+                            index.set(&delivery.id, delivery.due_at);
+                        }
+                    });
+                }
                 Some((_, 409)) => {
                     for delivery in chunk {
                         match self
@@ -300,7 +321,11 @@ impl Topic {
                             .create(EVENT_GRID_CONTAINER, &pk, delivery.to_doc()?)
                             .await
                         {
-                            Ok(_) => {}
+                            Ok(_) => {
+                                self.with_index(subscription, |index| {
+                                    index.set(&delivery.id, delivery.due_at)
+                                });
+                            }
                             Err(e) if e.is_conflict() => {}
                             Err(e) => return Err(e),
                         }
@@ -646,17 +671,18 @@ impl Dispatcher {
         // Unix ms: the earliest queued redelivery, and when to retry a failed store call.
         let mut next_due: Option<i64> = None;
         let mut retry_at: Option<i64> = None;
+        // Whether the due index holds the deliveries an earlier process left.
+        let mut loaded = false;
         loop {
             if !self.remove(&mut finished, &mut in_flight).await {
                 retry_at = Some(later(STORE_RETRY));
             }
             let capacity = MAX_CONCURRENT_DELIVERIES.saturating_sub(in_flight.len());
             if look && capacity > 0 {
-                let limit = in_flight.len() + capacity;
-                match self.due(limit).await {
+                match self.due(capacity, &in_flight, &mut loaded).await {
                     Ok((due, next)) => {
                         next_due = next;
-                        saturated = due.len() >= limit;
+                        saturated = due.len() >= capacity;
                         for delivery in due {
                             if in_flight.len() >= MAX_CONCURRENT_DELIVERIES {
                                 saturated = true;
@@ -731,36 +757,95 @@ impl Dispatcher {
         }
     }
 
-    /// Up to `limit` due deliveries, earliest first, and when the next one not yet due is due
-    /// (unix ms). An unreadable queue entry is dead-lettered as it is and removed, so it cannot
-    /// stall the subscription.
-    async fn due(&self, limit: usize) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
-        let now = Utc::now().timestamp_millis();
+    /// Up to `limit` due deliveries not in `busy`, earliest first, and when the next one not
+    /// yet due is due (unix ms). The first look fills the due index from the queue. An
+    /// unreadable queue entry is dead-lettered as it is and removed, so it cannot stall the
+    /// subscription.
+    async fn due(
+        &self,
+        limit: usize,
+        busy: &HashSet<String>,
+        loaded: &mut bool,
+    ) -> Result<(Vec<Delivery>, Option<i64>), StoreError> {
         let store = &self.topic.store;
         let pk = self.pk();
-        let query = Query::new()
-            .filter("/dueAt", CmpOp::Le, now)
-            .order_by("/dueAt", SortOrder::Asc)
-            .top(limit as u64);
-        let docs = store.query(EVENT_GRID_CONTAINER, Some(&pk), &query).await?;
-        let later = Query::new()
-            .filter("/dueAt", CmpOp::Gt, now)
-            .order_by("/dueAt", SortOrder::Asc)
-            .top(1);
-        let next = store
-            .query(EVENT_GRID_CONTAINER, Some(&pk), &later)
-            .await?
-            .first()
-            .and_then(|doc| doc.get("dueAt"))
-            .and_then(Value::as_i64);
-        let mut due = Vec::with_capacity(docs.len());
-        for doc in docs {
+        let name = self.subscription.name.as_str();
+        if !*loaded {
+            self.load_index().await?;
+            *loaded = true;
+        }
+        let now = Utc::now().timestamp_millis();
+        let look = || {
+            self.topic
+                .with_index(name, |index| index.due(now, limit, busy))
+                .unwrap_or_default()
+        };
+        let (mut ids, mut next) = look();
+        if ids.is_empty() && self.index_misses_deliveries().await? {
+            // Only a delivery this process enqueued but did not index (its enqueue was dropped
+            // between the store commit and the index) gets here; the store is the record.
+            tracing::debug!(subscription = %name, "due index reloaded from the queue");
+            self.load_index().await?;
+            (ids, next) = look();
+        }
+        let mut due = Vec::with_capacity(ids.len());
+        for (id, generation) in ids {
+            let Some(doc) = store.read(EVENT_GRID_CONTAINER, &pk, &id).await? else {
+                // Unless it was enqueued again since the look.
+                self.topic
+                    .with_index(name, |index| index.remove_if_unchanged(&id, generation));
+                continue;
+            };
             match serde_json::from_value::<Delivery>(doc.clone()) {
+                Ok(delivery) if delivery.due_at > now => {
+                    next = Some(next.map_or(delivery.due_at, |n| n.min(delivery.due_at)));
+                    self.topic
+                        .with_index(name, |index| index.set(&id, delivery.due_at));
+                }
                 Ok(delivery) => due.push(delivery),
                 Err(error) => self.set_aside(doc, &error.to_string()).await,
             }
         }
         Ok((due, next))
+    }
+
+    /// Fills the due index with every queued delivery of the subscription.
+    async fn load_index(&self) -> Result<(), StoreError> {
+        let docs = self
+            .topic
+            .store
+            .query(EVENT_GRID_CONTAINER, Some(&self.pk()), &Query::new())
+            .await?;
+        for doc in docs {
+            match serde_json::from_value::<Delivery>(doc.clone()) {
+                Ok(delivery) => {
+                    self.topic.with_index(&self.subscription.name, |index| {
+                        index.set(&delivery.id, delivery.due_at)
+                    });
+                }
+                Err(error) => self.set_aside(doc, &error.to_string()).await,
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the store holds more queued deliveries for the subscription than the due
+    /// index (counted by key, where the store can count; never true where it cannot).
+    async fn index_misses_deliveries(&self) -> Result<bool, StoreError> {
+        let queued = self
+            .topic
+            .store
+            .change_feed_backlog(
+                EVENT_GRID_CONTAINER,
+                &ChangeFeedStart::Beginning,
+                Some(&self.pk()),
+            )
+            .await?;
+        let indexed = self
+            .topic
+            .with_index(&self.subscription.name, |index| index.len())
+            .unwrap_or(0);
+        Ok(queued.is_some_and(|q| q.pending > indexed as u64))
     }
 
     async fn set_aside(&self, doc: Value, error: &str) {
@@ -788,7 +873,10 @@ impl Dispatcher {
             .await
         {
             tracing::error!(%error, delivery = %id, "cannot remove an unreadable delivery");
+            return;
         }
+        self.topic
+            .with_index(&self.subscription.name, |index| index.remove(&id));
     }
 
     /// Removes finished deliveries, up to [`MAX_BATCH_OPS`] per store commit; a batch that
@@ -800,6 +888,14 @@ impl Dispatcher {
         }
         let store = &self.topic.store;
         let pk = self.pk();
+        // Out of the index before out of the queue: an enqueue of the same id that lands after
+        // the store delete then adds it back to the index, and one that lands before it finds
+        // the finished delivery still queued (409) and is a duplicate of it.
+        self.topic.with_index(&self.subscription.name, |index| {
+            for id in finished.iter() {
+                index.remove(id);
+            }
+        });
         let mut kept = Vec::new();
         for chunk in finished.chunks(MAX_BATCH_OPS) {
             let ops = chunk
@@ -906,7 +1002,11 @@ impl Dispatcher {
             Err(error) => Err(error),
         };
         match written {
-            Ok(_) => Outcome::Rescheduled(due),
+            Ok(_) => {
+                self.topic
+                    .with_index(&self.subscription.name, |index| index.set(&id, due));
+                Outcome::Rescheduled(due)
+            }
             Err(error) => {
                 tracing::error!(%error, delivery = %id, "cannot schedule the redelivery");
                 Outcome::Unrecorded

@@ -23,6 +23,7 @@ pub mod cosmos_trigger;
 pub mod dashboard;
 pub mod data_dir;
 pub mod dead_letter;
+pub mod due_index;
 pub mod envelope;
 pub mod event_grid;
 pub mod event_hubs;

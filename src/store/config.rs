@@ -10,7 +10,8 @@
 //! `CosmosDBConnection__clientId`), otherwise the developer tools (Azure CLI / azd) login.
 //! Other settings: `CosmosDb__Database` (default `CosmicDB`), `CosmosDb__CreateIfNotExists`
 //! (`true`/`false`, default `false`). Otherwise the embedded store is used, in `Store__Dir`
-//! (default `.data/store`).
+//! (default `.data/store`), with a page cache of `Store__CacheMiB` MiB (default 64; `dev` reads
+//! it too).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use thiserror::Error;
 
 use super::Store;
 use super::cosmos::{CosmosStore, map_error};
-use super::embedded::EmbeddedStore;
+use super::embedded::{DEFAULT_CACHE_BYTES, EmbeddedStore};
 use super::error::{StoreError, StoreResult};
 
 /// Default embedded store directory, relative to the working directory.
@@ -196,12 +197,33 @@ pub async fn cosmos_client(config: &CosmosConfig) -> StoreResult<CosmosClient> {
         .map_err(map_error)
 }
 
+/// The embedded store's page cache in bytes: `Store__CacheMiB` (a whole number of MiB, 1 to
+/// 65,536), else [`DEFAULT_CACHE_BYTES`].
+pub fn embedded_cache_bytes(get: impl Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    const NAME: &str = "Store__CacheMiB";
+    let Some(value) = get(NAME)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(DEFAULT_CACHE_BYTES);
+    };
+    match value.parse::<usize>() {
+        Ok(mib @ 1..=65_536) => Ok(mib * 1024 * 1024),
+        _ => Err(invalid(
+            NAME,
+            format!("`{value}` is not a whole number of MiB from 1 to 65536"),
+        )),
+    }
+}
+
 /// Opens the configured backend.
 pub async fn open_store(config: &StoreConfig) -> StoreResult<Store> {
     match config {
         StoreConfig::Embedded { dir } => {
-            tracing::info!(dir = %dir.display(), "opening embedded store");
-            Ok(Arc::new(EmbeddedStore::open(dir).await?))
+            let cache = embedded_cache_bytes(|name| std::env::var(name).ok())
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            tracing::info!(dir = %dir.display(), cache_mib = cache >> 20, "opening embedded store");
+            Ok(Arc::new(EmbeddedStore::open_with_cache(dir, cache).await?))
         }
         StoreConfig::Cosmos(cosmos) => {
             tracing::info!(endpoint = %cosmos.endpoint, database = %cosmos.database, "opening Cosmos DB store");
@@ -232,6 +254,21 @@ mod tests {
             panic!("embedded")
         };
         assert_eq!(dir, PathBuf::from(DEFAULT_DIR));
+    }
+
+    #[test]
+    fn embedded_cache_defaults_and_rejects_nonsense() {
+        let cache = |value: &str| {
+            let value = value.to_owned();
+            embedded_cache_bytes(move |_| Some(value.clone()))
+        };
+        assert_eq!(embedded_cache_bytes(|_| None), Ok(DEFAULT_CACHE_BYTES));
+        assert_eq!(cache(" "), Ok(DEFAULT_CACHE_BYTES));
+        assert_eq!(cache("16"), Ok(16 * 1024 * 1024));
+        for bad in ["0", "-1", "1.5", "lots", "65537"] {
+            let error = cache(bad).unwrap_err().to_string();
+            assert!(error.contains("Store__CacheMiB"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -28,15 +28,16 @@ use super::DocumentStore;
 use super::commit_queue::CommitQueue;
 use super::error::{StoreError, StoreResult};
 use super::model::{
-    BatchOp, BatchOpResult, BatchResponse, ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart,
-    ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, check_partition_key, id_of, validate_id,
+    BatchOp, BatchOpResult, BatchResponse, ChangeFeedBacklog, ChangeFeedPage, ChangeFeedRequest,
+    ChangeFeedStart, ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, check_partition_key, id_of,
+    validate_id,
 };
 use super::query::Query;
 use super::system::{check_item_ttl, check_size, expires_at, is_expired, now_millis};
 
-/// redb's page cache. Its default (1 GiB) lets a long-running `dev` grow with the store; the
-/// OS page cache serves what falls out of this one.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// redb's page cache unless configured (`Store__CacheMiB`). redb's default (1 GiB) lets a
+/// long-running `dev` grow with the store; the OS page cache serves what falls out of this one.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 const ITEMS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("items");
@@ -121,8 +122,13 @@ impl EmbeddedStore {
     /// Opens (or creates) the store in `dir`, and starts purging expired items in the background
     /// while a handle is alive.
     pub async fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES).await
+    }
+
+    /// [`EmbeddedStore::open`] with a page cache of at most `cache_bytes`.
+    pub async fn open_with_cache(dir: impl AsRef<Path>, cache_bytes: usize) -> StoreResult<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let inner = tokio::task::spawn_blocking(move || Inner::open(dir))
+        let inner = tokio::task::spawn_blocking(move || Inner::open(dir, cache_bytes))
             .await
             .map_err(engine)??;
         let store = Self {
@@ -259,7 +265,7 @@ fn parse_continuation(token: &str) -> StoreResult<u64> {
 }
 
 impl Inner {
-    fn open(dir: PathBuf) -> StoreResult<Self> {
+    fn open(dir: PathBuf, cache_bytes: usize) -> StoreResult<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| {
             StoreError::Other(format!(
                 "cannot create store directory {}: {e}",
@@ -267,7 +273,7 @@ impl Inner {
             ))
         })?;
         let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(cache_bytes)
             .create(dir.join(DB_FILE))
             .map_err(engine)?;
         let txn = db.begin_write().map_err(engine)?;
@@ -1035,6 +1041,18 @@ impl DocumentStore for EmbeddedStore {
         let (c, r) = (container.to_owned(), request.clone());
         self.run(move |inner| inner.change_feed(&c, &r)).await
     }
+
+    async fn change_feed_backlog(
+        &self,
+        container: &str,
+        start: &ChangeFeedStart,
+        partition: Option<&PartitionKey>,
+    ) -> StoreResult<Option<ChangeFeedBacklog>> {
+        let (c, start, pk) = (container.to_owned(), start.clone(), partition.cloned());
+        self.run(move |inner| inner.feed_backlog(&c, &start, pk.as_ref()))
+            .await
+            .map(Some)
+    }
 }
 
 impl EmbeddedStore {
@@ -1043,5 +1061,89 @@ impl EmbeddedStore {
             Done::One(Some(doc)) => Ok(doc),
             _ => Err(engine("write returned no document")),
         }
+    }
+}
+
+impl Inner {
+    /// [`DocumentStore::change_feed_backlog`]: the `feed` entries after the start's LSN are the
+    /// pending changes (one per item), counted by key; only the entries needed for the oldest
+    /// write time, a partition filter or a start time are decoded, never the documents.
+    fn feed_backlog(
+        &self,
+        container: &str,
+        start: &ChangeFeedStart,
+        partition: Option<&PartitionKey>,
+    ) -> StoreResult<ChangeFeedBacklog> {
+        self.spec(container)?;
+        let txn = self.db.begin_read().map_err(engine)?;
+        let (after, since_ms) = match start {
+            ChangeFeedStart::Beginning => (0, None),
+            ChangeFeedStart::Now => {
+                let backlog = ChangeFeedBacklog {
+                    pending: 0,
+                    oldest: None,
+                };
+                return Ok(backlog);
+            }
+            ChangeFeedStart::Time(t) => (0, Some(t.timestamp_millis())),
+            ChangeFeedStart::Continuation(token) => (parse_continuation(token)?, None),
+        };
+        let pk_key = partition.map(PartitionKey::canonical);
+        // A whole partition from the beginning is its items (each has one feed entry), counted
+        // by key; the feed is then read only up to the partition's oldest change.
+        let whole_partition = match (&pk_key, after, since_ms) {
+            (Some(pk), 0, None) => Some(self.count_partition(&txn, container, pk)?),
+            _ => None,
+        };
+        if whole_partition == Some(0) {
+            // Nothing to date: the feed's other partitions are not read at all.
+            return Ok(ChangeFeedBacklog {
+                pending: 0,
+                oldest: None,
+            });
+        }
+        let filtered = pk_key.is_some() || since_ms.is_some();
+        let feed = txn.open_table(FEED).map_err(engine)?;
+        let (mut pending, mut oldest_ms) = (0u64, None);
+        for entry in feed.range((container, after + 1)..).map_err(engine)? {
+            let (key, value) = entry.map_err(engine)?;
+            if key.value().0 != container || (whole_partition.is_some() && oldest_ms.is_some()) {
+                break;
+            }
+            if !filtered && oldest_ms.is_some() {
+                pending += 1;
+                continue;
+            }
+            let e: FeedEntry = serde_json::from_slice(value.value()).map_err(engine)?;
+            if pk_key.as_deref().is_some_and(|k| k != e.pk) || since_ms.is_some_and(|s| e.ms < s) {
+                continue;
+            }
+            pending += 1;
+            oldest_ms.get_or_insert(e.ms);
+        }
+        Ok(ChangeFeedBacklog {
+            pending: whole_partition.unwrap_or(pending),
+            oldest: oldest_ms.and_then(chrono::DateTime::from_timestamp_millis),
+        })
+    }
+
+    /// The items of one partition (expired ones not yet purged included), counted by key.
+    fn count_partition(
+        &self,
+        txn: &redb::ReadTransaction,
+        container: &str,
+        pk: &str,
+    ) -> StoreResult<u64> {
+        let items = txn.open_table(ITEMS).map_err(engine)?;
+        let mut count = 0;
+        for entry in items.range((container, pk, "")..).map_err(engine)? {
+            let (key, _) = entry.map_err(engine)?;
+            let (c, p, _) = key.value();
+            if c != container || p != pk {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
     }
 }

@@ -35,8 +35,8 @@ pub use config::{StoreConfig, open_store};
 pub use error::{StoreError, StoreResult};
 pub use lease::ChangeFeedConsumer;
 pub use model::{
-    BatchOp, BatchOpResult, BatchResponse, ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart,
-    ContainerSpec, ETag, JsonPath, PartitionKey,
+    BatchOp, BatchOpResult, BatchResponse, ChangeFeedBacklog, ChangeFeedPage, ChangeFeedRequest,
+    ChangeFeedStart, ContainerSpec, ETag, JsonPath, PartitionKey,
 };
 pub use query::{CmpOp, Query, SortOrder};
 pub use typed::DocumentStoreExt;
@@ -158,6 +158,19 @@ pub trait DocumentStore: Send + Sync {
         container: &str,
         request: &ChangeFeedRequest,
     ) -> StoreResult<ChangeFeedPage>;
+
+    /// Counts what a change-feed read from `start` (over `partition`, or the whole container)
+    /// would still return, without reading the documents, for backlog figures. `None` when the
+    /// backend cannot count cheaply: the Cosmos DB backend answers `None` (its change feed
+    /// exposes no per-item position to subtract); a caller then reads the feed instead.
+    async fn change_feed_backlog(
+        &self,
+        _container: &str,
+        _start: &ChangeFeedStart,
+        _partition: Option<&PartitionKey>,
+    ) -> StoreResult<Option<ChangeFeedBacklog>> {
+        Ok(None)
+    }
 
     /// A receiver that changes after every committed write, when the backend can tell (the
     /// embedded one can); `None` means poll the change feed on a timer.

@@ -469,3 +469,14 @@ pub struct ChangeFeedPage {
     pub items: Vec<Value>,
     pub continuation: String,
 }
+
+/// The changes a change-feed read would still return, counted by the store from its change-feed
+/// index without reading the documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeFeedBacklog {
+    /// Items whose latest change comes after the start (an item expired but not yet purged
+    /// still counts).
+    pub pending: u64,
+    /// When the oldest of them was written.
+    pub oldest: Option<DateTime<Utc>>,
+}

@@ -9,20 +9,17 @@
 //! ([`crate::app::relay_dead_letters`]) and the rest is relayed. Failures a retry can fix
 //! (the store, the topic) still fail the invocation, which the host retries without limit.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::app::domain::documents::{ChatSequence, containers};
 use crate::app::domain::event_kind::EventKind;
-use crate::app::relay_dead_letters::{self, SetAside};
-use crate::app::services::{AppServices, container_specs};
+use crate::app::relay_dead_letters::{self, SetAside, partition_key};
+use crate::app::services::AppServices;
 use crate::runtime::outputs::{EventGridEvents, Outputs};
 use crate::runtime::telemetry;
 use crate::runtime::triggers::{CosmosDocuments, EventGridEvent, EventGridSchemaEvent};
 use crate::runtime::{Context, Function, FunctionError};
-use crate::store::ContainerSpec;
 
 /// The relay functions: (function name, container).
 pub const RELAYS: [(&str, &str); 5] = [
@@ -152,16 +149,6 @@ pub fn plan(kind: EventKind, container: &str, documents: Vec<Value>) -> Plan {
     }
     plan.events = sized.into_iter().map(|(_, event, _)| event).collect();
     plan
-}
-
-/// The partition-key value of `document` in `container` (from `infra/cosmos-containers.json`).
-fn partition_key(container: &str, document: &Value) -> Option<Value> {
-    // Parsed once: this runs for every relayed document.
-    static SPECS: LazyLock<Option<Vec<ContainerSpec>>> = LazyLock::new(|| container_specs().ok());
-    let spec = SPECS.as_ref()?.iter().find(|spec| spec.name == container)?;
-    spec.partition_key_of(document)
-        .ok()
-        .map(|pk| pk.value().clone())
 }
 
 /// The event for one changed document, or `None` when it is not relayed (no string id; an

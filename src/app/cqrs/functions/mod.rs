@@ -3,7 +3,7 @@
 mod admin;
 mod commands;
 mod queries;
-mod relays;
+pub mod relays;
 mod update_processor;
 
 use axum::Json;
@@ -23,7 +23,7 @@ pub fn register(app: FunctionApp, services: &AppServices) -> Result<FunctionApp,
     let read_side = ReadSide::new(services.clone());
     let mut app = app;
     for (name, container) in RELAYS {
-        app = app.register(relays::function(name, container))?;
+        app = app.register(relays::function(services, name, container))?;
     }
     app.register(update_processor::function(read_side.clone()))?
         .register(queries::leaderboards(read_side.clone()))?
