@@ -374,6 +374,8 @@ pub fn main() {
     std::thread::sleep(Duration::from_millis(300));
     let runtime_idle = rss_kib(runtime_server.child.id());
     let bare_idle = rss_kib(bare_server.child.id());
+    let runtime_idle_split = support::rss_split_kib(runtime_server.child.id());
+    let bare_idle_split = support::rss_split_kib(bare_server.child.id());
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -441,6 +443,7 @@ pub fn main() {
          | p50 latency (same round) | {:.3} ms | {:.3} ms | +{:.3} ms | overhead ≤ 0.05 ms |\n\
          | p99 latency (same round) | {:.3} ms | {:.3} ms | {:.2}× | — |\n\
          | idle RSS after start | {:.1} MB | {:.1} MB | {:.2}× | ≤ 1.5× |\n\
+         | of which anonymous / file-backed (`smaps_rollup`) | {:.1} / {:.1} MB | {:.1} / {:.1} MB | — | — |\n\
          | RSS after load | {:.1} MB | — | — | — |\n\n\
          Tracing overhead: the same `serve` with OpenTelemetry export enabled \
          (`OTEL_EXPORTER_OTLP_ENDPOINT` → a local sink collector; a span per invocation, \
@@ -468,6 +471,10 @@ pub fn main() {
         runtime_idle as f64 / 1024.0,
         bare_idle as f64 / 1024.0,
         runtime_idle as f64 / bare_idle.max(1) as f64,
+        runtime_idle_split.0 as f64 / 1024.0,
+        runtime_idle_split.1 as f64 / 1024.0,
+        bare_idle_split.0 as f64 / 1024.0,
+        bare_idle_split.1 as f64 / 1024.0,
         runtime_loaded as f64 / 1024.0,
         exporting_load.requests_per_second,
         runtime_load.requests_per_second,

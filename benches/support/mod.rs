@@ -76,6 +76,22 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The resident memory of process `pid` split as `/proc/<pid>/smaps_rollup` does: anonymous
+/// (heap, stacks, relocated data) and file-backed (the executable's and libraries' pages), KiB.
+pub fn rss_split_kib(pid: u32) -> (u64, u64) {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| {
+        rollup
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (rss, anonymous) = (field("Rss:"), field("Anonymous:"));
+    (anonymous, rss.saturating_sub(anonymous))
+}
+
 /// CPU time (user + system) used so far by process `pid`, in seconds.
 pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
