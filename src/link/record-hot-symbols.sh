@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Records `link/hot-symbols.txt`, the link order of the functions `cosmospark serve` runs: first
+# Records `src/link/hot-symbols.txt`, the link order of the functions `cosmospark serve` runs: first
 # those from exec to idle (start-up and the host's readiness `GET /`), then those one envelope
-# invocation adds. build.rs hands the file to the linker (`--symbol-ordering-file`) so this code
+# invocation adds. src/link/build.rs hands the file to the linker (`--symbol-ordering-file`) so this code
 # sits on a few contiguous pages instead of being scattered over the whole executable: the
 # kernel maps a file page and its neighbours on every fault, so scattered start-up code keeps
 # most of the text resident (see docs/benchmarks.md, "What holds memory at idle in `serve`").
 #
-# Usage: cargo build --release && link/record-hot-symbols.sh [path/to/cosmospark]
+# Usage: cargo build --release && src/link/record-hot-symbols.sh [path/to/cosmospark]
 # Needs valgrind (callgrind) and curl. Symbols missing from a later build are skipped by the
 # linker, so a stale file only loses part of the effect; record again after dependency or
 # toolchain upgrades.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 binary="$(realpath "${1:-target/release/cosmospark}")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -51,5 +51,5 @@ record invoke 1 >"$work/invoke.txt"
 {
   cat "$work/idle.txt"
   grep -vxF -f "$work/idle.txt" "$work/invoke.txt" || true
-} >link/hot-symbols.txt
-echo "link/hot-symbols.txt: $(wc -l <link/hot-symbols.txt) functions ($(wc -l <"$work/idle.txt") at idle)"
+} >src/link/hot-symbols.txt
+echo "src/link/hot-symbols.txt: $(wc -l <src/link/hot-symbols.txt) functions ($(wc -l <"$work/idle.txt") at idle)"

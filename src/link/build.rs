@@ -1,8 +1,8 @@
 //! Link layout of the release `cosmospark` executable for x86_64 Linux with glibc, where rustc
 //! links with its bundled lld. Two linker options keep `serve`'s idle memory down (see
 //! docs/benchmarks.md, "What holds memory at idle in `serve`"):
-//! - `--symbol-ordering-file=link/hot-symbols.txt`: the functions `serve` runs at start and per
-//!   invocation (recorded by `link/record-hot-symbols.sh`) are placed together at the start of
+//! - `--symbol-ordering-file=src/link/hot-symbols.txt`: the functions `serve` runs at start and per
+//!   invocation (recorded by `src/link/record-hot-symbols.sh`) are placed together at the start of
 //!   the text, so they occupy a few contiguous pages instead of dozens of scattered ones;
 //! - `-z pack-relative-relocs` (DT_RELR, glibc 2.36 or later): the loader reads a few KB of
 //!   relocations instead of a 1.5 MB table. Only when the build machine's glibc supports it, as
@@ -13,10 +13,10 @@
 use std::path::Path;
 use std::process::Command;
 
-const ORDER_FILE: &str = "link/hot-symbols.txt";
+const ORDER_FILE: &str = "src/link/hot-symbols.txt";
 
 fn main() {
-    println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=src/link/build.rs");
     println!("cargo::rerun-if-changed={ORDER_FILE}");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     if var("TARGET") != "x86_64-unknown-linux-gnu" || var("PROFILE") != "release" {
