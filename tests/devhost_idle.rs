@@ -254,3 +254,94 @@ async fn an_idle_dev_commits_nothing_and_wakes_no_trigger_loop() {
     );
     assert!(dev.terminate().success());
 }
+
+/// Process CPU ticks (utime + stime of `/proc/self/stat`), for the diagnostics line only.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// A chat message between a fresh pair of users, as the chat API writes it.
+fn chat(n: usize) -> Value {
+    use cosmospark::app::domain::documents::{ChatMessage, UserRef};
+    use cosmospark::app::domain::values::{DisplayName, MessageContent, UserId};
+    let user = |side: &str| UserRef {
+        id: UserId::parse(&format!("burst-{side}-{n}")).unwrap(),
+        name: DisplayName::parse(&format!("Burst {side}")).unwrap(),
+    };
+    let message = ChatMessage::new(
+        format!("burst-chat-{n}"),
+        user("a"),
+        user("b"),
+        MessageContent::parse("hello").unwrap(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    serde_json::to_value(message).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_event_grid_backlog_drains_the_platform_stands_still() {
+    let root = app_root(&[], None);
+    let timer = root.path().join("functions/RoundTimer/function.json");
+    let mut function: Value = serde_json::from_slice(&std::fs::read(&timer).unwrap()).unwrap();
+    function["disabled"] = json!(true);
+    std::fs::write(&timer, function.to_string()).unwrap();
+    let running = Running::start_with(root.path(), |store, _key| {
+        let services = cosmospark::app::services::AppServices::with_store(
+            store,
+            cosmospark::app::services::Settings::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        cosmospark::app::function_app(services).map_err(|e| e.to_string())
+    })
+    .await;
+    let store = running.platform.store.clone();
+    let burst: usize = std::env::var("BURST").ok().and_then(|b| b.parse().ok()).unwrap_or(600);
+    let writes = (0..burst).map(|n| {
+        let doc = chat(n);
+        let store = store.clone();
+        async move {
+            let pk = PartitionKey::from(doc["chat"]["id"].as_str().unwrap());
+            store.upsert("CosmicChats", &pk, doc).await
+        }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
+    let backlog = running.platform.backlog();
+    if std::env::var("DIAG").is_ok() {
+        loop {
+            let t = cpu_ticks();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let s = backlog.snapshot().await.unwrap();
+            let pending: Vec<String> = s.triggers.iter().filter(|t| t.pending > 0).map(|t| format!("{}={}", t.trigger, t.pending)).collect();
+            eprintln!("DIAG ticks {} commits {} wakeups {} inflight {} {:?}", cpu_ticks() - t, s.commits, s.wakeups, s.in_flight, pending);
+            if s.idle { break; }
+        }
+    }
+    let idle = backlog.wait_idle(Duration::from_secs(600)).await.unwrap();
+    let settled = (idle.commits, idle.wakeups);
+    let ticks = cpu_ticks();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = backlog.snapshot().await.unwrap();
+    eprintln!(
+        "after the drain: {} CPU ticks in 3 s; commits {} -> {}, wake-ups {} -> {}",
+        cpu_ticks() - ticks,
+        settled.0,
+        after.commits,
+        settled.1,
+        after.wakeups
+    );
+    assert_eq!(
+        (after.commits, after.wakeups),
+        settled,
+        "the platform kept working after the backlog drained: {after:?}"
+    );
+    running.stop().await;
+}
