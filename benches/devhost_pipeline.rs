@@ -592,10 +592,12 @@ pub async fn main() {
     let mut markdown = format!(
         "Machine: {started_at}.\n\n### Durable writes vs concurrent writers (embedded store, no trigger running)\n\n"
     );
+    eprintln!("devhost_pipeline: durable writes vs writers");
     let fsyncs = writer_scaling(&platform, data.path(), &mut markdown).await;
     markdown.push_str("\n![throughput vs writers](bench/writes-vs-writers.svg)\n");
 
     // CommandInsert through the HTTP front door, before any trigger runs.
+    eprintln!("devhost_pipeline: CommandInsert over HTTP");
     let (clients, inserts) = (16, support::size(8_000, 32));
     let (rate, p50, p99) = command_inserts(&base, inserts, clients).await;
     markdown.push_str(&format!(
@@ -637,6 +639,7 @@ pub async fn main() {
     // beginning) → `UpdateProcessor` once the triggers start: "idle" means after that.
     let started_triggers = Instant::now();
     settle(&platform).await;
+    eprintln!("devhost_pipeline: write → websocket push");
     let startup_drain = started_triggers.elapsed().as_secs_f64();
     let (mut idle_hops, mut loaded_hops) = (Hops::default(), Hops::default());
     let idle = push_latency(&platform, &mut ws, writes, "idle", &mut idle_hops).await;
@@ -694,6 +697,7 @@ pub async fn main() {
 
     // Change feed → Event Hubs → processor: a burst, then lag at fixed rates; from idle.
     settle(&platform).await;
+    eprintln!("devhost_pipeline: change feed → Event Hubs → processor");
     let burst = support::size(10_000, 50);
     let before = PROCESSED.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -743,6 +747,7 @@ pub async fn main() {
 
     // Event Grid drain at fixed chat rates, from idle.
     settle(&platform).await;
+    eprintln!("devhost_pipeline: Event Grid drain");
     markdown.push_str(
         "\n### Event Grid subscribers (chat → summaries, unread counts, pushes)\n\n\
          | offered chats/s | achieved chats/s | pending deliveries each second while writing | \
@@ -750,6 +755,7 @@ pub async fn main() {
     );
     let chat_seconds = if support::smoke() { 0.05 } else { 5.0 };
     for rate in [500, 1_000, 2_000] {
+        eprintln!("devhost_pipeline: Event Grid drain at {rate} chats/s");
         let (achieved, backlog, drained, end_to_end) =
             chat_drain(&platform, rate, chat_seconds).await;
         let backlog: Vec<String> = backlog.iter().map(u64::to_string).collect();
@@ -763,6 +769,7 @@ pub async fn main() {
     // Idle CPU with every trigger running and no traffic: first the rest of the chain drains
     // (the drain above waits only for the summaries; pushes and the read side come after),
     // then nothing may run.
+    eprintln!("devhost_pipeline: drain, then idle CPU");
     let drain_started = Instant::now();
     let pending = pending_deliveries(&platform).await;
     let settled = settle(&platform).await;
