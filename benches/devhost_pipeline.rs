@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use cosmospark::app::domain::documents::{ChatMessage, UserRef};
 use cosmospark::app::domain::values::{DisplayName, MessageContent, UserId};
 use cosmospark::app::services::{AppServices, Settings};
-use cosmospark::devhost::backlog::TriggerKind;
+use cosmospark::devhost::backlog::{Snapshot, TriggerKind};
 use cosmospark::devhost::event_grid::Redelivery;
 use cosmospark::devhost::server::{DevOptions, Platform};
 use cosmospark::devhost::webpubsub::{AccessKey, ClientGrant, client_access};
@@ -403,19 +403,69 @@ async fn chat_drain(platform: &Platform, rate: usize, seconds: f64) -> (f64, Vec
     )
 }
 
+/// Where one write → push spent its time: the hops of the pipeline, read from the platform's
+/// invocation records (start and duration of each invocation).
+#[derive(Default)]
+struct Hops {
+    /// Upsert until it is durable (acknowledged).
+    write: Vec<Duration>,
+    /// Acknowledged until the relay (`CosmicUsersTrigger`) starts: the change-feed wake-up.
+    feed: Vec<Duration>,
+    /// The relay's invocation, its Event Grid enqueue included.
+    relay: Vec<Duration>,
+    /// Relay finished until `UserCreated` starts: the dispatcher's wake-up and queue read.
+    dispatch: Vec<Duration>,
+    /// `UserCreated`'s invocation, its Web PubSub send included.
+    subscriber: Vec<Duration>,
+    /// Subscriber finished until the websocket client has the frame.
+    socket: Vec<Duration>,
+}
+
+impl Hops {
+    fn rows(&mut self) -> String {
+        let mut out = String::new();
+        for (name, samples) in [
+            ("write acknowledged (durable upsert)", &mut self.write),
+            ("→ relay starts (change-feed wake-up)", &mut self.feed),
+            ("relay runs (incl. Event Grid enqueue)", &mut self.relay),
+            (
+                "→ subscriber starts (dispatcher wake-up, queue read)",
+                &mut self.dispatch,
+            ),
+            (
+                "subscriber runs (incl. Web PubSub send)",
+                &mut self.subscriber,
+            ),
+            ("→ websocket client has the frame", &mut self.socket),
+        ] {
+            out.push_str(&format!(
+                "| {name} | {:.2} ms | {:.2} ms |\n",
+                ms(percentile(samples, 0.5)),
+                ms(percentile(samples, 0.99))
+            ));
+        }
+        out
+    }
+}
+
 /// Sequential `CosmicUsers` writes, each until its `UserCreatedEvent` reaches the websocket.
 async fn push_latency(
     platform: &Platform,
     ws: &mut Socket,
     writes: usize,
     tag: &str,
+    hops: &mut Hops,
 ) -> (Duration, Duration, Duration) {
     let store = Arc::clone(&platform.store);
     let warm_up = writes / 20;
     let mut latencies = Vec::with_capacity(writes);
+    let since = |a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>| {
+        (b - a).to_std().unwrap_or_default()
+    };
     for n in 0..writes {
         let id = format!("bench-user-{tag}-{n}");
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         // A user is announced on the map only once it has a position.
         let user = json!({"id": id, "name": "bench", "address": {
             "position": {"latitude": 48.85, "longitude": 2.35}, "municipality": "Paris"}});
@@ -423,11 +473,30 @@ async fn push_latency(
             .upsert("CosmicUsers", &PartitionKey::from(id.as_str()), user)
             .await
             .expect("user upsert");
+        let written_at = chrono::Utc::now();
         tokio::time::timeout(PATIENCE, wait_for_user(ws, &id))
             .await
             .unwrap_or_else(|_| panic!("no UserCreatedEvent for {id} within {PATIENCE:?}"));
-        if n >= warm_up {
-            latencies.push(started.elapsed());
+        let received_at = chrono::Utc::now();
+        if n < warm_up {
+            continue;
+        }
+        latencies.push(started.elapsed());
+        let recent = platform.invoker.recorder().recent();
+        let last = |function: &str| {
+            recent
+                .iter()
+                .rev()
+                .find(|i| i.function == function && i.started_at >= started_at)
+                .map(|i| (i.started_at, i.started_at + i.duration))
+        };
+        if let (Some(relay), Some(subscriber)) = (last("CosmicUsersTrigger"), last("UserCreated")) {
+            hops.write.push(since(started_at, written_at));
+            hops.feed.push(since(written_at, relay.0));
+            hops.relay.push(since(relay.0, relay.1));
+            hops.dispatch.push(since(relay.1, subscriber.0));
+            hops.subscriber.push(since(subscriber.0, subscriber.1));
+            hops.socket.push(since(subscriber.1, received_at));
         }
     }
     let max = latencies.iter().max().copied().unwrap_or_default();
@@ -456,6 +525,37 @@ async fn wait_for_user(ws: &mut Socket, id: &str) {
         if data["userId"] == id {
             return;
         }
+    }
+}
+
+/// Prints on stderr the tables finished since the last call, then the section starting now, so
+/// a run cut short still shows what it measured.
+fn progress(markdown: &str, printed: &mut usize, next: &str) {
+    eprintln!("{}devhost_pipeline: {next}", &markdown[*printed..]);
+    *printed = markdown.len();
+}
+
+/// Waits until the platform reports idle (nothing pending, nothing running); returns that
+/// snapshot. Looked at every 250 ms: `wait_idle` re-reads the backlog after every commit,
+/// which would slow the drain it waits for.
+async fn settle(platform: &Platform) -> Snapshot {
+    settle_within(platform, PATIENCE * 10)
+        .await
+        .unwrap_or_else(|last| panic!("the platform never drained: {last:?}"))
+}
+
+/// [`settle`], or the last snapshot when the platform is still busy after `limit`.
+async fn settle_within(platform: &Platform, limit: Duration) -> Result<Snapshot, Snapshot> {
+    let started = Instant::now();
+    loop {
+        let snapshot = platform.backlog().snapshot().await.expect("backlog");
+        if snapshot.idle {
+            return Ok(snapshot);
+        }
+        if started.elapsed() >= limit {
+            return Err(snapshot);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -505,10 +605,13 @@ pub async fn main() {
     let mut markdown = format!(
         "Machine: {started_at}.\n\n### Durable writes vs concurrent writers (embedded store, no trigger running)\n\n"
     );
+    let mut printed = 0;
+    progress(&markdown, &mut printed, "durable writes vs writers");
     let fsyncs = writer_scaling(&platform, data.path(), &mut markdown).await;
     markdown.push_str("\n![throughput vs writers](bench/writes-vs-writers.svg)\n");
 
     // CommandInsert through the HTTP front door, before any trigger runs.
+    progress(&markdown, &mut printed, "CommandInsert over HTTP");
     let (clients, inserts) = (16, support::size(8_000, 32));
     let (rate, p50, p99) = command_inserts(&base, inserts, clients).await;
     markdown.push_str(&format!(
@@ -546,7 +649,14 @@ pub async fn main() {
         .expect("websocket");
     let _connected = ws.next().await;
     let writes = support::size(400, 5);
-    let idle = push_latency(&platform, &mut ws, writes, "idle").await;
+    // The commands inserted above flow through `CommandsToEventHub` (it starts from the
+    // beginning) → `UpdateProcessor` once the triggers start: "idle" means after that.
+    let started_triggers = Instant::now();
+    settle(&platform).await;
+    progress(&markdown, &mut printed, "write → websocket push");
+    let startup_drain = started_triggers.elapsed().as_secs_f64();
+    let (mut idle_hops, mut loaded_hops) = (Hops::default(), Hops::default());
+    let idle = push_latency(&platform, &mut ws, writes, "idle", &mut idle_hops).await;
     let background_rate = 1_000;
     let background = {
         let stop = CancellationToken::new();
@@ -574,21 +684,38 @@ pub async fn main() {
                 }
             }
         });
-        let loaded = push_latency(&platform, &mut ws, writes, "loaded").await;
+        let loaded = push_latency(&platform, &mut ws, writes, "loaded", &mut loaded_hops).await;
         stop.cancel();
         writer.await.expect("background writer");
         loaded
     };
     markdown.push_str(&format!(
         "\n### Write → websocket push through the local platform\n\n\
+         Measured once the platform is idle: the {inserts} commands inserted above took \
+         {startup_drain:.1} s to flow through `CommandsToEventHub` → `UpdateProcessor` after \
+         the triggers started.\n\n\
          | load | writes | p50 | p99 | max | goal (p99) |\n|---|---:|---:|---:|---:|---|\n\
          | idle | {writes} | {:.2} ms | {:.2} ms | {:.2} ms | ≤ 10 ms |\n\
          | {background_rate} background writes/s | {writes} | {:.2} ms | {:.2} ms | {:.2} ms | ≤ 20 ms |\n",
         ms(idle.0), ms(idle.1), ms(idle.2),
         ms(background.0), ms(background.1), ms(background.2),
     ));
+    markdown.push_str(&format!(
+        "\nWhere the time goes, per hop (from the platform's invocation records; p50 / p99 of \
+         each hop on its own, so the rows do not add up to the end-to-end percentiles):\n\n\
+         | hop | idle p50 | idle p99 |\n|---|---:|---:|\n{}\n\
+         | hop | loaded p50 | loaded p99 |\n|---|---:|---:|\n{}",
+        idle_hops.rows(),
+        loaded_hops.rows()
+    ));
 
-    // Change feed → Event Hubs → processor: a burst, then lag at fixed rates.
+    // Change feed → Event Hubs → processor: a burst, then lag at fixed rates; from idle.
+    settle(&platform).await;
+    progress(
+        &markdown,
+        &mut printed,
+        "change feed → Event Hubs → processor",
+    );
     let burst = support::size(10_000, 50);
     let before = PROCESSED.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -636,7 +763,9 @@ pub async fn main() {
     );
     markdown.push_str("\n![lag vs load](bench/lag-vs-load.svg)\n");
 
-    // Event Grid drain at fixed chat rates.
+    // Event Grid drain at fixed chat rates, from idle.
+    settle(&platform).await;
+    progress(&markdown, &mut printed, "Event Grid drain");
     markdown.push_str(
         "\n### Event Grid subscribers (chat → summaries, unread counts, pushes)\n\n\
          | offered chats/s | achieved chats/s | pending deliveries each second while writing | \
@@ -644,6 +773,7 @@ pub async fn main() {
     );
     let chat_seconds = if support::smoke() { 0.05 } else { 5.0 };
     for rate in [500, 1_000, 2_000] {
+        eprintln!("devhost_pipeline: Event Grid drain at {rate} chats/s");
         let (achieved, backlog, drained, end_to_end) =
             chat_drain(&platform, rate, chat_seconds).await;
         let backlog: Vec<String> = backlog.iter().map(u64::to_string).collect();
@@ -654,18 +784,51 @@ pub async fn main() {
         ));
     }
 
-    // Idle CPU with every trigger running and no traffic.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let window = if support::smoke() { 0.2 } else { 30.0 };
-    let pid = std::process::id();
-    let before = support::cpu_seconds(pid);
-    tokio::time::sleep(Duration::from_secs_f64(window)).await;
-    let used = support::cpu_seconds(pid) - before;
-    markdown.push_str(&format!(
-        "\n### Idle CPU of the local platform\n\nEvery trigger running, one websocket client \
-         connected, no traffic, {window:.0} s: **{:.2}% of one core** (goal < 0.1%).\n",
-        used / window * 100.0
-    ));
+    // Idle CPU with every trigger running and no traffic: first the rest of the chain drains
+    // (the drain above waits only for the summaries; pushes and the read side come after),
+    // then nothing may run.
+    progress(&markdown, &mut printed, "drain, then idle CPU");
+    let drain_started = Instant::now();
+    let pending = pending_deliveries(&platform).await;
+    markdown.push_str("\n### Idle CPU of the local platform after the load\n\n");
+    match settle_within(&platform, PATIENCE * 10).await {
+        Ok(settled) => {
+            let drain = drain_started.elapsed().as_secs_f64();
+            let window = if support::smoke() { 0.2 } else { 30.0 };
+            let pid = std::process::id();
+            let before = support::cpu_seconds(pid);
+            tokio::time::sleep(Duration::from_secs_f64(window)).await;
+            let used = support::cpu_seconds(pid) - before;
+            let after = platform.backlog().snapshot().await.expect("backlog");
+            markdown.push_str(&format!(
+                "After the drain above, {pending} Event Grid deliveries were still queued \
+                 (pushes, unread counts); the platform reported idle {drain:.1} s later. Then, \
+                 every trigger running, one websocket client connected, no traffic, {window:.0} \
+                 s: **{:.3}% of one core** (goal < 0.1%), {} store commits, {} trigger \
+                 wake-ups. Load avg {}.\n",
+                used / window * 100.0,
+                after.commits - settled.commits,
+                after.wakeups - settled.wakeups,
+                support::load_average()
+            ));
+        }
+        Err(last) => {
+            let queued: Vec<String> = last
+                .triggers
+                .iter()
+                .filter(|t| t.pending > 0)
+                .map(|t| format!("{} {}", t.trigger, t.pending))
+                .collect();
+            markdown.push_str(&format!(
+                "After the drain above, {pending} Event Grid deliveries were still queued; \
+                 {:.0} s later the platform was **still draining** ({}), so no idle window was \
+                 measured. Load avg {}.\n",
+                drain_started.elapsed().as_secs_f64(),
+                queued.join(", "),
+                support::load_average()
+            ));
+        }
+    }
 
     cancel.cancel();
     tracker.close();

@@ -2,7 +2,8 @@
 //! shows its pending changes and keeps the platform busy; once the gate opens, waiting for idle
 //! returns only after the whole chain (change feed → Event Grid → Event Hubs) has run. Also the
 //! `/_devhost/backlog` and `/_devhost/idle` endpoints, and that an idle `cosmospark dev` (the
-//! binary, the whole app) commits nothing and wakes no trigger loop: nothing polls.
+//! binary, the whole app) commits nothing and wakes no trigger loop: nothing polls. The same
+//! holds after a burst of chats has built a deep Event Grid queue and drained it.
 
 mod support;
 
@@ -253,4 +254,95 @@ async fn an_idle_dev_commits_nothing_and_wakes_no_trigger_loop() {
         "an idle platform committed or woke a trigger loop: {after}"
     );
     assert!(dev.terminate().success());
+}
+
+/// A chat message between a fresh pair of users, as the chat API writes it.
+fn chat(n: usize) -> Value {
+    use cosmospark::app::domain::documents::{ChatMessage, UserRef};
+    use cosmospark::app::domain::values::{DisplayName, MessageContent, UserId};
+    let user = |side: &str| UserRef {
+        id: UserId::parse(&format!("burst-{side}-{n}")).unwrap(),
+        name: DisplayName::parse(&format!("Burst {side}")).unwrap(),
+    };
+    let message = ChatMessage::new(
+        format!("burst-chat-{n}"),
+        user("a"),
+        user("b"),
+        MessageContent::parse("hello").unwrap(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    serde_json::to_value(message).unwrap()
+}
+
+/// Sets `"disabled": true` in the `function.json` of each of `functions` under `root`.
+fn disable(root: &std::path::Path, functions: &[&str]) {
+    for name in functions {
+        let path = root.join("functions").join(name).join("function.json");
+        let mut function: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        function["disabled"] = json!(true);
+        std::fs::write(&path, function.to_string()).unwrap();
+    }
+}
+
+/// A burst of chats written at once builds a deep Event Grid queue (three subscriptions per
+/// chat, then a push per chat summary); once it has drained and the platform reports idle,
+/// no dispatcher, follower or purger may keep working: the store's commit count and the
+/// trigger loops' wake-ups stand still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_event_grid_backlog_drains_the_platform_stands_still() {
+    let root = app_root(&[], None);
+    // The hourly timer may fall due in the window; the read-side relays to Event Hubs are
+    // left out because hub retention trims once, on purpose, a few seconds after the last
+    // checkpoint (`hub_retention::TRIM_INTERVAL`), which is scheduled work, not a loop.
+    disable(
+        root.path(),
+        &[
+            "RoundTimer",
+            "ChatsToEventHub",
+            "CommandsToEventHub",
+            "LeaderboardToEventHub",
+            "TasksToEventHub",
+            "UsersToEventHub",
+            "UpdateProcessor",
+        ],
+    );
+    let running = Running::start_with(root.path(), |store, _key| {
+        let services = cosmospark::app::services::AppServices::with_store(
+            store,
+            cosmospark::app::services::Settings::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        cosmospark::app::function_app(services).map_err(|e| e.to_string())
+    })
+    .await;
+    let store = running.platform.store.clone();
+    let burst = 400;
+    let writes = (0..burst).map(|n| {
+        let doc = chat(n);
+        let store = store.clone();
+        async move {
+            let pk = PartitionKey::from(doc["chat"]["id"].as_str().unwrap());
+            store.upsert("CosmicChats", &pk, doc).await
+        }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
+    let backlog = running.platform.backlog();
+    let idle = backlog.wait_idle(Duration::from_secs(300)).await.unwrap();
+    let summaries = store
+        .count("CosmicUserChats", None, &cosmospark::store::Query::new())
+        .await
+        .unwrap();
+    assert_eq!(summaries, 2 * burst as u64, "every chat made two summaries");
+    let settled = (idle.commits, idle.wakeups);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = backlog.snapshot().await.unwrap();
+    assert_eq!(
+        (after.commits, after.wakeups),
+        settled,
+        "the platform kept working after {burst} chats drained: {after:?}"
+    );
+    running.stop().await;
 }
