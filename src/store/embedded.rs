@@ -36,7 +36,8 @@ use super::commit_queue::CommitQueue;
 use super::error::{StoreError, StoreResult};
 use super::model::{
     BatchOp, BatchOpResult, BatchResponse, ChangeFeedPage, ChangeFeedRequest, ChangeFeedStart,
-    ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, check_partition_key, id_of, validate_id,
+    ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, RawChangeFeedPage, RawDocs,
+    check_partition_key, id_of, validate_id,
 };
 use super::query::Query;
 use super::system::{check_item_ttl, check_size, expiry, is_expired, now_millis};
@@ -67,6 +68,16 @@ fn engine(e: impl Display) -> StoreError {
 struct FeedEntry {
     pk: String,
     id: String,
+    ms: i64,
+}
+
+/// A [`FeedEntry`] read in place.
+#[derive(Deserialize)]
+struct FeedRef<'a> {
+    #[serde(borrow)]
+    pk: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
     ms: i64,
 }
 
@@ -684,6 +695,41 @@ impl Inner {
         container: &str,
         request: &ChangeFeedRequest,
     ) -> StoreResult<ChangeFeedPage> {
+        let mut items = Vec::new();
+        let continuation = self.walk_feed(container, request, |bytes| {
+            items.push(parse_doc(bytes)?);
+            Ok(())
+        })?;
+        Ok(ChangeFeedPage {
+            items,
+            continuation,
+        })
+    }
+
+    fn change_feed_raw(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<RawChangeFeedPage> {
+        let mut items = RawDocs::default();
+        let continuation = self.walk_feed(container, request, |bytes| {
+            items.push(bytes);
+            Ok(())
+        })?;
+        Ok(RawChangeFeedPage {
+            items,
+            continuation,
+        })
+    }
+
+    /// Reads one page of the change feed, handing the stored text of each live item to
+    /// `take`; returns the continuation after the page.
+    fn walk_feed(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+        mut take: impl FnMut(&[u8]) -> StoreResult<()>,
+    ) -> StoreResult<String> {
         let spec = self.spec(container)?;
         if request.max_items == 0 {
             return Err(StoreError::BadRequest(
@@ -706,8 +752,20 @@ impl Inner {
         let pk_key = request.partition_key.as_ref().map(PartitionKey::canonical);
         let feed = txn.open_table(FEED).map_err(engine)?;
         let items = txn.open_table(ITEMS).map_err(engine)?;
-        let now = now_millis();
-        let mut out = Vec::new();
+        // Expired items not purged yet, by the LSN of their stored version (the index has
+        // every item that expires, so nothing else needs decoding to be checked).
+        let mut expired = std::collections::HashSet::new();
+        if spec.default_ttl.is_some() {
+            let now = now_millis();
+            let index = txn.open_table(EXPIRY).map_err(engine)?;
+            for entry in index
+                .range((container, i64::MIN, 0)..=(container, now, u64::MAX))
+                .map_err(engine)?
+            {
+                expired.insert(entry.map_err(engine)?.0.value().2);
+            }
+        }
+        let mut taken = 0usize;
         let mut position = last.max(after);
         for entry in feed.range((container, after + 1)..).map_err(engine)? {
             let (key, value) = entry.map_err(engine)?;
@@ -715,29 +773,27 @@ impl Inner {
             if c != container {
                 break;
             }
-            if out.len() >= request.max_items as usize {
+            if taken >= request.max_items as usize {
                 position = lsn - 1;
                 break;
             }
-            let e: FeedEntry = serde_json::from_slice(value.value()).map_err(engine)?;
-            if pk_key.as_deref().is_some_and(|k| k != e.pk) || since_ms.is_some_and(|s| e.ms < s) {
+            let e: FeedRef<'_> = serde_json::from_slice(value.value()).map_err(engine)?;
+            if pk_key.as_deref().is_some_and(|k| k != e.pk)
+                || since_ms.is_some_and(|s| e.ms < s)
+                || expired.contains(&lsn)
+            {
                 continue;
             }
             let Some(bytes) = items
-                .get((container, e.pk.as_str(), e.id.as_str()))
+                .get((container, e.pk.as_ref(), e.id.as_ref()))
                 .map_err(engine)?
             else {
                 continue;
             };
-            let doc = parse_doc(bytes.value())?;
-            if !is_expired(&spec, &doc, now) {
-                out.push(doc);
-            }
+            take(bytes.value())?;
+            taken += 1;
         }
-        Ok(ChangeFeedPage {
-            items: out,
-            continuation: format!("lsn:{position}"),
-        })
+        Ok(format!("lsn:{position}"))
     }
 
     /// Removes the items whose expiry has passed, found through the `expiry` index; a purge
@@ -1166,6 +1222,15 @@ impl DocumentStore for EmbeddedStore {
         let (c, r) = (container.to_owned(), request.clone());
         self.run(move |inner| inner.change_feed(&c, &r)).await
     }
+
+    async fn read_change_feed_raw(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<RawChangeFeedPage> {
+        let (c, r) = (container.to_owned(), request.clone());
+        self.run(move |inner| inner.change_feed_raw(&c, &r)).await
+    }
 }
 
 impl EmbeddedStore {
@@ -1174,5 +1239,110 @@ impl EmbeddedStore {
             Done::One(Some(doc)) => Ok(doc),
             _ => Err(engine("write returned no document")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sessions(inner: &Inner) -> ContainerSpec {
+        let spec = ContainerSpec::parse("sessions", "/userId")
+            .and_then(|s| s.with_default_ttl(-1))
+            .unwrap();
+        inner.ensure_container(&spec).unwrap();
+        spec
+    }
+
+    /// One write through the commit queue, led on this thread.
+    fn write(inner: &Inner, op: BatchOp) {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            container: "sessions".into(),
+            work: Work::One(PartitionKey::from("u1"), op),
+            reply,
+        };
+        assert!(inner.queue.push(job));
+        inner.lead();
+        assert!(answer.try_recv().unwrap().is_ok());
+    }
+
+    fn expiries(inner: &Inner) -> Vec<(String, i64, u64)> {
+        let txn = inner.db.begin_read().unwrap();
+        let index = txn.open_table(EXPIRY).unwrap();
+        index
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (key, _) = entry.unwrap();
+                let (container, at, lsn) = key.value();
+                (container.to_owned(), at, lsn)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_expiry_index_follows_rewrites_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Inner::open(dir.path().to_owned()).unwrap();
+        sessions(&inner);
+        write(
+            &inner,
+            BatchOp::Create(json!({"id": "a", "userId": "u1", "ttl": 60})),
+        );
+        let first = expiries(&inner);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].2, 1, "the entry names the stored version's LSN");
+        write(&inner, BatchOp::Upsert(json!({"id": "a", "userId": "u1"})));
+        assert!(
+            expiries(&inner).is_empty(),
+            "a rewrite without a ttl never expires"
+        );
+        write(
+            &inner,
+            BatchOp::Upsert(json!({"id": "a", "userId": "u1", "ttl": 120})),
+        );
+        assert_eq!(expiries(&inner).len(), 1);
+        write(
+            &inner,
+            BatchOp::Delete {
+                id: "a".into(),
+                if_match: None,
+            },
+        );
+        assert!(expiries(&inner).is_empty(), "a delete drops its entry");
+        let purged = inner.purge().unwrap();
+        assert_eq!((purged.removed, purged.next_expiry), (0, None));
+    }
+
+    #[test]
+    fn a_database_written_without_the_index_is_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = {
+            let inner = Inner::open(dir.path().to_owned()).unwrap();
+            sessions(&inner);
+            write(
+                &inner,
+                BatchOp::Create(json!({"id": "a", "userId": "u1", "ttl": 60})),
+            );
+            write(&inner, BatchOp::Create(json!({"id": "b", "userId": "u1"})));
+            expiries(&inner)
+        };
+        assert_eq!(expected.len(), 1);
+        {
+            let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(EXPIRY).unwrap());
+            txn.commit().unwrap();
+        }
+        let inner = Inner::open(dir.path().to_owned()).unwrap();
+        assert_eq!(expiries(&inner), expected);
+        let purged = inner.purge().unwrap();
+        assert_eq!(
+            (purged.removed, purged.next_expiry),
+            (0, Some(expected[0].1))
+        );
     }
 }
