@@ -233,10 +233,10 @@ async fn purge_loop(weak: Weak<Inner>) {
         if woke.is_err() {
             return;
         }
-        if let Some(since) = last.map(|at| at.elapsed()) {
-            if since < PURGE_EVERY {
-                tokio::time::sleep(PURGE_EVERY - since).await;
-            }
+        if let Some(since) = last.map(|at| at.elapsed())
+            && since < PURGE_EVERY
+        {
+            tokio::time::sleep(PURGE_EVERY - since).await;
         }
         // Marked seen before the scan, so a write during it brings another.
         ttl_writes.borrow_and_update();
