@@ -57,6 +57,29 @@ async fn drain(store: &Store, c: &str, start: ChangeFeedStart, max: u32) -> (Vec
     }
 }
 
+/// [`drain`] through `read_change_feed_raw`, each item decoded from its text.
+async fn drain_raw(store: &Store, c: &str, start: ChangeFeedStart, max: u32) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut start = start;
+    loop {
+        let page = store
+            .read_change_feed_raw(c, &ChangeFeedRequest::new(start).max_items(max))
+            .await
+            .unwrap();
+        assert!(
+            page.items.len() <= max as usize,
+            "page larger than max_items"
+        );
+        if page.items.is_empty() {
+            return items;
+        }
+        items.extend(page.items.iter().map(|text| {
+            serde_json::from_slice::<Value>(text).expect("a raw item is one JSON document")
+        }));
+        start = ChangeFeedStart::Continuation(page.continuation);
+    }
+}
+
 /// Groups change-feed items by partition key, keeping their order.
 fn by_pk(items: &[Value], path: &str) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -522,6 +545,11 @@ pub async fn ttl_hides_expired_items(store: Store) {
     );
     let left = store.query("ephemeral", None, &Query::new()).await.unwrap();
     assert_eq!(ids(&left), ["kept"]);
+    // Both change-feed reads hide expired items too.
+    let (feed, _) = drain(&store, "sessions", ChangeFeedStart::Beginning, 10).await;
+    assert_eq!(ids(&feed), ["forever"]);
+    let raw = drain_raw(&store, "ephemeral", ChangeFeedStart::Beginning, 10).await;
+    assert_eq!(ids(&raw), ["kept"]);
     // An expired id can be created again.
     store
         .create(
@@ -660,6 +688,13 @@ pub async fn change_feed_latest_version_in_pk_order(store: Store) {
     // Paging with a small max returns the same items.
     let (paged, _) = drain(&store, c, ChangeFeedStart::Beginning, 1).await;
     assert_eq!(by_pk(&paged, "/userId"), groups);
+
+    // The raw feed is the same feed, item for item, page size or not.
+    for max in [100, 2] {
+        let raw = drain_raw(&store, c, ChangeFeedStart::Beginning, max).await;
+        assert_eq!(by_pk(&raw, "/userId"), groups);
+        assert_eq!(raw.len(), items.len());
+    }
 }
 
 pub async fn change_feed_resume_now_and_time(store: Store) {

@@ -10,17 +10,24 @@
 //! after that commit returned. A write that fails leaves nothing in the shared transaction.
 //!
 //! Tables: `containers` (name → spec), `items` ((container, pk, id) → JSON), `feed`
-//! ((container, lsn) → (pk, id, ms)) holding only each item's latest change, and `lsn`
-//! (container → last LSN). The change feed is a range scan of `feed` after the continuation's LSN.
+//! ((container, lsn) → (pk, id, ms)) holding only each item's latest change, `lsn`
+//! (container → last LSN) and `expiry` ((container, expiry ms, lsn) → ()) holding every item
+//! that will expire. The change feed is a range scan of `feed` after the continuation's LSN; a
+//! purge is a range scan of `expiry` up to now, so its cost is the number of expired items.
+//! A write reads only the system members of the item it replaces (`_etag`, `_ts`, `ttl`,
+//! `_lsn`), never the whole document.
 
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, Table, TableDefinition, TableHandle,
+    WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,11 +36,11 @@ use super::commit_queue::CommitQueue;
 use super::error::{StoreError, StoreResult};
 use super::model::{
     BatchOp, BatchOpResult, BatchResponse, ChangeFeedBacklog, ChangeFeedPage, ChangeFeedRequest,
-    ChangeFeedStart, ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, check_partition_key, id_of,
-    validate_id,
+    ChangeFeedStart, ContainerSpec, ETag, MAX_BATCH_OPS, PartitionKey, RawChangeFeedPage, RawDocs,
+    check_partition_key, id_of, validate_id,
 };
 use super::query::Query;
-use super::system::{check_item_ttl, check_size, expires_at, is_expired, now_millis};
+use super::system::{check_item_ttl, check_size, expiry, is_expired, now_millis};
 
 /// redb's page cache unless configured (`Store__CacheMiB`). redb's default (1 GiB) lets a
 /// long-running `dev` grow with the store; the OS page cache serves what falls out of this one.
@@ -43,6 +50,7 @@ const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("container
 const ITEMS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("items");
 const FEED: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("feed");
 const LSN: TableDefinition<&str, u64> = TableDefinition::new("lsn");
+const EXPIRY: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("expiry");
 
 /// File name of the database inside the store directory.
 pub const DB_FILE: &str = "store.redb";
@@ -60,6 +68,16 @@ fn engine(e: impl Display) -> StoreError {
 struct FeedEntry {
     pk: String,
     id: String,
+    ms: i64,
+}
+
+/// A [`FeedEntry`] read in place.
+#[derive(Deserialize)]
+struct FeedRef<'a> {
+    #[serde(borrow)]
+    pk: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
     ms: i64,
 }
 
@@ -98,7 +116,8 @@ enum Done {
 
 /// How one pass over a group ended.
 enum Pass {
-    Committed,
+    /// `true` when a written item will expire (the purger must know).
+    Committed(bool),
     /// A job failed after writing into the transaction: it is settled as failed, and the
     /// transaction is rebuilt without it.
     Redo,
@@ -198,13 +217,15 @@ impl EmbeddedStore {
 }
 
 /// Purges expired items without polling: it sleeps until the earliest expiry the last purge
-/// saw, and a commit to a container with a TTL wakes it (the write may expire sooner). Purges
-/// are at least [`PURGE_EVERY`] apart; reads hide expired items meanwhile.
+/// saw, and a commit that wrote an item with an expiry wakes it (it may expire sooner). Purges
+/// are at least [`PURGE_EVERY`] apart however many such commits arrive; reads hide expired
+/// items meanwhile.
 async fn purge_loop(weak: Weak<Inner>) {
     let Some(mut ttl_writes) = weak.upgrade().map(|inner| inner.ttl_writes.subscribe()) else {
         return;
     };
     let mut wait = Some(PURGE_EVERY);
+    let mut last: Option<Instant> = None;
     loop {
         let woke = match wait {
             Some(wait) => tokio::select! {
@@ -217,6 +238,11 @@ async fn purge_loop(weak: Weak<Inner>) {
         if woke.is_err() {
             return;
         }
+        if let Some(since) = last.map(|at| at.elapsed())
+            && since < PURGE_EVERY
+        {
+            tokio::time::sleep(PURGE_EVERY - since).await;
+        }
         // Marked seen before the scan, so a write during it brings another.
         ttl_writes.borrow_and_update();
         let Some(inner) = weak.upgrade() else { return };
@@ -228,6 +254,7 @@ async fn purge_loop(weak: Weak<Inner>) {
             }
             Err(_) => Some(now_millis()),
         };
+        last = Some(Instant::now());
         wait = next.map(|at| {
             Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0)).max(PURGE_EVERY)
         });
@@ -251,6 +278,86 @@ enum Mode {
 
 fn parse_doc(bytes: &[u8]) -> StoreResult<Value> {
     serde_json::from_slice(bytes).map_err(engine)
+}
+
+/// The system members of a stored item, decoded without building the rest of it.
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(rename = "_ts", default)]
+    ts: Option<i64>,
+    /// Kept as written; only a whole number counts (as [`is_expired`] reads it).
+    #[serde(default)]
+    ttl: Option<Value>,
+    #[serde(rename = "_etag", default)]
+    etag: Option<String>,
+    #[serde(rename = "_lsn", default)]
+    lsn: Option<u64>,
+}
+
+impl Meta {
+    fn parse(bytes: &[u8]) -> StoreResult<Self> {
+        serde_json::from_slice(bytes).map_err(engine)
+    }
+
+    fn expiry(&self, spec: &ContainerSpec) -> Option<i64> {
+        expiry(
+            spec,
+            self.ts.unwrap_or(0),
+            self.ttl.as_ref().and_then(Value::as_i64),
+        )
+    }
+
+    fn is_expired(&self, spec: &ContainerSpec, now: i64) -> bool {
+        self.expiry(spec).is_some_and(|at| now >= at)
+    }
+
+    fn lsn(&self) -> u64 {
+        self.lsn.unwrap_or(0)
+    }
+
+    fn etag_matches(&self, if_match: Option<&ETag>) -> bool {
+        if_match.is_none_or(|tag| self.etag.as_deref() == Some(tag.0.as_str()))
+    }
+}
+
+/// The write tables of one transaction, opened once for every write applied in it.
+struct Tables<'t> {
+    items: Table<'t, (&'static str, &'static str, &'static str), &'static [u8]>,
+    feed: Table<'t, (&'static str, u64), &'static [u8]>,
+    lsns: Table<'t, &'static str, u64>,
+    expiry: Table<'t, (&'static str, i64, u64), ()>,
+    /// Set when a written item will expire.
+    expiring: bool,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> StoreResult<Self> {
+        Ok(Self {
+            items: txn.open_table(ITEMS).map_err(engine)?,
+            feed: txn.open_table(FEED).map_err(engine)?,
+            lsns: txn.open_table(LSN).map_err(engine)?,
+            expiry: txn.open_table(EXPIRY).map_err(engine)?,
+            expiring: false,
+        })
+    }
+
+    /// The system members of the stored item, expired or not.
+    fn meta(&self, container: &str, pk: &str, id: &str) -> StoreResult<Option<Meta>> {
+        match self.items.get((container, pk, id)).map_err(engine)? {
+            Some(bytes) => Meta::parse(bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the feed and expiry entries of an item's stored version.
+    fn forget(&mut self, spec: &ContainerSpec, old: &Meta) -> StoreResult<()> {
+        let name = spec.name.as_str();
+        self.feed.remove((name, old.lsn())).map_err(engine)?;
+        if let Some(at) = old.expiry(spec) {
+            self.expiry.remove((name, at, old.lsn())).map_err(engine)?;
+        }
+        Ok(())
+    }
 }
 
 fn parse_continuation(token: &str) -> StoreResult<u64> {
@@ -277,6 +384,10 @@ impl Inner {
             .create(dir.join(DB_FILE))
             .map_err(engine)?;
         let txn = db.begin_write().map_err(engine)?;
+        let indexed = txn
+            .list_tables()
+            .map_err(engine)?
+            .any(|table| table.name() == EXPIRY.name());
         let mut specs = HashMap::new();
         {
             txn.open_table(ITEMS).map_err(engine)?;
@@ -287,6 +398,10 @@ impl Inner {
                 let (name, spec) = entry.map_err(engine)?;
                 let spec: ContainerSpec = serde_json::from_slice(spec.value()).map_err(engine)?;
                 specs.insert(name.value().to_owned(), spec);
+            }
+            let mut tables = Tables::open(&txn)?;
+            if !indexed {
+                index_expiries(&mut tables, specs.values())?;
             }
         }
         txn.commit().map_err(engine)?;
@@ -402,9 +517,13 @@ impl Inner {
         let now = now_millis();
         let mut outcomes: Vec<Option<StoreResult<Done>>> = jobs.iter().map(|_| None).collect();
         let mut settled = vec![false; jobs.len()];
+        let mut expiring = false;
         loop {
             match self.try_group(&jobs, &mut outcomes, &mut settled, now) {
-                Ok(Pass::Committed) => break,
+                Ok(Pass::Committed(wrote_expiring)) => {
+                    expiring = wrote_expiring;
+                    break;
+                }
                 Ok(Pass::Redo) => continue,
                 Err(e) => {
                     let message = e.to_string();
@@ -433,7 +552,7 @@ impl Inner {
         touched.sort_unstable();
         touched.dedup();
         if !touched.is_empty() {
-            self.notify(&touched);
+            self.notify(&touched, expiring);
         }
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let outcome = outcome.unwrap_or_else(|| Err(engine("write was not applied")));
@@ -453,6 +572,7 @@ impl Inner {
         now: i64,
     ) -> StoreResult<Pass> {
         let txn = self.db.begin_write().map_err(engine)?;
+        let mut tables = Tables::open(&txn)?;
         for (index, job) in jobs.iter().enumerate() {
             if settled[index] {
                 continue;
@@ -467,7 +587,7 @@ impl Inner {
             let (outcome, wrote_then_failed) = match &job.work {
                 // `apply` checks everything before its first write, so only an engine error
                 // can leave a failed single write half applied.
-                Work::One(pk, op) => match apply(&txn, &spec, pk, op.clone(), now) {
+                Work::One(pk, op) => match apply(&mut tables, &spec, pk, op.clone(), now) {
                     Ok(item) => (Ok(Done::One(item)), false),
                     Err(e) => {
                         let engine_failure = matches!(e, StoreError::Other(_));
@@ -475,7 +595,7 @@ impl Inner {
                         (Err(e), engine_failure)
                     }
                 },
-                Work::Batch(pk, ops) => match run_batch(&txn, &spec, pk, ops, now) {
+                Work::Batch(pk, ops) => match run_batch(&mut tables, &spec, pk, ops, now) {
                     Ok((response, wrote)) => {
                         let failed = !response.is_success();
                         settled[index] = failed;
@@ -486,7 +606,8 @@ impl Inner {
                         (Err(e), true)
                     }
                 },
-                Work::Partitions(batches) => match run_partitions(&txn, &spec, batches, now) {
+                Work::Partitions(batches) => match run_partitions(&mut tables, &spec, batches, now)
+                {
                     Ok((responses, wrote)) => {
                         let failed = !responses.iter().all(BatchResponse::is_success);
                         settled[index] = failed;
@@ -500,22 +621,20 @@ impl Inner {
             };
             outcomes[index] = Some(outcome);
             if wrote_then_failed {
+                drop(tables);
                 txn.abort().map_err(engine)?;
                 return Ok(Pass::Redo);
             }
         }
+        let expiring = tables.expiring;
+        drop(tables);
         txn.commit().map_err(engine)?;
-        Ok(Pass::Committed)
+        Ok(Pass::Committed(expiring))
     }
 
-    fn notify(&self, containers: &[&str]) {
+    fn notify(&self, containers: &[&str], expiring: bool) {
         self.commits.send_modify(|n| *n += 1);
-        let with_ttl = self.specs.read().is_ok_and(|specs| {
-            containers
-                .iter()
-                .any(|name| specs.get(*name).is_some_and(|s| s.default_ttl.is_some()))
-        });
-        if with_ttl {
+        if expiring {
             self.ttl_writes.send_modify(|n| *n += 1);
         }
         let senders = self
@@ -581,6 +700,41 @@ impl Inner {
         container: &str,
         request: &ChangeFeedRequest,
     ) -> StoreResult<ChangeFeedPage> {
+        let mut items = Vec::new();
+        let continuation = self.walk_feed(container, request, |bytes| {
+            items.push(parse_doc(bytes)?);
+            Ok(())
+        })?;
+        Ok(ChangeFeedPage {
+            items,
+            continuation,
+        })
+    }
+
+    fn change_feed_raw(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<RawChangeFeedPage> {
+        let mut items = RawDocs::default();
+        let continuation = self.walk_feed(container, request, |bytes| {
+            items.push(bytes);
+            Ok(())
+        })?;
+        Ok(RawChangeFeedPage {
+            items,
+            continuation,
+        })
+    }
+
+    /// Reads one page of the change feed, handing the stored text of each live item to
+    /// `take`; returns the continuation after the page.
+    fn walk_feed(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+        mut take: impl FnMut(&[u8]) -> StoreResult<()>,
+    ) -> StoreResult<String> {
         let spec = self.spec(container)?;
         if request.max_items == 0 {
             return Err(StoreError::BadRequest(
@@ -603,8 +757,20 @@ impl Inner {
         let pk_key = request.partition_key.as_ref().map(PartitionKey::canonical);
         let feed = txn.open_table(FEED).map_err(engine)?;
         let items = txn.open_table(ITEMS).map_err(engine)?;
-        let now = now_millis();
-        let mut out = Vec::new();
+        // Expired items not purged yet, by the LSN of their stored version (the index has
+        // every item that expires, so nothing else needs decoding to be checked).
+        let mut expired = std::collections::HashSet::new();
+        if spec.default_ttl.is_some() {
+            let now = now_millis();
+            let index = txn.open_table(EXPIRY).map_err(engine)?;
+            for entry in index
+                .range((container, i64::MIN, 0)..=(container, now, u64::MAX))
+                .map_err(engine)?
+            {
+                expired.insert(entry.map_err(engine)?.0.value().2);
+            }
+        }
+        let mut taken = 0usize;
         let mut position = last.max(after);
         for entry in feed.range((container, after + 1)..).map_err(engine)? {
             let (key, value) = entry.map_err(engine)?;
@@ -612,31 +778,31 @@ impl Inner {
             if c != container {
                 break;
             }
-            if out.len() >= request.max_items as usize {
+            if taken >= request.max_items as usize {
                 position = lsn - 1;
                 break;
             }
-            let e: FeedEntry = serde_json::from_slice(value.value()).map_err(engine)?;
-            if pk_key.as_deref().is_some_and(|k| k != e.pk) || since_ms.is_some_and(|s| e.ms < s) {
+            let e: FeedRef<'_> = serde_json::from_slice(value.value()).map_err(engine)?;
+            if pk_key.as_deref().is_some_and(|k| k != e.pk)
+                || since_ms.is_some_and(|s| e.ms < s)
+                || expired.contains(&lsn)
+            {
                 continue;
             }
             let Some(bytes) = items
-                .get((container, e.pk.as_str(), e.id.as_str()))
+                .get((container, e.pk.as_ref(), e.id.as_ref()))
                 .map_err(engine)?
             else {
                 continue;
             };
-            let doc = parse_doc(bytes.value())?;
-            if !is_expired(&spec, &doc, now) {
-                out.push(doc);
-            }
+            take(bytes.value())?;
+            taken += 1;
         }
-        Ok(ChangeFeedPage {
-            items: out,
-            continuation: format!("lsn:{position}"),
-        })
+        Ok(format!("lsn:{position}"))
     }
 
+    /// Removes the items whose expiry has passed, found through the `expiry` index; a purge
+    /// with nothing due only reads.
     fn purge(&self) -> StoreResult<Purged> {
         let specs: Vec<ContainerSpec> = self
             .specs
@@ -647,57 +813,59 @@ impl Inner {
             .cloned()
             .collect();
         let now = now_millis();
-        let mut removed = 0;
-        let mut next_expiry: Option<i64> = None;
-        for spec in specs {
-            let expired: Vec<(String, String, u64)> = {
-                let txn = self.db.begin_read().map_err(engine)?;
-                let items = txn.open_table(ITEMS).map_err(engine)?;
-                let mut found = Vec::new();
-                for entry in items
-                    .range((spec.name.as_str(), "", "")..)
+        let due = {
+            let txn = self.db.begin_read().map_err(engine)?;
+            let expiry = txn.open_table(EXPIRY).map_err(engine)?;
+            let mut due = Vec::new();
+            for spec in &specs {
+                let name = spec.name.as_str();
+                for entry in expiry
+                    .range((name, i64::MIN, 0)..=(name, now, u64::MAX))
                     .map_err(engine)?
                 {
-                    let (key, bytes) = entry.map_err(engine)?;
-                    let (c, p, id) = key.value();
-                    if c != spec.name {
-                        break;
-                    }
-                    let doc = parse_doc(bytes.value())?;
-                    if is_expired(&spec, &doc, now) {
-                        found.push((p.to_owned(), id.to_owned(), lsn_of(&doc)));
-                    } else if let Some(at) = expires_at(&spec, &doc) {
-                        next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
-                    }
+                    let (key, _) = entry.map_err(engine)?;
+                    let (_, at, lsn) = key.value();
+                    due.push((spec, at, lsn));
                 }
-                found
-            };
-            if expired.is_empty() {
-                continue;
             }
+            due
+        };
+        let mut removed = 0;
+        if !due.is_empty() {
             let txn = self.db.begin_write().map_err(engine)?;
             {
-                let mut items = txn.open_table(ITEMS).map_err(engine)?;
-                let mut feed = txn.open_table(FEED).map_err(engine)?;
-                for (pk, id, lsn) in &expired {
-                    // Re-check inside the write transaction: the item may have been rewritten.
-                    let still = match items
-                        .get((spec.name.as_str(), pk.as_str(), id.as_str()))
-                        .map_err(engine)?
-                    {
-                        Some(b) => is_expired(&spec, &parse_doc(b.value())?, now),
-                        None => false,
+                let mut t = Tables::open(&txn)?;
+                for (spec, at, lsn) in due {
+                    let name = spec.name.as_str();
+                    t.expiry.remove((name, at, lsn)).map_err(engine)?;
+                    let entry: Option<FeedEntry> = match t.feed.get((name, lsn)).map_err(engine)? {
+                        Some(bytes) => Some(serde_json::from_slice(bytes.value()).map_err(engine)?),
+                        None => None,
                     };
-                    if still {
-                        items
-                            .remove((spec.name.as_str(), pk.as_str(), id.as_str()))
-                            .map_err(engine)?;
-                        feed.remove((spec.name.as_str(), *lsn)).map_err(engine)?;
-                        removed += 1;
-                    }
+                    let Some(entry) = entry else { continue };
+                    // The index entry names this version (its LSN): it is the stored one.
+                    t.items
+                        .remove((name, entry.pk.as_str(), entry.id.as_str()))
+                        .map_err(engine)?;
+                    t.feed.remove((name, lsn)).map_err(engine)?;
+                    removed += 1;
                 }
             }
             txn.commit().map_err(engine)?;
+        }
+        let txn = self.db.begin_read().map_err(engine)?;
+        let expiry = txn.open_table(EXPIRY).map_err(engine)?;
+        let mut next_expiry: Option<i64> = None;
+        for spec in &specs {
+            let name = spec.name.as_str();
+            if let Some(entry) = expiry
+                .range((name, i64::MIN, 0)..=(name, i64::MAX, u64::MAX))
+                .map_err(engine)?
+                .next()
+            {
+                let (_, at, _) = entry.map_err(engine)?.0.value();
+                next_expiry = Some(next_expiry.map_or(at, |n| n.min(at)));
+            }
         }
         Ok(Purged {
             removed,
@@ -706,11 +874,37 @@ impl Inner {
     }
 }
 
+/// Fills the `expiry` index from the items of every container with a TTL (a database written
+/// before the index existed).
+fn index_expiries<'a>(
+    t: &mut Tables<'_>,
+    specs: impl Iterator<Item = &'a ContainerSpec>,
+) -> StoreResult<()> {
+    for spec in specs.filter(|s| s.default_ttl.is_some()) {
+        let name = spec.name.as_str();
+        let mut found = Vec::new();
+        for entry in t.items.range((name, "", "")..).map_err(engine)? {
+            let (key, bytes) = entry.map_err(engine)?;
+            if key.value().0 != name {
+                break;
+            }
+            let meta = Meta::parse(bytes.value())?;
+            if let Some(at) = meta.expiry(spec) {
+                found.push((at, meta.lsn()));
+            }
+        }
+        for (at, lsn) in found {
+            t.expiry.insert((name, at, lsn), ()).map_err(engine)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs a transactional batch inside `txn`. On a failed operation the response carries its
 /// status and 424 for the others, and `true` says earlier operations already wrote into `txn`
 /// (which must then be abandoned). Engine errors are returned as errors.
 fn run_batch(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     spec: &ContainerSpec,
     pk: &PartitionKey,
     ops: &[BatchOp],
@@ -720,7 +914,7 @@ fn run_batch(
     let mut wrote = false;
     for (index, op) in ops.iter().enumerate() {
         let status = success_status(op);
-        match apply(txn, spec, pk, op.clone(), now) {
+        match apply(t, spec, pk, op.clone(), now) {
             Ok(item) => results.push(BatchOpResult { status, item }),
             Err(StoreError::Other(e)) => return Err(StoreError::Other(e)),
             Err(e) => {
@@ -743,7 +937,7 @@ fn run_batch(
 /// batch's response names it, every other batch answers 424, and `true` says earlier
 /// operations already wrote into `txn`.
 fn run_partitions(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     spec: &ContainerSpec,
     batches: &[(PartitionKey, Vec<BatchOp>)],
     now: i64,
@@ -751,7 +945,7 @@ fn run_partitions(
     let mut responses = Vec::with_capacity(batches.len());
     let mut wrote = false;
     for (index, (pk, ops)) in batches.iter().enumerate() {
-        let (response, this_wrote) = run_batch(txn, spec, pk, ops, now)?;
+        let (response, this_wrote) = run_batch(t, spec, pk, ops, now)?;
         if !response.is_success() {
             let responses = batches
                 .iter()
@@ -772,10 +966,6 @@ fn run_partitions(
     Ok((responses, wrote))
 }
 
-fn lsn_of(doc: &Value) -> u64 {
-    doc.get("_lsn").and_then(Value::as_u64).unwrap_or(0)
-}
-
 fn success_status(op: &BatchOp) -> u16 {
     match op {
         BatchOp::Create(_) => 201,
@@ -784,53 +974,50 @@ fn success_status(op: &BatchOp) -> u16 {
     }
 }
 
-fn etag_matches(existing: &Value, if_match: Option<&ETag>) -> bool {
-    if_match.is_none_or(|tag| ETag::of(existing).as_ref() == Some(tag))
-}
-
-/// Applies one operation inside `txn`. Reads return the item; deletes return `None`.
+/// Applies one operation in the transaction of `t`. Reads return the item; deletes return
+/// `None`. Every check runs before the first write, so only an engine error can leave a
+/// failed operation half applied.
 fn apply(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     spec: &ContainerSpec,
     pk: &PartitionKey,
     op: BatchOp,
     now: i64,
 ) -> StoreResult<Option<Value>> {
-    let mut items = txn.open_table(ITEMS).map_err(engine)?;
     let name = spec.name.as_str();
     let pk_key = pk.canonical();
-    let live = |items: &Table<(&str, &str, &str), &[u8]>, id: &str| -> StoreResult<Option<Value>> {
-        match items.get((name, pk_key.as_str(), id)).map_err(engine)? {
-            Some(bytes) => {
-                let doc = parse_doc(bytes.value())?;
-                Ok((!is_expired(spec, &doc, now)).then_some(doc))
-            }
-            None => Ok(None),
-        }
-    };
+    let missing = |id: &str| StoreError::NotFound(format!("item `{id}` does not exist"));
     let (mode, mut doc, if_match) = match op {
         BatchOp::Read { id } => {
             validate_id(&id)?;
-            return live(&items, &id)?
+            let doc = match t
+                .items
+                .get((name, pk_key.as_str(), id.as_str()))
+                .map_err(engine)?
+            {
+                Some(bytes) => Some(parse_doc(bytes.value())?),
+                None => None,
+            };
+            return doc
+                .filter(|doc| !is_expired(spec, doc, now))
                 .map(Some)
-                .ok_or_else(|| StoreError::NotFound(format!("item `{id}` does not exist")));
+                .ok_or_else(|| missing(&id));
         }
         BatchOp::Delete { id, if_match } => {
             validate_id(&id)?;
-            let existing = live(&items, &id)?
-                .ok_or_else(|| StoreError::NotFound(format!("item `{id}` does not exist")))?;
-            if !etag_matches(&existing, if_match.as_ref()) {
+            let existing = t
+                .meta(name, &pk_key, &id)?
+                .filter(|meta| !meta.is_expired(spec, now))
+                .ok_or_else(|| missing(&id))?;
+            if !existing.etag_matches(if_match.as_ref()) {
                 return Err(StoreError::PreconditionFailed(format!(
                     "item `{id}` has changed"
                 )));
             }
-            items
+            t.items
                 .remove((name, pk_key.as_str(), id.as_str()))
                 .map_err(engine)?;
-            txn.open_table(FEED)
-                .map_err(engine)?
-                .remove((name, lsn_of(&existing)))
-                .map_err(engine)?;
+            t.forget(spec, &existing)?;
             return Ok(None);
         }
         BatchOp::Create(doc) => (Mode::Create, doc, None),
@@ -840,25 +1027,25 @@ fn apply(
     let id = id_of(&doc)?.to_owned();
     check_partition_key(spec, pk, &doc)?;
     check_item_ttl(&doc)?;
-    let existing = live(&items, &id)?;
-    match (&existing, mode) {
+    // A stale version of the same id (e.g. expired but not purged) has entries to replace too.
+    let previous = t.meta(name, &pk_key, &id)?;
+    let existing = previous.as_ref().filter(|meta| !meta.is_expired(spec, now));
+    match (existing, mode) {
         (Some(_), Mode::Create) => {
             return Err(StoreError::Conflict(format!("item `{id}` already exists")));
         }
-        (None, Mode::Replace) => {
-            return Err(StoreError::NotFound(format!("item `{id}` does not exist")));
-        }
-        (Some(e), Mode::Replace) if !etag_matches(e, if_match.as_ref()) => {
+        (None, Mode::Replace) => return Err(missing(&id)),
+        (Some(e), Mode::Replace) if !e.etag_matches(if_match.as_ref()) => {
             return Err(StoreError::PreconditionFailed(format!(
                 "item `{id}` has changed"
             )));
         }
         _ => {}
     }
-    let mut lsns = txn.open_table(LSN).map_err(engine)?;
-    let lsn = lsns.get(name).map_err(engine)?.map_or(0, |v| v.value()) + 1;
+    let lsn = t.lsns.get(name).map_err(engine)?.map_or(0, |v| v.value()) + 1;
+    let ts = now.div_euclid(1000);
     if let Some(obj) = doc.as_object_mut() {
-        obj.insert("_ts".into(), Value::from(now.div_euclid(1000)));
+        obj.insert("_ts".into(), Value::from(ts));
         obj.insert(
             "_etag".into(),
             Value::from(format!("\"{}\"", uuid::Uuid::new_v4())),
@@ -866,19 +1053,16 @@ fn apply(
         obj.insert("_lsn".into(), Value::from(lsn));
     }
     let bytes = check_size(&doc)?;
-    lsns.insert(name, lsn).map_err(engine)?;
-    // A stale item of the same id (e.g. expired but not purged) also has a feed entry.
-    let previous = items
-        .get((name, pk_key.as_str(), id.as_str()))
-        .map_err(engine)?
-        .map(|b| b.value().to_vec());
-    items
+    t.lsns.insert(name, lsn).map_err(engine)?;
+    t.items
         .insert((name, pk_key.as_str(), id.as_str()), bytes.as_slice())
         .map_err(engine)?;
-    let mut feed = txn.open_table(FEED).map_err(engine)?;
-    if let Some(old) = previous {
-        feed.remove((name, lsn_of(&parse_doc(&old)?)))
-            .map_err(engine)?;
+    if let Some(old) = &previous {
+        t.forget(spec, old)?;
+    }
+    if let Some(at) = expiry(spec, ts, doc.get("ttl").and_then(Value::as_i64)) {
+        t.expiry.insert((name, at, lsn), ()).map_err(engine)?;
+        t.expiring = true;
     }
     let entry = serde_json::to_vec(&FeedEntry {
         pk: pk_key,
@@ -886,7 +1070,9 @@ fn apply(
         ms: now,
     })
     .map_err(engine)?;
-    feed.insert((name, lsn), entry.as_slice()).map_err(engine)?;
+    t.feed
+        .insert((name, lsn), entry.as_slice())
+        .map_err(engine)?;
     Ok(Some(doc))
 }
 
@@ -1053,6 +1239,15 @@ impl DocumentStore for EmbeddedStore {
             .await
             .map(Some)
     }
+
+    async fn read_change_feed_raw(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<RawChangeFeedPage> {
+        let (c, r) = (container.to_owned(), request.clone());
+        self.run(move |inner| inner.change_feed_raw(&c, &r)).await
+    }
 }
 
 impl EmbeddedStore {
@@ -1145,5 +1340,110 @@ impl Inner {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sessions(inner: &Inner) -> ContainerSpec {
+        let spec = ContainerSpec::parse("sessions", "/userId")
+            .and_then(|s| s.with_default_ttl(-1))
+            .unwrap();
+        inner.ensure_container(&spec).unwrap();
+        spec
+    }
+
+    /// One write through the commit queue, led on this thread.
+    fn write(inner: &Inner, op: BatchOp) {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            container: "sessions".into(),
+            work: Work::One(PartitionKey::from("u1"), op),
+            reply,
+        };
+        assert!(inner.queue.push(job));
+        inner.lead();
+        assert!(answer.try_recv().unwrap().is_ok());
+    }
+
+    fn expiries(inner: &Inner) -> Vec<(String, i64, u64)> {
+        let txn = inner.db.begin_read().unwrap();
+        let index = txn.open_table(EXPIRY).unwrap();
+        index
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (key, _) = entry.unwrap();
+                let (container, at, lsn) = key.value();
+                (container.to_owned(), at, lsn)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_expiry_index_follows_rewrites_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = Inner::open(dir.path().to_owned(), DEFAULT_CACHE_BYTES).unwrap();
+        sessions(&inner);
+        write(
+            &inner,
+            BatchOp::Create(json!({"id": "a", "userId": "u1", "ttl": 60})),
+        );
+        let first = expiries(&inner);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].2, 1, "the entry names the stored version's LSN");
+        write(&inner, BatchOp::Upsert(json!({"id": "a", "userId": "u1"})));
+        assert!(
+            expiries(&inner).is_empty(),
+            "a rewrite without a ttl never expires"
+        );
+        write(
+            &inner,
+            BatchOp::Upsert(json!({"id": "a", "userId": "u1", "ttl": 120})),
+        );
+        assert_eq!(expiries(&inner).len(), 1);
+        write(
+            &inner,
+            BatchOp::Delete {
+                id: "a".into(),
+                if_match: None,
+            },
+        );
+        assert!(expiries(&inner).is_empty(), "a delete drops its entry");
+        let purged = inner.purge().unwrap();
+        assert_eq!((purged.removed, purged.next_expiry), (0, None));
+    }
+
+    #[test]
+    fn a_database_written_without_the_index_is_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = {
+            let inner = Inner::open(dir.path().to_owned(), DEFAULT_CACHE_BYTES).unwrap();
+            sessions(&inner);
+            write(
+                &inner,
+                BatchOp::Create(json!({"id": "a", "userId": "u1", "ttl": 60})),
+            );
+            write(&inner, BatchOp::Create(json!({"id": "b", "userId": "u1"})));
+            expiries(&inner)
+        };
+        assert_eq!(expected.len(), 1);
+        {
+            let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(EXPIRY).unwrap());
+            txn.commit().unwrap();
+        }
+        let inner = Inner::open(dir.path().to_owned(), DEFAULT_CACHE_BYTES).unwrap();
+        assert_eq!(expiries(&inner), expected);
+        let purged = inner.purge().unwrap();
+        assert_eq!(
+            (purged.removed, purged.next_expiry),
+            (0, Some(expected[0].1))
+        );
     }
 }

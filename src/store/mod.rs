@@ -36,7 +36,7 @@ pub use error::{StoreError, StoreResult};
 pub use lease::ChangeFeedConsumer;
 pub use model::{
     BatchOp, BatchOpResult, BatchResponse, ChangeFeedBacklog, ChangeFeedPage, ChangeFeedRequest,
-    ChangeFeedStart, ContainerSpec, ETag, JsonPath, PartitionKey,
+    ChangeFeedStart, ContainerSpec, ETag, JsonPath, PartitionKey, RawChangeFeedPage, RawDocs,
 };
 pub use query::{CmpOp, Query, SortOrder};
 pub use typed::DocumentStoreExt;
@@ -170,6 +170,28 @@ pub trait DocumentStore: Send + Sync {
         _partition: Option<&PartitionKey>,
     ) -> StoreResult<Option<ChangeFeedBacklog>> {
         Ok(None)
+    }
+
+    /// [`DocumentStore::read_change_feed`] with each item left as its stored JSON text, so a
+    /// reader can decode it straight into its own type (skipping what it does not need)
+    /// instead of through a `serde_json::Value`. The embedded backend hands over the stored
+    /// bytes; the default encodes the items of an ordinary page.
+    async fn read_change_feed_raw(
+        &self,
+        container: &str,
+        request: &ChangeFeedRequest,
+    ) -> StoreResult<RawChangeFeedPage> {
+        let page = self.read_change_feed(container, request).await?;
+        let mut items = RawDocs::default();
+        for doc in &page.items {
+            let text = serde_json::to_vec(doc)
+                .map_err(|e| StoreError::Other(format!("change-feed item does not encode: {e}")))?;
+            items.push(&text);
+        }
+        Ok(RawChangeFeedPage {
+            items,
+            continuation: page.continuation,
+        })
     }
 
     /// A receiver that changes after every committed write, when the backend can tell (the

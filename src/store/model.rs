@@ -480,3 +480,44 @@ pub struct ChangeFeedBacklog {
     /// When the oldest of them was written.
     pub oldest: Option<DateTime<Utc>>,
 }
+
+/// A [`ChangeFeedPage`] whose items are left as their stored JSON text, for a reader that
+/// decodes them straight into its own types (see `DocumentStore::read_change_feed_raw`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawChangeFeedPage {
+    pub items: RawDocs,
+    pub continuation: String,
+}
+
+/// JSON documents as text, back to back in one buffer (one allocation for a whole page).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawDocs {
+    text: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RawDocs {
+    /// Appends one document's JSON text.
+    pub fn push(&mut self, doc: &[u8]) {
+        self.text.extend_from_slice(doc);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each document's JSON text, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let doc = &self.text[start..end];
+            start = end;
+            doc
+        })
+    }
+}

@@ -37,24 +37,26 @@ pub(crate) fn check_item_ttl(doc: &Value) -> StoreResult<()> {
 }
 
 /// Seconds an item lives after its last write, or `None` for forever.
-fn effective_ttl(spec: &ContainerSpec, doc: &Value) -> Option<i64> {
+fn effective_ttl(spec: &ContainerSpec, item_ttl: Option<i64>) -> Option<i64> {
     let default = spec.default_ttl?;
-    let ttl = doc.get("ttl").and_then(Value::as_i64).unwrap_or(default);
+    let ttl = item_ttl.unwrap_or(default);
     (ttl > 0).then_some(ttl)
+}
+
+/// When an item written at `ts` (epoch seconds) with its own `ttl` expires (ms since the Unix
+/// epoch), or `None` for never.
+pub(crate) fn expiry(spec: &ContainerSpec, ts: i64, item_ttl: Option<i64>) -> Option<i64> {
+    let ttl = effective_ttl(spec, item_ttl)?;
+    Some(ts.saturating_add(ttl).saturating_mul(1000))
 }
 
 /// When the item expires (ms since the Unix epoch), or `None` for never.
 pub(crate) fn expires_at(spec: &ContainerSpec, doc: &Value) -> Option<i64> {
-    let ttl = effective_ttl(spec, doc)?;
     let ts = doc.get("_ts").and_then(Value::as_i64).unwrap_or(0);
-    Some((ts + ttl).saturating_mul(1000))
+    expiry(spec, ts, doc.get("ttl").and_then(Value::as_i64))
 }
 
 /// True when the item has outlived its TTL at `now_ms`.
 pub(crate) fn is_expired(spec: &ContainerSpec, doc: &Value, now_ms: i64) -> bool {
-    let Some(ttl) = effective_ttl(spec, doc) else {
-        return false;
-    };
-    let ts = doc.get("_ts").and_then(Value::as_i64).unwrap_or(0);
-    now_ms >= (ts + ttl).saturating_mul(1000)
+    expires_at(spec, doc).is_some_and(|at| now_ms >= at)
 }

@@ -163,7 +163,11 @@ pub fn stored(model: Model, generation: u64, partition: &str, id: &str, body: Va
 
 /// The body of a stored document: without its address, markers and system properties.
 pub fn body(doc: &Value) -> Value {
-    let mut doc = doc.clone();
+    into_body(doc.clone())
+}
+
+/// [`body`], taking the document.
+pub fn into_body(mut doc: Value) -> Value {
     if let Some(map) = doc.as_object_mut() {
         for key in [
             "id",

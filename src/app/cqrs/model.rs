@@ -315,7 +315,7 @@ impl ScoreDoc {
 
     /// All-time total and the rolling windows ending on `today` (today and the 6 / 29 days before).
     pub fn totals(&self, today: i64) -> Totals {
-        totals_of(&self.days(), today)
+        totals_of(self.days(), today)
     }
 }
 
@@ -365,16 +365,16 @@ impl ScoreDoc {
     }
 }
 
-/// Window totals from points per day.
-pub fn totals_of(days: &BTreeMap<i64, i64>, today: i64) -> Totals {
+/// Window totals from (UTC day, points) pairs.
+pub fn totals_of(days: impl IntoIterator<Item = (i64, i64)>, today: i64) -> Totals {
     let mut totals = Totals::default();
     for (day, points) in days {
-        totals.all = totals.all.saturating_add(*points);
-        if *day <= today && *day > today - 7 {
-            totals.days7 = totals.days7.saturating_add(*points);
+        totals.all = totals.all.saturating_add(points);
+        if day <= today && day > today - 7 {
+            totals.days7 = totals.days7.saturating_add(points);
         }
-        if *day <= today && *day > today - 30 {
-            totals.days30 = totals.days30.saturating_add(*points);
+        if day <= today && day > today - 30 {
+            totals.days30 = totals.days30.saturating_add(points);
         }
     }
     totals
@@ -798,7 +798,7 @@ mod tests {
                 *days.entry(day_of(*at)).or_insert(0) += points;
             }
         }
-        let expected = totals_of(&days, today);
+        let expected = totals_of(days.clone(), today);
         let refs: Vec<&Update> = history.iter().collect();
         let body = apply_all(&refs, None, Delivery::Live).unwrap().unwrap();
         let size = body.to_string().len();

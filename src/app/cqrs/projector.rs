@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::event::EVENT_HUB;
 use super::layout::{
-    DEAD_LETTERS, Pointer, READ_MODELS, body, country_partition, partition, stored,
+    DEAD_LETTERS, Pointer, READ_MODELS, country_partition, into_body, partition, stored,
 };
 use super::model::{Delivery, LocationDoc, Model, Update, apply_all, decode, updates};
 use crate::store::model::MAX_BATCH_OPS;
@@ -267,7 +267,8 @@ fn plan_partition(
     let mut ops = Vec::new();
     for (id, pending) in docs {
         let current = current.next().flatten();
-        let before = current.as_ref().map(body);
+        let etag = current.as_ref().and_then(ETag::of);
+        let before = current.map(into_body);
         let all: Vec<&Update> = pending.updates.iter().collect();
         let Some(new) =
             apply_all(&all, before.as_ref(), delivery).map_err(|e| corrupt(id, e.to_string()))?
@@ -295,7 +296,7 @@ fn plan_partition(
             }
         }
         let doc = stored(pending.model, pending.generation, pk, id, new);
-        ops.push(match current.as_ref().and_then(ETag::of) {
+        ops.push(match etag {
             Some(etag) => BatchOp::Replace {
                 doc,
                 if_match: Some(etag),
