@@ -120,13 +120,7 @@ async fn start() -> Running {
     let root = bare_app_root();
     let mut types = Vec::new();
     for (name, container) in RELAYS {
-        let folder = root.path().join("functions").join(name);
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::copy(
-            repo().join("functions").join(name).join("function.json"),
-            folder.join("function.json"),
-        )
-        .unwrap();
+        copy_deployed_function(&root, name);
         types.push(
             cosmospark::app::domain::event_kind::EventKind::from_container(container)
                 .unwrap()
@@ -143,19 +137,42 @@ async fn start() -> Running {
         &json!({"topic": "cosmospark", "subscriptions": [
             subscription("poison-tally", "Tally", &types, 3)]}),
     );
+    start_relays(root, |services| {
+        let mut app = FunctionApp::new();
+        for (name, container) in RELAYS {
+            app = app
+                .register(relay(services, name, container).unwrap())
+                .map_err(|e| e.to_string())?;
+        }
+        app.register(Function::trigger("Tally", "event", tally))
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Copies the repository's `functions/<name>/function.json` into `root`.
+fn copy_deployed_function(root: &tempfile::TempDir, name: &str) {
+    let folder = root.path().join("functions").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        repo().join("functions").join(name).join("function.json"),
+        folder.join("function.json"),
+    )
+    .unwrap();
+}
+
+/// Runs the platform on `root` with the app `build` makes, relay dead letters listed with the
+/// platform's own.
+async fn start_relays(
+    root: tempfile::TempDir,
+    build: impl FnOnce(&AppServices) -> Result<FunctionApp, String> + Send + 'static,
+) -> Running {
     let data = tempfile::tempdir().unwrap();
     let options = support::platform::options(root.path(), data.path());
     let mut platform = Platform::open_with(&options, |store: Store, _| {
         let settings = Settings::from_lookup(|_| None).map_err(|e| e.to_string())?;
         let services = AppServices::with_store(store, settings).map_err(|e| e.to_string())?;
-        let mut app = FunctionApp::new();
-        for (name, container) in RELAYS {
-            app = app
-                .register(relay(&services, name, container).unwrap())
-                .map_err(|e| e.to_string())?;
-        }
-        app.register(Function::trigger("Tally", "event", tally))
-            .map_err(|e| e.to_string())
+        build(&services)
     })
     .await
     .unwrap();
@@ -298,43 +315,13 @@ async fn an_event_too_large_for_event_hubs_is_set_aside_alone_and_the_others_are
     use cosmospark::app::cqrs::functions::relays as hub_relays;
     let (name, container) = ("UsersToEventHub", "CosmicUsers");
     let root = bare_app_root();
-    let folder = root.path().join("functions").join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::copy(
-        repo().join("functions").join(name).join("function.json"),
-        folder.join("function.json"),
-    )
-    .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let options = support::platform::options(root.path(), data.path());
-    let mut platform = Platform::open_with(&options, |store: Store, _| {
-        let settings = Settings::from_lookup(|_| None).map_err(|e| e.to_string())?;
-        let services = AppServices::with_store(store, settings).map_err(|e| e.to_string())?;
+    copy_deployed_function(&root, name);
+    let running = start_relays(root, move |services| {
         FunctionApp::new()
-            .register(hub_relays::function(&services, name, container))
+            .register(hub_relays::function(services, name, container))
             .map_err(|e| e.to_string())
     })
-    .await
-    .unwrap();
-    platform.dead_letters = platform
-        .dead_letters
-        .clone()
-        .with_app(AppDeadLetters::with_prefix(
-            platform.store.clone(),
-            relay_dead_letters::CONTAINER,
-            "relay-",
-        ));
-    let router = platform.router().unwrap();
-    let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
-    platform.start_triggers(&tracker, &cancel).await.unwrap();
-    let running = Running {
-        platform,
-        router,
-        cancel,
-        tracker,
-        _root: root,
-        _data: data,
-    };
+    .await;
     // Over Event Hubs' 1 MB per event, under Cosmos DB's 2 MB per item.
     let poison_filler = "p".repeat(hub_relays::MAX_EVENT_BYTES);
     let store = running.platform.store.clone();

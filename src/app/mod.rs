@@ -26,3 +26,13 @@ pub mod store_io;
 pub mod webpubsub;
 
 pub use services::{AppServices, function_app};
+
+/// The map of a JSON object (empty for any other value), for unit tests that write documents
+/// with `json!`.
+#[cfg(test)]
+pub(crate) fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}

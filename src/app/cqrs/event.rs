@@ -210,12 +210,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
-    }
+    use crate::app::object as map;
 
     #[test]
     fn deterministic_ids_versions_and_owner_keys() {

@@ -198,12 +198,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
-    }
+    use crate::app::object as map;
 
     #[test]
     fn same_version_same_id_and_system_properties_dropped() {

@@ -120,12 +120,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn map(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
-    }
+    use crate::app::object as map;
 
     #[test]
     fn an_event_too_large_for_event_hubs_is_set_aside_alone() {
