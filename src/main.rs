@@ -29,6 +29,12 @@ use cosmospark::store::{Store, StoreConfig};
 /// The executable name host.json must point at.
 const EXECUTABLE: &str = env!("CARGO_PKG_NAME");
 
+/// mimalloc instead of the C library's allocator: under a backlog the platform's many
+/// short-lived documents spent about half of `dev`'s CPU in glibc's malloc, free and arena
+/// locks (docs/reliability.md), and musl's allocator in the deploy build is slower still.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cosmospark",
