@@ -8,8 +8,9 @@
 #
 # Usage: cargo build --release && src/link/record-hot-symbols.sh [path/to/cosmospark]
 # Needs valgrind (callgrind) and curl. Symbols missing from a later build are skipped by the
-# linker, so a stale file only loses part of the effect; record again after dependency or
-# toolchain upgrades.
+# linker, so a stale file loses the effect silently. Symbol names carry a hash of the crate's
+# build metadata, which any dependency change alters: record again after every change to
+# Cargo.toml or Cargo.lock, and after toolchain upgrades.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 binary="$(realpath "${1:-target/release/cosmospark}")"
