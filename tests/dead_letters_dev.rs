@@ -86,14 +86,7 @@ async fn the_cli_discards_a_dead_letter_once_dev_has_stopped() {
         .await;
     let letter = eventually(|| async { app_letters(&dev).await.into_iter().next() }).await;
     let id = letter["id"].as_str().unwrap().to_owned();
-    let cli = |args: &[&str]| {
-        support::cosmospark()
-            .args(args)
-            .arg("--data-dir")
-            .arg(data.path())
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| support::cosmospark_on(data.path(), args);
     // The running platform holds the store: the CLI says so and changes nothing.
     let refused = cli(&["deadletters", "discard", &id]);
     assert!(!refused.status.success());

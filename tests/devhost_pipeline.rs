@@ -110,14 +110,7 @@ async fn failed_deliveries_are_dead_lettered_then_replayed_after_the_fix() {
         subscription("evgs-broken", "UserCreated", &["CosmosPark.Users.Upserted"], 3),
     ]});
     write_subscriptions(root.path(), &fixed);
-    let cli = |args: &[&str]| {
-        support::cosmospark()
-            .args(args)
-            .arg("--data-dir")
-            .arg(data.path())
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| support::cosmospark_on(data.path(), args);
     let listed = cli(&["deadletters", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains(&first));
     // Replay from the CLI with the platform stopped: re-enqueued in the durable topic.

@@ -38,7 +38,7 @@ pub use dev::{
 };
 pub use handler::{Handler, fixture, fixture_names, fixtures_dir, invoke, read_fixture};
 pub use npm::npm_install;
-pub use process::{Process, binary, cosmospark, log_file, spawn_dev, spawn_serve};
+pub use process::{Process, binary, cosmospark, cosmospark_on, log_file, spawn_dev, spawn_serve};
 
 /// An encoded `x-ms-client-principal` for `id` with `roles`, as Static Web Apps sends it.
 pub fn principal(id: &str, roles: &[&str]) -> String {

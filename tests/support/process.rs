@@ -34,6 +34,17 @@ pub fn cosmospark() -> Command {
     command
 }
 
+/// Runs `cosmospark <args> --data-dir <data>` to the end (a CLI command on a stopped platform's
+/// data directory).
+pub fn cosmospark_on(data: &Path, args: &[&str]) -> std::process::Output {
+    cosmospark()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("cosmospark runs")
+}
+
 /// A fresh log file under the target directory: `<target>/test-logs/<name>-<pid>-<n>.log`.
 pub fn log_file(name: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
