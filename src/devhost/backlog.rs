@@ -247,7 +247,11 @@ impl Backlog {
         let triggers = self.triggers().await?;
         let in_flight = self.activity.running();
         let after = self.commits();
-        let quiet = commits == after && started == self.activity.started();
+        // A commit whose writes the read saw but the count does not include yet would be
+        // counted after the snapshot called the platform quiet.
+        let quiet = commits == after
+            && !self.store.commit_unnotified()
+            && started == self.activity.started();
         Ok(Snapshot {
             idle: quiet && in_flight == 0 && triggers.iter().all(|t| t.pending == 0),
             in_flight,

@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,10 @@ struct Inner {
     container_commits: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
     /// Bumped after every commit that wrote to a container with a TTL (wakes the purger).
     ttl_writes: tokio::sync::watch::Sender<u64>,
+    /// Group commits begun and settled (notified): they differ while a commit's data is
+    /// already visible to readers but `commits` does not count it yet. Only the leader writes.
+    groups_begun: AtomicU64,
+    groups_settled: AtomicU64,
     queue: CommitQueue<Job>,
 }
 
@@ -412,6 +417,8 @@ impl Inner {
             commits: tokio::sync::watch::Sender::new(0),
             container_commits: Mutex::new(HashMap::new()),
             ttl_writes: tokio::sync::watch::Sender::new(0),
+            groups_begun: AtomicU64::new(0),
+            groups_settled: AtomicU64::new(0),
             queue: CommitQueue::new(MAX_GROUP),
         })
     }
@@ -554,6 +561,8 @@ impl Inner {
         if !touched.is_empty() {
             self.notify(&touched, expiring);
         }
+        self.groups_settled
+            .store(self.groups_begun.load(Ordering::SeqCst), Ordering::SeqCst);
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             let outcome = outcome.unwrap_or_else(|| Err(engine("write was not applied")));
             // A writer that stopped waiting is fine: its write is committed either way.
@@ -628,6 +637,7 @@ impl Inner {
         }
         let expiring = tables.expiring;
         drop(tables);
+        self.groups_begun.fetch_add(1, Ordering::SeqCst);
         txn.commit().map_err(engine)?;
         Ok(Pass::Committed(expiring))
     }
@@ -1087,6 +1097,11 @@ impl DocumentStore for EmbeddedStore {
         container: &str,
     ) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.subscribe_container(container))
+    }
+
+    fn commit_unnotified(&self) -> bool {
+        let inner = &self.inner;
+        inner.groups_begun.load(Ordering::SeqCst) != inner.groups_settled.load(Ordering::SeqCst)
     }
 
     async fn ensure_container(&self, spec: &ContainerSpec) -> StoreResult<()> {

@@ -208,4 +208,11 @@ pub trait DocumentStore: Send + Sync {
     ) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// True while a commit's writes are visible to readers but not yet counted by
+    /// [`DocumentStore::commit_notifications`]; a reader that wants a consistent count
+    /// (the platform's idle check) reads again later.
+    fn commit_unnotified(&self) -> bool {
+        false
+    }
 }
