@@ -169,6 +169,7 @@ fn projection_function(texts: &[String], batch: usize) -> String {
 async fn processor(texts: &[String], batch: usize) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(dir.path()).await;
+    let perf = support::Profile::section("cqrs", &format!("processor-{batch}"));
     let start = Instant::now();
     let mut batch_times = Vec::new();
     for (n, chunk) in texts.chunks(batch).enumerate() {
@@ -187,6 +188,7 @@ async fn processor(texts: &[String], batch: usize) -> String {
         batch_times.push(t.elapsed());
     }
     let elapsed = start.elapsed();
+    perf.finish();
     format!(
         "| UpdateProcessor projection into the embedded store (batches of {batch}) | {} events | {:.0} events/s | batch p50 {:.2} ms, p99 {:.2} ms | {} | {} |\n",
         texts.len(),
@@ -222,12 +224,14 @@ async fn leaderboard(users: usize) -> (String, f64, f64) {
     let now = chrono::DateTime::from_timestamp(NOW, 0).expect("time");
     let before = LIVE.load(Ordering::Relaxed);
     let standings = Standings::new();
+    let perf = support::Profile::section("cqrs", &format!("leaderboard-build-{users}"));
     let build = Instant::now();
     standings
         .top(&store, Window::All, 10, now)
         .await
         .expect("first query");
     let built = build.elapsed();
+    perf.finish();
     let with_index = LIVE.load(Ordering::Relaxed);
     let mut rows = format!(
         "| leaderboard index build (first query of a process) | {users} users | {:.0} ms | {:.0} bytes per user; documents written in {:.1} s | ≤ 2 s at 1M | {} |\n",

@@ -613,7 +613,9 @@ pub async fn main() {
     // CommandInsert through the HTTP front door, before any trigger runs.
     progress(&markdown, &mut printed, "CommandInsert over HTTP");
     let (clients, inserts) = (16, support::size(8_000, 32));
+    let perf = support::Profile::section("devhost_pipeline", "command-insert");
     let (rate, p50, p99) = command_inserts(&base, inserts, clients).await;
+    perf.finish();
     markdown.push_str(&format!(
         "\n### Durable writes through the API (`CommandInsert`, no trigger running)\n\n\
          | clients | commands | accepted/s | p50 | p99 | writes per raw fsync | goal | load avg |\n\
@@ -656,7 +658,9 @@ pub async fn main() {
     progress(&markdown, &mut printed, "write → websocket push");
     let startup_drain = started_triggers.elapsed().as_secs_f64();
     let (mut idle_hops, mut loaded_hops) = (Hops::default(), Hops::default());
+    let perf = support::Profile::section("devhost_pipeline", "push-idle");
     let idle = push_latency(&platform, &mut ws, writes, "idle", &mut idle_hops).await;
+    perf.finish();
     let background_rate = 1_000;
     let background = {
         let stop = CancellationToken::new();
@@ -734,7 +738,9 @@ pub async fn main() {
     let seconds = if support::smoke() { 0.05 } else { 3.0 };
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for rate in [500, 1_000, 2_000, 5_000, 10_000] {
+        let perf = support::Profile::section("devhost_pipeline", &format!("lag-{rate}"));
         let (achieved, p50, p99) = lag_at(&platform, rate, seconds).await;
+        perf.finish();
         p50s.push((achieved, ms(p50)));
         p99s.push((achieved, ms(p99)));
         markdown.push_str(&format!(
@@ -774,8 +780,10 @@ pub async fn main() {
     let chat_seconds = if support::smoke() { 0.05 } else { 5.0 };
     for rate in [500, 1_000, 2_000] {
         eprintln!("devhost_pipeline: Event Grid drain at {rate} chats/s");
+        let perf = support::Profile::section("devhost_pipeline", &format!("chats-{rate}"));
         let (achieved, backlog, drained, end_to_end) =
             chat_drain(&platform, rate, chat_seconds).await;
+        perf.finish();
         let backlog: Vec<String> = backlog.iter().map(u64::to_string).collect();
         markdown.push_str(&format!(
             "| {rate} | {achieved:.0} | {} | {drained:.1} s | {end_to_end:.0} | {} |\n",

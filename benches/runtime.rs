@@ -15,6 +15,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -234,29 +235,33 @@ async fn load(port: u16, envelope: Arc<String>) -> Load {
 
 /// One load round on `server` while `perf` samples it into `output`.
 fn profile(tokio: &tokio::runtime::Runtime, server: &Server, envelope: &Arc<String>, output: &str) {
-    let mut perf = Command::new("perf")
-        .args([
-            "record",
-            "--call-graph",
-            "dwarf,16384",
-            "-F",
-            "499",
-            "-o",
-            output,
-            "-p",
-        ])
-        .arg(server.child.id().to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("perf starts");
-    std::thread::sleep(Duration::from_millis(500));
+    let perf = support::Profile::start(server.child.id(), Path::new(output));
     tokio.block_on(load(server.port, Arc::clone(envelope)));
-    // SIGINT makes perf write its file and exit.
-    let _ = Command::new("kill")
-        .args(["-INT", &perf.id().to_string()])
-        .status();
-    let _ = perf.wait();
+    perf.finish();
+}
+
+/// How many of the names in `src/link/hot-symbols.txt` the measured executable defines, and how
+/// many the file lists: a list recorded before a dependency or toolchain change matches nothing
+/// and silently loses the idle-memory layout (0 found when `nm` is missing).
+fn hot_symbols_present() -> (usize, usize) {
+    let listed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/link/hot-symbols.txt"
+    ))
+    .unwrap_or_default();
+    let listed: std::collections::HashSet<&str> = listed.lines().collect();
+    let defined = Command::new("nm")
+        .args(["--defined-only", "--format=just-symbols"])
+        .arg(env!("CARGO_BIN_EXE_cosmospark"))
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    let found = defined
+        .lines()
+        .filter(|name| listed.contains(name))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    (found, listed.len())
 }
 
 /// CPU seconds (user + system) spent so far by the process's telemetry export threads: the
@@ -375,6 +380,7 @@ pub fn main() {
     let runtime_idle = rss_kib(runtime_server.child.id());
     let bare_idle = rss_kib(bare_server.child.id());
     let runtime_idle_split = support::rss_split_kib(runtime_server.child.id());
+    let (hot_found, hot_listed) = hot_symbols_present();
     let bare_idle_split = support::rss_split_kib(bare_server.child.id());
 
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -445,6 +451,9 @@ pub fn main() {
          | idle RSS after start | {:.1} MB | {:.1} MB | {:.2}× | ≤ 1.5× |\n\
          | of which anonymous / file-backed (`smaps_rollup`) | {:.1} / {:.1} MB | {:.1} / {:.1} MB | — | — |\n\
          | RSS after load | {:.1} MB | — | — | — |\n\n\
+         Link layout: {hot_found} of the {hot_listed} functions `src/link/hot-symbols.txt` lists \
+         are in the measured executable (the rest belong to the other optimised profile or are \
+         stale).\n\n\
          Tracing overhead: the same `serve` with OpenTelemetry export enabled \
          (`OTEL_EXPORTER_OTLP_ENDPOINT` → a local sink collector; a span per invocation, \
          batch export, invocation metrics), measured in the same interleaved rounds.\n\n\

@@ -334,3 +334,55 @@ pub fn fsync_rate(dir: &Path, seconds: f64) -> f64 {
     let _ = std::fs::remove_file(&path);
     count as f64 / started.elapsed().as_secs_f64()
 }
+
+/// `perf record` (DWARF call graphs) of one process while a bench section runs: with
+/// `BENCH_PERF_DIR=<dir>` set (and not in smoke mode), [`Profile::section`] samples this process
+/// into `<dir>/<bench>-<section>.data`; otherwise it does nothing. Render a file with
+/// `perf report -i <file>` or `perf script | inferno-collapse-perf | inferno-flamegraph`.
+pub struct Profile {
+    perf: Option<std::process::Child>,
+}
+
+impl Profile {
+    /// Samples process `pid` into `output` until [`Profile::finish`].
+    pub fn start(pid: u32, output: &Path) -> Self {
+        let perf = std::process::Command::new("perf")
+            .args(["record", "--call-graph", "dwarf,16384", "-F", "499", "-o"])
+            .arg(output)
+            .arg("-p")
+            .arg(pid.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| eprintln!("perf does not start: {error}"))
+            .ok();
+        // perf attaches asynchronously; samples before it has are lost, not wrong.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Self { perf }
+    }
+
+    /// Samples this process into `$BENCH_PERF_DIR/<bench>-<section>.data` when that is set.
+    pub fn section(bench: &str, section: &str) -> Self {
+        match std::env::var_os("BENCH_PERF_DIR") {
+            Some(dir) if !smoke() => {
+                let dir = PathBuf::from(dir);
+                let _ = std::fs::create_dir_all(&dir);
+                Self::start(
+                    std::process::id(),
+                    &dir.join(format!("{bench}-{section}.data")),
+                )
+            }
+            _ => Self { perf: None },
+        }
+    }
+
+    /// Stops sampling; perf writes its file on SIGINT.
+    pub fn finish(self) {
+        if let Some(mut perf) = self.perf {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
+    }
+}
