@@ -10,7 +10,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -24,24 +24,27 @@ use cosmospark::app::cqrs::projector::{Incoming, apply_updates, project};
 use cosmospark::app::domain::leaderboard::Window;
 use cosmospark::store::Store;
 use cosmospark::store::embedded::EmbeddedStore;
+use mimalloc::MiMalloc;
 use serde_json::{Value, json};
 
-/// Counts live heap bytes, to state the leaderboard index's memory per user.
+/// Counts live heap bytes, to state the leaderboard index's memory per user; allocates with
+/// mimalloc, the executable's allocator (`src/main.rs`), so the store paths cost what they
+/// cost in `cosmospark dev`.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
+// SAFETY: forwards to mimalloc unchanged; only counts sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
         // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
+        unsafe { MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
         // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
+        unsafe { MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LIVE.fetch_add(
@@ -49,7 +52,7 @@ unsafe impl GlobalAlloc for Counting {
             Ordering::Relaxed,
         );
         // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 

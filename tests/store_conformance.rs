@@ -545,6 +545,27 @@ pub async fn ttl_hides_expired_items(store: Store) {
     );
     let left = store.query("ephemeral", None, &Query::new()).await.unwrap();
     assert_eq!(ids(&left), ["kept"]);
+    // Counts skip them, with and without a filter (the unfiltered count reads system members
+    // only).
+    for container in ["sessions", "ephemeral"] {
+        assert_eq!(
+            store.count(container, None, &Query::new()).await.unwrap(),
+            1,
+            "{container}"
+        );
+        assert_eq!(
+            store
+                .count(
+                    container,
+                    Some(&pk("u1")),
+                    &Query::new().eq("/userId", "u1")
+                )
+                .await
+                .unwrap(),
+            1,
+            "{container}"
+        );
+    }
     // Both change-feed reads hide expired items too.
     let (feed, _) = drain(&store, "sessions", ChangeFeedStart::Beginning, 10).await;
     assert_eq!(ids(&feed), ["forever"]);

@@ -670,11 +670,27 @@ impl Inner {
         Ok(plan.finish(docs))
     }
 
+    /// Counts without keeping documents: with no filter only an expiring container's items
+    /// are decoded at all, and then only their system members.
     fn count(&self, container: &str, pk: Option<&PartitionKey>, query: &Query) -> StoreResult<u64> {
         let spec = self.spec(container)?;
         let plan = query.plan()?;
         plan.check_countable()?;
-        Ok(self.scan(&spec, pk, |doc| plan.matches(doc))?.len() as u64)
+        let now = now_millis();
+        let mut count = 0;
+        self.each_stored(&spec, pk, |bytes| {
+            let counted = if !plan.filters.is_empty() {
+                let doc = parse_doc(bytes)?;
+                !is_expired(&spec, &doc, now) && plan.matches(&doc)
+            } else if spec.default_ttl.is_some() {
+                !Meta::parse(bytes)?.is_expired(&spec, now)
+            } else {
+                true
+            };
+            count += u64::from(counted);
+            Ok(())
+        })?;
+        Ok(count)
     }
 
     /// Live documents of one partition or the whole container that pass `keep`.
@@ -685,24 +701,39 @@ impl Inner {
         keep: impl Fn(&Value) -> bool,
     ) -> StoreResult<Vec<Value>> {
         let now = now_millis();
+        let mut out = Vec::new();
+        self.each_stored(spec, pk, |bytes| {
+            let doc = parse_doc(bytes)?;
+            if !is_expired(spec, &doc, now) && keep(&doc) {
+                out.push(doc);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with the stored text of every item of one partition or the whole
+    /// container, expired ones included, in key order.
+    fn each_stored(
+        &self,
+        spec: &ContainerSpec,
+        pk: Option<&PartitionKey>,
+        mut visit: impl FnMut(&[u8]) -> StoreResult<()>,
+    ) -> StoreResult<()> {
         let name = spec.name.as_str();
         let pk_key = pk.map(PartitionKey::canonical);
         let txn = self.db.begin_read().map_err(engine)?;
         let items = txn.open_table(ITEMS).map_err(engine)?;
         let start = (name, pk_key.as_deref().unwrap_or(""), "");
-        let mut out = Vec::new();
         for entry in items.range(start..).map_err(engine)? {
             let (key, bytes) = entry.map_err(engine)?;
             let (c, p, _) = key.value();
             if c != name || pk_key.as_deref().is_some_and(|k| k != p) {
                 break;
             }
-            let doc = parse_doc(bytes.value())?;
-            if !is_expired(spec, &doc, now) && keep(&doc) {
-                out.push(doc);
-            }
+            visit(bytes.value())?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn change_feed(
