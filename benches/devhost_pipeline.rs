@@ -60,7 +60,9 @@ static LAGS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The executable's allocator (`src/main.rs`): the platform runs in this process, so its
-/// store and trigger paths allocate as they do in `cosmospark dev`.
+/// store and trigger paths allocate as they do in `cosmospark dev`. Not in the smoke test,
+/// which builds every bench into one test crate (the `cqrs` bench's allocator serves there).
+#[cfg(not(test))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
