@@ -60,9 +60,10 @@ static LAGS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The executable's allocator (`src/main.rs`): the platform runs in this process, so its
-/// store and trigger paths allocate as they do in `cosmospark dev`. Not in the smoke test,
-/// which builds every bench into one test crate (the `cqrs` bench's allocator serves there).
-#[cfg(not(test))]
+/// store and trigger paths allocate as they do in `cosmospark dev`. Only in optimised builds:
+/// the smoke test (`tests/bench_smoke.rs`, a debug build) compiles every bench into one crate,
+/// where the `cqrs` bench's allocator is the one.
+#[cfg(not(debug_assertions))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
