@@ -323,7 +323,7 @@ async fn an_event_too_large_for_event_hubs_is_set_aside_alone_and_the_others_are
     })
     .await;
     // Over Event Hubs' 1 MB per event, under Cosmos DB's 2 MB per item.
-    let poison_filler = "p".repeat(hub_relays::MAX_EVENT_BYTES);
+    let poison_filler = "p".repeat(cosmospark::runtime::outputs::EVENT_HUBS_MAX_EVENT_BYTES);
     let store = running.platform.store.clone();
     for (id, filler) in [
         ("good-1", "fine"),

@@ -31,6 +31,7 @@ use super::isolate::{Handled, run_isolated};
 use super::notify::sleep_or_never;
 use crate::runtime::manifest::RetryPolicy;
 use crate::runtime::manifest::{BindingKind, EventHubsOptions, FunctionJson};
+use crate::runtime::outputs::EVENT_HUBS_MAX_EVENT_BYTES;
 use crate::store::{BatchOp, PartitionKey, Store, StoreError};
 
 /// Partitions per hub (the hub in `infra/` has 4).
@@ -46,33 +47,27 @@ pub enum HubError {
     #[error("event hub name `{0}` is not valid (letters, digits, `.`, `-`, `_`)")]
     HubName(String),
     #[error(
-        "event {index} is {bytes} bytes with its properties; Event Hubs accepts at most {MAX_EVENT_BYTES} per event"
+        "event {index} is {bytes} bytes with its properties; Event Hubs accepts at most {EVENT_HUBS_MAX_EVENT_BYTES} per event"
     )]
     TooLarge { index: usize, bytes: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Event Hubs' largest event on the Standard, Premium and Dedicated tiers: 1 MB
-/// (learn.microsoft.com/azure/event-hubs/event-hubs-quotas). The `eventHub` output binding
-/// throws "Event is too large" for an event that does not fit an empty batch and fails the
-/// invocation (`EventHubAsyncCollector.AddAsync` in Azure/azure-sdk-for-net,
-/// sdk/eventhub/Microsoft.Azure.WebJobs.Extensions.EventHubs). Here an event's size is its body
-/// plus its properties as JSON, which undercounts the AMQP framing Azure adds, so no event
-/// Azure would refuse for its body alone gets through.
-pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
-
 /// The application property the Azure SDKs' messaging instrumentation writes the producer's
 /// W3C `traceparent` to (azure-sdk-for-net sdk/core/Azure.Core/src/Shared/MessagingClientDiagnostics.cs,
 /// `DiagnosticIdAttribute`), and the Event Hubs extension reads to continue the trace.
 pub const DIAGNOSTIC_ID: &str = "Diagnostic-Id";
 
-/// Refuses the whole send when one event is over [`MAX_EVENT_BYTES`], as the binding does.
+/// Refuses the whole send when one event is over [`EVENT_HUBS_MAX_EVENT_BYTES`], as the
+/// binding does. An event's size here is its body plus its properties as JSON, which
+/// undercounts the AMQP framing Azure adds, so no event Azure would refuse for its body alone
+/// gets through.
 fn check_sizes(events: &[OutgoingEvent]) -> Result<(), HubError> {
     for (index, event) in events.iter().enumerate() {
         let properties = serde_json::to_vec(&event.properties).map_or(0, |v| v.len());
         let bytes = event.body.len() + properties;
-        if bytes > MAX_EVENT_BYTES {
+        if bytes > EVENT_HUBS_MAX_EVENT_BYTES {
             return Err(HubError::TooLarge { index, bytes });
         }
     }
@@ -797,12 +792,12 @@ mod tests {
             properties: Map::new(),
         };
         // `{}` is two bytes of properties.
-        let fits = vec![event(1), event(MAX_EVENT_BYTES - 2)];
+        let fits = vec![event(1), event(EVENT_HUBS_MAX_EVENT_BYTES - 2)];
         assert!(check_sizes(&fits).is_ok());
-        let over = vec![event(1), event(MAX_EVENT_BYTES - 1)];
+        let over = vec![event(1), event(EVENT_HUBS_MAX_EVENT_BYTES - 1)];
         let error = check_sizes(&over).unwrap_err();
         assert!(
-            matches!(error, HubError::TooLarge { index: 1, bytes } if bytes == MAX_EVENT_BYTES + 1),
+            matches!(error, HubError::TooLarge { index: 1, bytes } if bytes == EVENT_HUBS_MAX_EVENT_BYTES + 1),
             "{error}"
         );
         assert!(

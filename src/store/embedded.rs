@@ -718,22 +718,11 @@ impl Inner {
         &self,
         spec: &ContainerSpec,
         pk: Option<&PartitionKey>,
-        mut visit: impl FnMut(&[u8]) -> StoreResult<()>,
+        visit: impl FnMut(&[u8]) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        let name = spec.name.as_str();
-        let pk_key = pk.map(PartitionKey::canonical);
         let txn = self.db.begin_read().map_err(engine)?;
-        let items = txn.open_table(ITEMS).map_err(engine)?;
-        let start = (name, pk_key.as_deref().unwrap_or(""), "");
-        for entry in items.range(start..).map_err(engine)? {
-            let (key, bytes) = entry.map_err(engine)?;
-            let (c, p, _) = key.value();
-            if c != name || pk_key.as_deref().is_some_and(|k| k != p) {
-                break;
-            }
-            visit(bytes.value())?;
-        }
-        Ok(())
+        let pk_key = pk.map(PartitionKey::canonical);
+        each_stored_in(&txn, &spec.name, pk_key.as_deref(), visit)
     }
 
     fn change_feed(
@@ -1333,7 +1322,15 @@ impl Inner {
         // A whole partition from the beginning is its items (each has one feed entry), counted
         // by key; the feed is then read only up to the partition's oldest change.
         let whole_partition = match (&pk_key, after, since_ms) {
-            (Some(pk), 0, None) => Some(self.count_partition(&txn, container, pk)?),
+            // The items of one partition (expired ones not yet purged included), by key.
+            (Some(pk), 0, None) => {
+                let mut count = 0;
+                each_stored_in(&txn, container, Some(pk), |_| {
+                    count += 1;
+                    Ok(())
+                })?;
+                Some(count)
+            }
             _ => None,
         };
         if whole_partition == Some(0) {
@@ -1367,26 +1364,29 @@ impl Inner {
             oldest: oldest_ms.and_then(chrono::DateTime::from_timestamp_millis),
         })
     }
+}
 
-    /// The items of one partition (expired ones not yet purged included), counted by key.
-    fn count_partition(
-        &self,
-        txn: &redb::ReadTransaction,
-        container: &str,
-        pk: &str,
-    ) -> StoreResult<u64> {
-        let items = txn.open_table(ITEMS).map_err(engine)?;
-        let mut count = 0;
-        for entry in items.range((container, pk, "")..).map_err(engine)? {
-            let (key, _) = entry.map_err(engine)?;
-            let (c, p, _) = key.value();
-            if c != container || p != pk {
-                break;
-            }
-            count += 1;
+/// Calls `visit` with the stored text of every item of `container` (of its partition `pk`,
+/// canonical form, when given) as `txn` sees them, expired ones included, in key order.
+fn each_stored_in(
+    txn: &redb::ReadTransaction,
+    container: &str,
+    pk: Option<&str>,
+    mut visit: impl FnMut(&[u8]) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let items = txn.open_table(ITEMS).map_err(engine)?;
+    for entry in items
+        .range((container, pk.unwrap_or(""), "")..)
+        .map_err(engine)?
+    {
+        let (key, bytes) = entry.map_err(engine)?;
+        let (c, p, _) = key.value();
+        if c != container || pk.is_some_and(|k| k != p) {
+            break;
         }
-        Ok(count)
+        visit(bytes.value())?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,9 +26,18 @@ pub trait OutputBinding {
 pub struct EventGridEvents(pub Vec<EventGridEvent>);
 
 /// Events for an `eventHub` output, one event per element (objects are sent as JSON text).
+/// Each must fit [`EVENT_HUBS_MAX_EVENT_BYTES`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct EventHubEvents(pub Vec<Value>);
+
+/// Event Hubs' largest event on the Standard, Premium and Dedicated tiers: 1 MB
+/// (learn.microsoft.com/azure/event-hubs/event-hubs-quotas, "Maximum size of Event Hubs
+/// publication"). The `eventHub` output adds events to an `EventDataBatch` of that size and
+/// throws "Event is too large" for one that does not fit an empty batch, failing the whole
+/// invocation (`EventHubAsyncCollector.AddAsync` in Azure/azure-sdk-for-net,
+/// sdk/eventhub/Microsoft.Azure.WebJobs.Extensions.EventHubs).
+pub const EVENT_HUBS_MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// Actions for a `webPubSub` output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -14,7 +14,7 @@ use crate::app::cqrs::event::{COMMANDS, relay_event};
 use crate::app::domain::documents::containers;
 use crate::app::relay_dead_letters::{self, SetAside};
 use crate::app::services::AppServices;
-use crate::runtime::outputs::{EventHubEvents, Outputs};
+use crate::runtime::outputs::{EVENT_HUBS_MAX_EVENT_BYTES, EventHubEvents, Outputs};
 use crate::runtime::telemetry;
 use crate::runtime::triggers::CosmosDocuments;
 use crate::runtime::{Context, Function, FunctionError};
@@ -28,16 +28,8 @@ pub const RELAYS: [(&str, &str); 5] = [
     ("CommandsToEventHub", COMMANDS),
 ];
 
-/// Event Hubs' largest publication on the Standard, Premium and Dedicated tiers: 1 MB
-/// (learn.microsoft.com/azure/event-hubs/event-hubs-quotas, "Maximum size of Event Hubs
-/// publication"). The `eventHub` output adds events to an `EventDataBatch` of that size and
-/// throws "Event is too large" for one that does not fit an empty batch, failing the whole
-/// invocation (`EventHubAsyncCollector.AddAsync` in Azure/azure-sdk-for-net,
-/// sdk/eventhub/Microsoft.Azure.WebJobs.Extensions.EventHubs).
-pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
-
 /// What the AMQP message around an event body may add (headers, annotations, the trace
-/// properties, the batch envelope): a body must leave this much of [`MAX_EVENT_BYTES`] free.
+/// properties, the batch envelope): a body must leave this much of [`EVENT_HUBS_MAX_EVENT_BYTES`] free.
 pub const ENVELOPE_ALLOWANCE: usize = 1024;
 
 pub fn function(services: &AppServices, name: &'static str, container: &'static str) -> Function {
@@ -86,7 +78,7 @@ pub fn plan(
     traceparent: Option<&str>,
 ) -> Result<Plan, serde_json::Error> {
     let mut plan = Plan::default();
-    let limit = MAX_EVENT_BYTES - ENVELOPE_ALLOWANCE;
+    let limit = EVENT_HUBS_MAX_EVENT_BYTES - ENVELOPE_ALLOWANCE;
     for document in documents {
         let original = Value::Object(document.clone());
         match relay_event(container, document, traceparent) {
@@ -98,7 +90,7 @@ pub fn plan(
                         container,
                         &original,
                         format!(
-                            "its event is {bytes} bytes; Event Hubs accepts at most {MAX_EVENT_BYTES} per event, {ENVELOPE_ALLOWANCE} of them for the message around the body"
+                            "its event is {bytes} bytes; Event Hubs accepts at most {EVENT_HUBS_MAX_EVENT_BYTES} per event, {ENVELOPE_ALLOWANCE} of them for the message around the body"
                         ),
                     ));
                     continue;
@@ -124,7 +116,7 @@ mod tests {
 
     #[test]
     fn an_event_too_large_for_event_hubs_is_set_aside_alone() {
-        let big = "x".repeat(MAX_EVENT_BYTES - ENVELOPE_ALLOWANCE);
+        let big = "x".repeat(EVENT_HUBS_MAX_EVENT_BYTES - ENVELOPE_ALLOWANCE);
         let docs = vec![
             map(json!({"id": "u1", "name": "a", "_lsn": 1, "_etag": "e1"})),
             map(json!({"id": "u2", "name": big, "_lsn": 2, "_etag": "e2"})),
@@ -157,7 +149,7 @@ mod tests {
 
     #[test]
     fn events_together_over_the_limit_are_all_relayed() {
-        let half = "x".repeat(MAX_EVENT_BYTES / 2);
+        let half = "x".repeat(EVENT_HUBS_MAX_EVENT_BYTES / 2);
         let docs = (0..3)
             .map(|i| map(json!({"id": format!("u{i}"), "name": half.clone(), "_lsn": i + 1})))
             .collect();
