@@ -24,6 +24,9 @@ pub struct ExportedSpan {
     pub span_id: String,
     pub parent_span_id: String,
     pub start_unix_nanos: u64,
+    pub end_unix_nanos: u64,
+    /// The status code: 0 unset, 1 ok, 2 error.
+    pub status: i32,
     pub attributes: BTreeMap<String, AttributeValue>,
     pub service_name: Option<String>,
 }
@@ -108,6 +111,8 @@ async fn traces(State(received): State<Arc<Mutex<Received>>>, body: Bytes) -> St
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
                     start_unix_nanos: span.start_time_unix_nano,
+                    end_unix_nanos: span.end_time_unix_nano,
+                    status: span.status.as_ref().map_or(0, |status| status.code),
                     attributes: attributes(&span.attributes),
                     service_name: service_name.clone(),
                 });

@@ -1,7 +1,9 @@
 //! The span around one invocation, as the runtime opens it in both modes (envelope and
 //! forwarded HTTP): named after the function, with OpenTelemetry's FaaS attributes
-//! (`faas.name`, `faas.trigger`, `faas.invocation_id`), the binding type, and on finishing the
-//! outcome and duration; plus the invocation metrics.
+//! (`faas.name`, `faas.trigger`, `faas.invocation_id`) and the binding type; its status is the
+//! outcome (`Ok` or `Error`) and its start and end times the duration, which is what OTLP
+//! back ends and Application Insights (a request's `success` and `duration`) read. Plus the
+//! invocation metrics.
 //!
 //! Its parent is the W3C `traceparent` the host sent, unless the trigger's items carry a trace
 //! of their own that the host's does not continue (in Azure the host starts a new trace for a
@@ -30,8 +32,6 @@ const FAAS_NAME: Key = Key::from_static_str("faas.name");
 const FAAS_TRIGGER: Key = Key::from_static_str("faas.trigger");
 const FAAS_INVOCATION_ID: Key = Key::from_static_str("faas.invocation_id");
 const BINDING: Key = Key::from_static_str("cosmospark.binding");
-const OUTCOME: Key = Key::from_static_str("cosmospark.outcome");
-const DURATION_MS: Key = Key::from_static_str("cosmospark.duration_ms");
 const HTTP_STATUS: Key = Key::from_static_str("http.response.status_code");
 
 /// What every invocation of one function carries, built once per function and binding type
@@ -68,13 +68,15 @@ pub fn labels(function: &str, binding_type: &str) -> &'static FunctionLabels {
             "timerTrigger" | "" => SpanKind::Internal,
             _ => SpanKind::Consumer,
         };
-        Box::leak(Box::new(FunctionLabels {
+        let labels: &'static FunctionLabels = Box::leak(Box::new(FunctionLabels {
             name,
             binding,
             trigger: faas_trigger(binding),
             kind,
             metrics: FunctionAttributes::new(name, binding),
-        }))
+        }));
+        metrics::register(&labels.metrics);
+        labels
     })
 }
 
@@ -200,14 +202,11 @@ impl InvocationSpan {
         }
     }
 
-    /// Records the outcome and duration on the span and in the metrics, and ends the span.
+    /// Ends the span with the outcome as its status and records the invocation's metrics.
     pub fn finish(self, succeeded: bool) {
         let elapsed = self.started.elapsed();
         if let Some(context) = &self.otel {
             let span = context.span();
-            let outcome = if succeeded { "Succeeded" } else { "Failed" };
-            span.set_attribute(KeyValue::new(OUTCOME, outcome));
-            span.set_attribute(KeyValue::new(DURATION_MS, elapsed.as_secs_f64() * 1000.0));
             span.set_status(if succeeded {
                 Status::Ok
             } else {

@@ -2,27 +2,29 @@
 //! [`super::init`]); otherwise every call returns at once.
 //!
 //! - `faas.invocations` / `faas.errors` (counters) and `faas.invoke_duration` (histogram, s)
-//!   per `faas.name`, `faas.trigger` (the binding type) and `cosmospark.outcome`;
+//!   per `faas.name`, `faas.trigger` (the binding type) and `cosmospark.outcome`. The counters
+//!   are observed at each collection from per-function atomics, so an invocation pays one
+//!   SDK measurement (the histogram's attribute-set lookup) rather than two;
 //! - `cosmospark.trigger.lag` (histogram, s): how old the oldest item of a triggered batch was
 //!   when its invocation started (change-feed document `_ts`, Event Hubs enqueued time, Event
 //!   Grid event time) — what the handler can see in Azure as well as locally;
 //! - `cosmospark.webpubsub.connections` (up-down counter) and
 //!   `cosmospark.webpubsub.messages` (counter) per hub.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
+use opentelemetry::metrics::{Counter, Histogram, ObservableCounter, UpDownCounter};
 
 use super::SCOPE;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 struct Instruments {
-    invocations: Counter<u64>,
-    errors: Counter<u64>,
+    _invocations: ObservableCounter<u64>,
+    _errors: ObservableCounter<u64>,
     duration: Histogram<f64>,
     lag: Histogram<f64>,
     connections: UpDownCounter<i64>,
@@ -34,13 +36,26 @@ fn instruments() -> &'static Instruments {
     INSTRUMENTS.get_or_init(|| {
         let meter = opentelemetry::global::meter(SCOPE);
         Instruments {
-            invocations: meter
-                .u64_counter("faas.invocations")
+            _invocations: meter
+                .u64_observable_counter("faas.invocations")
                 .with_description("Invocations per function")
+                .with_callback(|observer| {
+                    for function in functions() {
+                        function.observe(|count, attributes| observer.observe(count, attributes));
+                    }
+                })
                 .build(),
-            errors: meter
-                .u64_counter("faas.errors")
+            _errors: meter
+                .u64_observable_counter("faas.errors")
                 .with_description("Failed invocations per function")
+                .with_callback(|observer| {
+                    for function in functions() {
+                        let failed = function.failed_count.load(Ordering::Relaxed);
+                        if failed > 0 {
+                            observer.observe(failed, &function.failed);
+                        }
+                    }
+                })
                 .build(),
             duration: meter
                 .f64_histogram("faas.invoke_duration")
@@ -76,16 +91,53 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The attribute sets of one function (see [`super::invocation::labels`], which builds them
-/// once per function): recording then allocates nothing.
+/// The attribute sets and invocation counts of one function (see
+/// [`super::invocation::labels`], which builds them once per function and [`register`]s
+/// them): recording then allocates nothing.
 #[derive(Debug)]
 pub struct FunctionAttributes {
     succeeded: [KeyValue; 3],
     failed: [KeyValue; 3],
     lag: [KeyValue; 2],
+    succeeded_count: AtomicU64,
+    failed_count: AtomicU64,
+}
+
+/// Every function's attributes, for the counters' collection callbacks.
+fn registry() -> &'static RwLock<Vec<&'static FunctionAttributes>> {
+    static FUNCTIONS: OnceLock<RwLock<Vec<&'static FunctionAttributes>>> = OnceLock::new();
+    FUNCTIONS.get_or_init(Default::default)
+}
+
+/// Adds a function's attributes to those the counters report.
+pub(super) fn register(function: &'static FunctionAttributes) {
+    match registry().write() {
+        Ok(mut functions) => functions.push(function),
+        Err(poisoned) => poisoned.into_inner().push(function),
+    }
+}
+
+fn functions() -> Vec<&'static FunctionAttributes> {
+    match registry().read() {
+        Ok(functions) => functions.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
 }
 
 impl FunctionAttributes {
+    /// Reports each outcome's invocation count (those not seen yet are left out).
+    fn observe(&self, mut report: impl FnMut(u64, &[KeyValue])) {
+        for (count, attributes) in [
+            (&self.succeeded_count, &self.succeeded),
+            (&self.failed_count, &self.failed),
+        ] {
+            let count = count.load(Ordering::Relaxed);
+            if count > 0 {
+                report(count, attributes);
+            }
+        }
+    }
+
     pub(super) fn new(function: &'static str, trigger: &'static str) -> Self {
         let name = KeyValue::new("faas.name", function);
         let trigger = KeyValue::new("faas.trigger", trigger);
@@ -101,6 +153,8 @@ impl FunctionAttributes {
                 KeyValue::new("cosmospark.outcome", "Failed"),
             ],
             lag: [name, trigger],
+            succeeded_count: AtomicU64::new(0),
+            failed_count: AtomicU64::new(0),
         }
     }
 }
@@ -110,17 +164,13 @@ pub fn invocation(attributes: &FunctionAttributes, succeeded: bool, duration: Du
     if !enabled() {
         return;
     }
-    let attributes = if succeeded {
-        &attributes.succeeded
+    let (count, attributes) = if succeeded {
+        (&attributes.succeeded_count, &attributes.succeeded)
     } else {
-        &attributes.failed
+        (&attributes.failed_count, &attributes.failed)
     };
-    let instruments = instruments();
-    instruments.invocations.add(1, attributes);
-    if !succeeded {
-        instruments.errors.add(1, attributes);
-    }
-    instruments
+    count.fetch_add(1, Ordering::Relaxed);
+    instruments()
         .duration
         .record(duration.as_secs_f64(), attributes);
 }

@@ -227,6 +227,24 @@ fn export_filter() -> tracing_subscriber::filter::FilterFn {
     })
 }
 
+/// The SDK's report of every failed batch export, named as it emits them (`otel_error!` in
+/// opentelemetry-sdk `trace/span_processor.rs` and `span_processor_with_async_runtime.rs`).
+const SDK_EXPORT_FAILURES: [&str; 2] = [
+    "BatchSpanProcessor.ExportError",
+    "BatchSpanProcessor.Export.Error",
+];
+
+/// A global filter that drops the SDK's own line for each failed span export: [`export`]
+/// logs the first failure of each destination, and the SDK's line per batch would repeat it
+/// every few seconds for as long as a collector is down.
+fn repeated_export_failures() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        !(metadata.is_event()
+            && metadata.target() == "opentelemetry_sdk"
+            && SDK_EXPORT_FAILURES.contains(&metadata.name()))
+    })
+}
+
 /// What [`span_events`] sees: the same spans, the invocation span included (this also keeps it
 /// enabled when `RUST_LOG` hides it from the log lines), and warnings and errors.
 fn span_events_filter() -> tracing_subscriber::filter::FilterFn {
@@ -283,19 +301,22 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     let span_events = tracer_provider
         .as_ref()
         .map(|_| span_events::SpanEvents::default().with_filter(span_events_filter()));
-    let human = (config.log_format == LogFormat::Human).then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(env_filter())
-    });
-    let json = (config.log_format == LogFormat::Json)
-        .then(|| json_log::JsonLines::new(std::io::stderr).with_filter(env_filter()));
+    let human = (config.log_format == LogFormat::Human)
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let json =
+        (config.log_format == LogFormat::Json).then(|| json_log::JsonLines::new(std::io::stderr));
+    // The layers `RUST_LOG` governs share one filter: a filtered layer looks its span up in the
+    // registry on every enter, exit and close, so each separate filter costs the invocation
+    // span a lookup per poll.
+    let logs = InvocationLogLayer
+        .and_then(human)
+        .and_then(json)
+        .with_filter(env_filter());
     let installed = tracing_subscriber::registry()
-        .with(InvocationLogLayer.with_filter(env_filter()))
+        .with(repeated_export_failures())
+        .with(logs)
         .with(otel_layer)
         .with(span_events)
-        .with(human)
-        .with(json)
         .try_init()
         .is_ok();
     if installed && let Some(provider) = &tracer_provider {
