@@ -3,7 +3,8 @@
 //! chat: HTTP → change feed relay → Event Grid subscribers → Web PubSub push, on through the
 //! chat summaries a subscriber writes (their change feed relay → the summary push), and the
 //! chats' relay to Event Hubs → UpdateProcessor; command: HTTP → change feed relay → Event
-//! Hubs → UpdateProcessor. Also: an unreachable collector never fails an invocation.
+//! Hubs → UpdateProcessor. Also: an unreachable collector never fails an invocation, and a
+//! failed invocation's span ends with an error status (`cosmospark serve`, as the host runs it).
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::collections::BTreeSet;
 use cosmospark::runtime::ClientPrincipal;
 use serde_json::{Value, json};
 use support::otlp::{AttributeValue, Collector, ExportedSpan};
-use support::{Dev, HANG, app_root, log_file};
+use support::{Dev, HANG, Handler, app_root, invoke, log_file};
 
 /// The click's trace context, as a browser instrumented with OpenTelemetry would send it.
 const CLICK_TRACE: &str = "5b8aa5a2d2c872e8321cf37308d69df2";
@@ -412,4 +413,33 @@ async fn json_logs_carry_the_trace_of_the_invocation() {
             .is_some_and(|id| id.len() == 16)
     );
     assert!(accepted["fields"]["command"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_invocation_ends_its_span_with_an_error_status() {
+    let collector = Collector::start().await;
+    let endpoint = collector.endpoint();
+    let handler = Handler::start_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+    ]);
+    // The envelope is well formed; the timer binding's data is not, so the invocation fails.
+    let (status, body) = invoke(
+        &handler,
+        "RoundTimer",
+        r#"{"Data":{"timer":{"IsPastDue":"maybe"}},"Metadata":{}}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let spans = received(&collector, |spans| {
+        !invocations(spans, "RoundTimer").is_empty()
+    })
+    .await;
+    let failed = invocations(&spans, "RoundTimer")[0];
+    assert_eq!(failed.status, 2, "the outcome is the status: error");
+    assert_eq!(failed.text("faas.trigger"), Some("timer"));
+    assert_eq!(
+        failed.text("faas.invocation_id"),
+        Some("6f1a7a3e-0000-4000-8000-000000000001")
+    );
 }
