@@ -334,7 +334,8 @@ impl EventHubs {
     }
 
     /// Up to `max` events of `hub`/`partition` after sequence number `after`. Sequence numbers
-    /// are dense and are the document ids, so this is a run of point reads, not a scan.
+    /// are dense and are the document ids, so this is one batch of point reads up to the head
+    /// (one snapshot on the embedded store), not a scan; it ends at the first event missing.
     pub async fn read(
         &self,
         hub: &str,
@@ -346,15 +347,21 @@ impl EventHubs {
         let pk = PartitionKey::from(stream.as_str());
         // A position before the oldest retained event reads from the oldest one.
         let after = after.max(self.first_retained(hub, partition).await? - 1);
-        let mut events = Vec::new();
-        for sequence in (after + 1)..=(after + i64::from(max.max(1))) {
-            let id = format!("{sequence:020}");
-            match self.store.read(EVENT_HUBS_CONTAINER, &pk, &id).await? {
-                Some(doc) => events.push(hub_event(&doc)),
-                None => break,
-            }
+        let end = self
+            .next_sequence(hub, partition)
+            .await?
+            .min(after + 1 + i64::from(max.max(1)));
+        let keys: Vec<(PartitionKey, String)> = ((after + 1)..end)
+            .map(|sequence| (pk.clone(), format!("{sequence:020}")))
+            .collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(events)
+        let documents = self.store.read_many(EVENT_HUBS_CONTAINER, &keys).await?;
+        Ok(documents
+            .into_iter()
+            .map_while(|document| document.as_ref().map(hub_event))
+            .collect())
     }
 
     /// The sequence number of the newest event of `hub`/`partition`, -1 when it has none.
