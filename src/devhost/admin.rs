@@ -338,8 +338,8 @@ async fn retention(State(platform): State<Platform>) -> Response {
         let mut partitions = Vec::new();
         for (hub, groups) in super::hub_retention::hubs_of(&platform.manifest) {
             for partition in 0..hubs.partitions() {
-                let first = hubs.first_retained(&hub, partition).await?;
-                let next = hubs.next_sequence(&hub, partition).await?;
+                let super::hub_retention::Retained { first, next } =
+                    hubs.retained(&hub, partition).await?;
                 let mut consumers = serde_json::Map::new();
                 for group in &groups {
                     let checkpoint = hubs.checkpoint(&hub, group, partition).await?;

@@ -346,11 +346,9 @@ impl EventHubs {
         let stream = stream(hub, partition);
         let pk = PartitionKey::from(stream.as_str());
         // A position before the oldest retained event reads from the oldest one.
-        let after = after.max(self.first_retained(hub, partition).await? - 1);
-        let end = self
-            .next_sequence(hub, partition)
-            .await?
-            .min(after + 1 + i64::from(max.max(1)));
+        let retained = self.retained(hub, partition).await?;
+        let after = after.max(retained.first - 1);
+        let end = retained.next.min(after + 1 + i64::from(max.max(1)));
         let keys: Vec<(PartitionKey, String)> = ((after + 1)..end)
             .map(|sequence| (pk.clone(), format!("{sequence:020}")))
             .collect();

@@ -79,29 +79,36 @@ pub fn hubs_of(manifest: &Manifest) -> BTreeMap<String, BTreeSet<String>> {
     hubs
 }
 
-impl EventHubs {
-    /// The first sequence number of `hub`/`partition` still in the log (0 if never trimmed).
-    pub async fn first_retained(&self, hub: &str, partition: u32) -> Result<i64, HubError> {
-        let stream = stream(hub, partition);
-        let pk = PartitionKey::from(stream.as_str());
-        Ok(self
-            .store()
-            .read(EVENT_HUBS_CONTAINER, &pk, TAIL_ID)
-            .await?
-            .and_then(|doc| doc["firstSequence"].as_i64())
-            .unwrap_or(0))
-    }
+/// The sequence numbers a partition's log holds: `first..next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// The first still in the log (0 if never trimmed).
+    pub first: i64,
+    /// The one the next event gets (0 for a partition never written).
+    pub next: i64,
+}
 
-    /// The sequence number the next event of `hub`/`partition` gets.
-    pub async fn next_sequence(&self, hub: &str, partition: u32) -> Result<i64, HubError> {
+impl EventHubs {
+    /// The retained range of `hub`/`partition`, its `tail` and `head` read in one store call.
+    pub async fn retained(&self, hub: &str, partition: u32) -> Result<Retained, HubError> {
         let stream = stream(hub, partition);
         let pk = PartitionKey::from(stream.as_str());
-        Ok(self
+        let keys = [(pk.clone(), TAIL_ID.to_owned()), (pk, "head".to_owned())];
+        let mut docs = self
             .store()
-            .read(EVENT_HUBS_CONTAINER, &pk, "head")
+            .read_many(EVENT_HUBS_CONTAINER, &keys)
             .await?
-            .and_then(|doc| doc["nextSequence"].as_i64())
-            .unwrap_or(0))
+            .into_iter();
+        let mut field = |name: &str| {
+            docs.next()
+                .flatten()
+                .and_then(|doc| doc[name].as_i64())
+                .unwrap_or(0)
+        };
+        Ok(Retained {
+            first: field("firstSequence"),
+            next: field("nextSequence"),
+        })
     }
 
     /// Deletes the events of `hub`/`partition` that every one of `groups` checkpointed past, and
@@ -116,16 +123,14 @@ impl EventHubs {
     ) -> Result<Trimmed, HubError> {
         let stream = stream(hub, partition);
         let pk = PartitionKey::from(stream.as_str());
-        let mut first = self.first_retained(hub, partition).await?;
-        let next = match self.store().read(EVENT_HUBS_CONTAINER, &pk, "head").await? {
-            Some(head) => head["nextSequence"].as_i64().unwrap_or(0),
-            None => {
-                return Ok(Trimmed {
-                    first,
-                    ..Trimmed::default()
-                });
-            }
-        };
+        let Retained { mut first, next } = self.retained(hub, partition).await?;
+        if next == 0 {
+            // Never written: nothing to trim.
+            return Ok(Trimmed {
+                first,
+                ..Trimmed::default()
+            });
+        }
         // Without any consumer group, nothing is "read by everyone": only time applies.
         let mut consumed = if groups.is_empty() { -1 } else { i64::MAX };
         for group in groups {

@@ -18,7 +18,7 @@
 //! read; the layer itself skips it (see [`super::init`]).
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
@@ -46,12 +46,27 @@ pub struct FunctionLabels {
     metrics: FunctionAttributes,
 }
 
+type Interned = HashMap<(String, String), &'static FunctionLabels>;
+
+/// Every function's labels, by function and binding type.
+fn interned() -> &'static RwLock<Interned> {
+    static LABELS: OnceLock<RwLock<Interned>> = OnceLock::new();
+    LABELS.get_or_init(Default::default)
+}
+
+/// Calls `visit` with the metric attributes of every function labelled so far (the
+/// invocation counters report them at each collection).
+pub(super) fn each_function(mut visit: impl FnMut(&FunctionAttributes)) {
+    let table = interned().read().unwrap_or_else(PoisonError::into_inner);
+    for labels in table.values() {
+        visit(&labels.metrics);
+    }
+}
+
 /// The labels of `function` triggered by `binding_type`, made once per distinct pair for the
 /// life of the process (the set of functions is fixed by the app).
 pub fn labels(function: &str, binding_type: &str) -> &'static FunctionLabels {
-    type Interned = HashMap<(String, String), &'static FunctionLabels>;
-    static LABELS: OnceLock<RwLock<Interned>> = OnceLock::new();
-    let table = LABELS.get_or_init(Default::default);
+    let table = interned();
     let key = (function.to_owned(), binding_type.to_owned());
     if let Some(found) = table.read().ok().and_then(|map| map.get(&key).copied()) {
         return found;
@@ -68,15 +83,13 @@ pub fn labels(function: &str, binding_type: &str) -> &'static FunctionLabels {
             "timerTrigger" | "" => SpanKind::Internal,
             _ => SpanKind::Consumer,
         };
-        let labels: &'static FunctionLabels = Box::leak(Box::new(FunctionLabels {
+        Box::leak(Box::new(FunctionLabels {
             name,
             binding,
             trigger: faas_trigger(binding),
             kind,
             metrics: FunctionAttributes::new(name, binding),
-        }));
-        metrics::register(&labels.metrics);
-        labels
+        }))
     })
 }
 

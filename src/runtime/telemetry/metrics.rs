@@ -11,14 +11,15 @@
 //! - `cosmospark.webpubsub.connections` (up-down counter) and
 //!   `cosmospark.webpubsub.messages` (counter) per hub.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, ObservableCounter, UpDownCounter};
 
 use super::SCOPE;
+use super::invocation::each_function;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -40,21 +41,23 @@ fn instruments() -> &'static Instruments {
                 .u64_observable_counter("faas.invocations")
                 .with_description("Invocations per function")
                 .with_callback(|observer| {
-                    for function in functions() {
-                        function.observe(|count, attributes| observer.observe(count, attributes));
-                    }
+                    each_function(|function| {
+                        for (count, attributes) in function.counts() {
+                            observer.observe(count, attributes);
+                        }
+                    });
                 })
                 .build(),
             _errors: meter
                 .u64_observable_counter("faas.errors")
                 .with_description("Failed invocations per function")
                 .with_callback(|observer| {
-                    for function in functions() {
+                    each_function(|function| {
                         let failed = function.failed_count.load(Ordering::Relaxed);
                         if failed > 0 {
                             observer.observe(failed, &function.failed);
                         }
-                    }
+                    });
                 })
                 .build(),
             duration: meter
@@ -92,8 +95,8 @@ pub fn enabled() -> bool {
 }
 
 /// The attribute sets and invocation counts of one function (see
-/// [`super::invocation::labels`], which builds them once per function and [`register`]s
-/// them): recording then allocates nothing.
+/// [`super::invocation::labels`], which builds them once per function; the counters read
+/// them all through [`each_function`]): recording then allocates nothing.
 #[derive(Debug)]
 pub struct FunctionAttributes {
     succeeded: [KeyValue; 3],
@@ -103,39 +106,16 @@ pub struct FunctionAttributes {
     failed_count: AtomicU64,
 }
 
-/// Every function's attributes, for the counters' collection callbacks.
-fn registry() -> &'static RwLock<Vec<&'static FunctionAttributes>> {
-    static FUNCTIONS: OnceLock<RwLock<Vec<&'static FunctionAttributes>>> = OnceLock::new();
-    FUNCTIONS.get_or_init(Default::default)
-}
-
-/// Adds a function's attributes to those the counters report.
-pub(super) fn register(function: &'static FunctionAttributes) {
-    match registry().write() {
-        Ok(mut functions) => functions.push(function),
-        Err(poisoned) => poisoned.into_inner().push(function),
-    }
-}
-
-fn functions() -> Vec<&'static FunctionAttributes> {
-    match registry().read() {
-        Ok(functions) => functions.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    }
-}
-
 impl FunctionAttributes {
-    /// Reports each outcome's invocation count (those not seen yet are left out).
-    fn observe(&self, mut report: impl FnMut(u64, &[KeyValue])) {
-        for (count, attributes) in [
+    /// Each outcome's invocation count with its attributes (outcomes not seen yet left out).
+    fn counts(&self) -> impl Iterator<Item = (u64, &[KeyValue])> {
+        [
             (&self.succeeded_count, &self.succeeded),
             (&self.failed_count, &self.failed),
-        ] {
-            let count = count.load(Ordering::Relaxed);
-            if count > 0 {
-                report(count, attributes);
-            }
-        }
+        ]
+        .into_iter()
+        .map(|(count, attributes)| (count.load(Ordering::Relaxed), attributes.as_slice()))
+        .filter(|(count, _)| *count > 0)
     }
 
     pub(super) fn new(function: &'static str, trigger: &'static str) -> Self {
